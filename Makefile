@@ -1,0 +1,57 @@
+# Two commands on a fresh machine (Python 3.11 only):
+#   make run    set up the pinned environment and run the workflow on config/config.yaml
+#   make test   set up the pinned environment and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= 2
+CONFIG ?= config/config.yaml
+BIN := $(VENV)/bin
+LOCK_HASH := $(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(LOCK_HASH)
+
+.PHONY: setup run quick report test lint format envs lock bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report reports/report.html
+
+quick:
+	$(MAKE) run CONFIG=config/quick.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint --configfile config/quick.yaml
+	$(BIN)/snakefmt --check Snakefile rules/
+	$(BIN)/ruff check src scripts tests bench tools
+	$(BIN)/ruff format --check src scripts tests bench tools
+
+format: $(STAMP)
+	$(BIN)/snakefmt Snakefile rules/
+	$(BIN)/ruff format src scripts tests bench tools
+	$(BIN)/ruff check --fix src scripts tests bench tools
+
+envs: $(STAMP)
+	$(BIN)/python tools/make_envs.py
+
+lock:
+	$(PYTHON) -m venv /tmp/uhecr-lock-venv
+	/tmp/uhecr-lock-venv/bin/pip install --quiet -r requirements.in
+	/tmp/uhecr-lock-venv/bin/pip freeze --all --exclude-editable > requirements.lock
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_extraction.py
+	$(BIN)/python bench/bench_features.py
+
+clean:
+	rm -rf results/quick .snakemake

@@ -1,0 +1,121 @@
+wildcard_constraints:
+    sample="[A-Za-z0-9_.-]+",
+
+
+rule simulate:
+    output:
+        f"{RESULTS}/raw/{{sample}}.root",
+    log:
+        f"{LOGS}/simulate/{{sample}}.log",
+    benchmark:
+        f"{BENCH}/simulate/{{sample}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        simulation=config["data"]["simulation"],
+        seed=config["seed"],
+    script:
+        "../scripts/simulate.py"
+
+
+rule extract_stations:
+    input:
+        raw_file,
+    output:
+        stations=f"{RESULTS}/stations/{{sample}}.parquet",
+        quarantine=f"{RESULTS}/stations/{{sample}}.quarantine.parquet",
+    log:
+        f"{LOGS}/extract_stations/{{sample}}.log",
+    benchmark:
+        f"{BENCH}/extract_stations/{{sample}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        extraction=config["extraction"],
+        features=config["features"],
+    script:
+        "../scripts/extract_stations.py"
+
+
+rule compute_features:
+    input:
+        f"{RESULTS}/stations/{{sample}}.parquet",
+    output:
+        features=f"{RESULTS}/features/per_file/{{sample}}.parquet",
+        quarantine=f"{RESULTS}/features/per_file/{{sample}}.quarantine.parquet",
+    log:
+        f"{LOGS}/compute_features/{{sample}}.log",
+    benchmark:
+        f"{BENCH}/compute_features/{{sample}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        extraction=config["extraction"],
+        features=config["features"],
+    script:
+        "../scripts/compute_features.py"
+
+
+rule merge_features:
+    input:
+        features=expand(
+            f"{RESULTS}/features/per_file/{{sample}}.parquet", sample=sample_names()
+        ),
+        quarantine=expand(
+            f"{RESULTS}/features/per_file/{{sample}}.quarantine.parquet",
+            sample=sample_names(),
+        )
+        + expand(
+            f"{RESULTS}/stations/{{sample}}.quarantine.parquet", sample=sample_names()
+        ),
+    output:
+        table=f"{RESULTS}/features/stations.parquet",
+        quarantine=f"{RESULTS}/features/quarantine.parquet",
+        summary=f"{RESULTS}/features/summary.json",
+    log:
+        f"{LOGS}/merge_features.log",
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/merge_features.py"
+
+
+rule validate_simulation:
+    input:
+        raw=expand(f"{RESULTS}/raw/{{sample}}.root", sample=sample_names()),
+        table=f"{RESULTS}/features/stations.parquet",
+    output:
+        checks=f"{RESULTS}/validation/simulation_checks.json",
+        xmax=report(
+            f"{RESULTS}/validation/xmax_moments.png",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/xmax_moments.rst",
+        ),
+        multiplicity=report(
+            f"{RESULTS}/validation/multiplicity.png",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/multiplicity.rst",
+        ),
+        risetime=report(
+            f"{RESULTS}/validation/risetime_1000m.png",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/risetime.rst",
+        ),
+        fluctuations=report(
+            f"{RESULTS}/validation/signal_fluctuations.png",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/signal_fluctuations.rst",
+        ),
+    log:
+        f"{LOGS}/validate_simulation.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        simulation=config["data"]["simulation"],
+        seed=config["seed"],
+    script:
+        "../scripts/validate_simulation.py"

@@ -1,0 +1,160 @@
+"""Calibration of ADC traces to VEM and per-station trace features, vectorised over chunks.
+
+Definitions (``shared/docs/physics.md`` section 5, Offline ``SdCalibrator``):
+
+* VEM trace: per working PMT ``(ADC - baseline) / Q_VEM`` (VEM charge per 25 ns bin); the
+  low-gain channel times the dynode/anode ratio replaces high-gain bins at or above the ADC
+  maximum; the station trace is the mean over working PMTs (the reference study's representation).
+* Signal window: first bin above ``threshold_ivem`` (in I_VEM units) to ``tail_bins`` after the
+  last one (the pulse tail below threshold still carries charge).
+* Total signal S: integral of the VEM trace over the window.
+* Trace length: window length in ns.
+* Rise time t1/2: 10 % -> 50 % of the integrated signal; fall time: 50 % -> 90 %; crossing times
+  are interpolated linearly inside a bin.
+* Area over peak: S / peak in I_VEM (a single vertical muon gives about 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from uhecr.io import StationChunk
+
+# Logical primary name for the particle codes found in PDG (Offline) and CORSIKA files.
+PRIMARY_CODES = {
+    2212: "proton",
+    14: "proton",
+    1000020040: "helium",
+    402: "helium",
+    1000080160: "oxygen",
+    1608: "oxygen",
+    1000260560: "iron",
+    5626: "iron",
+}
+CLASSES = ("proton", "helium", "oxygen", "iron")
+
+QUARANTINE_REASONS = (
+    "no_working_pmt",
+    "non_finite_calibration",
+    "non_positive_calibration",
+    "non_finite_trace",
+    "zero_signal",
+)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    bin_ns: float = 25.0
+    adc_max: int = 1023
+    threshold_ivem: float = 0.2
+    # Bins kept after the last one above threshold: the 65 ns pulse tail (8 bins = 3 tau).
+    tail_bins: int = 8
+    baseline: str = "calibration"  # or "pretrigger"
+    pretrigger_bins: int = 200
+
+
+def calibrate(chunk: StationChunk, s: FeatureSettings):
+    """Mean VEM trace over working PMTs plus per-station quality information.
+
+    Returns ``(vem_trace, info)`` where ``vem_trace`` is (n_stations, n_bins) float32 and
+    ``info`` holds n_good_pmts, charge/peak ratio, saturation flags and a quarantine reason code
+    (index into ``QUARANTINE_REASONS`` + 1; 0 means good).
+    """
+    hg = chunk.traces["trace_hg"].astype(np.float32)
+    lg = chunk.traces["trace_lg"].astype(np.float32)
+    p = chunk.pmt
+    if s.baseline == "pretrigger":
+        base_hg = np.median(hg[:, :, : s.pretrigger_bins], axis=2)
+        base_lg = np.median(lg[:, :, : s.pretrigger_bins], axis=2)
+    elif s.baseline == "calibration":
+        base_hg, base_lg = p["baseline_hg"], p["baseline_lg"]
+    else:
+        raise ValueError(
+            f"features.baseline must be 'calibration' or 'pretrigger', got {s.baseline!r}"
+        )
+    charge = p["vem_charge"].astype(np.float32)
+    peak = p["vem_peak"].astype(np.float32)
+    ratio = p["da_ratio"].astype(np.float32)
+
+    flagged_ok = p["pmt_ok"].astype(bool)
+    cal = np.stack([base_hg, base_lg, charge, peak, ratio])
+    finite_cal = np.isfinite(cal).all(axis=0)
+    positive_cal = (charge > 0) & (peak > 0) & (ratio > 0)
+    good = flagged_ok & finite_cal & positive_cal
+    n_good = good.sum(axis=1)
+
+    hg_sat = hg >= s.adc_max
+    with np.errstate(invalid="ignore", divide="ignore"):
+        adc = np.where(
+            hg_sat, (lg - base_lg[:, :, None]) * ratio[:, :, None], hg - base_hg[:, :, None]
+        )
+        vem_pmt = adc / charge[:, :, None]
+        charge_over_peak = np.where(good, charge / peak, 0.0).sum(axis=1) / np.maximum(n_good, 1)
+    vem_pmt = np.where(good[:, :, None], vem_pmt, 0.0)
+    vem = vem_pmt.sum(axis=1) / np.maximum(n_good, 1)[:, None]
+
+    # First applicable reason wins; codes index QUARANTINE_REASONS (+1, 0 = good).
+    checks = [
+        ~flagged_ok.any(axis=1),
+        (flagged_ok & ~finite_cal).any(axis=1),
+        (flagged_ok & finite_cal & ~positive_cal).any(axis=1),
+        ~np.isfinite(vem).all(axis=1),
+    ]
+    reason = np.zeros(len(n_good), dtype=np.int8)
+    for code, bad in enumerate(checks, start=1):
+        reason[(reason == 0) & bad] = code
+    info = {
+        "n_good_pmts": n_good.astype(np.int8),
+        "charge_over_peak": charge_over_peak.astype(np.float32),
+        "high_gain_saturated": (hg_sat & good[:, :, None]).any(axis=(1, 2)),
+        "saturated": ((lg >= s.adc_max) & good[:, :, None]).any(axis=(1, 2)),
+        "reason": reason,
+    }
+    return np.nan_to_num(vem, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32), info
+
+
+def _crossing_bins(frac: np.ndarray, level: float) -> np.ndarray:
+    """Fractional bin position where the normalised cumulative trace first reaches ``level``.
+
+    ``frac[:, i]`` is the integral up to the end of bin i; the result is in units of bins from
+    the start of the trace (the end of bin i is position i + 1).
+    """
+    idx = np.argmax(frac >= level, axis=1)
+    rows = np.arange(len(frac))
+    hi = frac[rows, idx]
+    lo = np.where(idx > 0, frac[rows, np.maximum(idx - 1, 0)], 0.0)
+    step = np.where(hi > lo, hi - lo, 1.0)
+    return idx + np.clip((level - lo) / step, 0.0, 1.0)
+
+
+def trace_features(vem: np.ndarray, charge_over_peak: np.ndarray, s: FeatureSettings) -> dict:
+    """Features of (n, n_bins) VEM traces; no Python loop over stations."""
+    n, n_bins = vem.shape
+    threshold = s.threshold_ivem / np.where(charge_over_peak > 0, charge_over_peak, np.inf)
+    above = vem > threshold[:, None]
+    has_signal = above.any(axis=1)
+    start = np.argmax(above, axis=1)
+    end = np.minimum(n_bins - 1 - np.argmax(above[:, ::-1], axis=1) + s.tail_bins, n_bins - 1)
+    bins = np.arange(n_bins)
+    in_window = (bins[None, :] >= start[:, None]) & (bins[None, :] <= end[:, None])
+    windowed = np.where(in_window, vem, 0.0).astype(np.float64)
+    cum = np.cumsum(windowed, axis=1)
+    total = cum[:, -1]
+    positive = has_signal & (total > 0)
+    frac = cum / np.where(positive, total, 1.0)[:, None]
+    t10, t50, t90 = (_crossing_bins(frac, q) * s.bin_ns for q in (0.1, 0.5, 0.9))
+    peak = windowed.max(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        aop = total / (peak * charge_over_peak)
+    return {
+        "total_signal_vem": total,
+        "trace_length_ns": (end - start + 1) * s.bin_ns,
+        "rise_time_ns": t50 - t10,
+        "fall_time_ns": t90 - t50,
+        "area_over_peak": aop,
+        "peak_ivem": peak * charge_over_peak,
+        "signal_start_bin": start,
+        "has_signal": positive,
+    }

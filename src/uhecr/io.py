@@ -1,0 +1,344 @@
+"""ROOT input/output with uproot.
+
+Layout of a detector file (one entry per event, like an Offline/ADST-derived flat tree):
+
+* event-level scalars: MC truth (primary, energy, direction, core, Xmax);
+* station-level jagged arrays (``var``): id, position, triggers, MC signals;
+* PMT-level quantities flattened per event, station-major (length ``n_stations * n_pmts``):
+  calibration constants and the working-PMT flag;
+* traces flattened per event, station-major then PMT then bin (length
+  ``n_stations * n_pmts * n_bins``), int16 ADC counts, high and low gain.
+
+Why flattened: uproot 5.7 writes ``var * 3 * 768`` jagged multi-dimensional TTree branches that it
+cannot read back (wrong basket sizes), while flat ``var`` branches with a counter are the most
+portable layout for every ROOT version. The reader reshapes and checks every length.
+
+Both TTree and RNTuple are written and read through the same branch mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+
+log = logging.getLogger(__name__)
+
+# Logical name -> default branch name. Users map their own files through config
+# (``extraction.branches``); logical names are what the code uses.
+DEFAULT_BRANCHES: dict[str, str] = {
+    "event_id": "event_id",
+    "primary": "mc_primary_pdg",
+    "energy": "mc_energy",
+    "zenith": "mc_zenith",
+    "azimuth": "mc_azimuth",
+    "core_x": "mc_core_x",
+    "core_y": "mc_core_y",
+    "xmax": "mc_xmax",
+    "station_id": "station_id",
+    "station_x": "station_x",
+    "station_y": "station_y",
+    "mc_signal_muon": "station_mc_signal_muon",
+    "mc_signal_em": "station_mc_signal_em",
+    "pmt_ok": "pmt_ok",
+    "baseline_hg": "pmt_baseline_hg",
+    "baseline_lg": "pmt_baseline_lg",
+    "vem_peak": "pmt_vem_peak",
+    "vem_charge": "pmt_vem_charge",
+    "da_ratio": "pmt_dynode_anode_ratio",
+    "trace_hg": "trace_hg",
+    "trace_lg": "trace_lg",
+}
+EVENT_LEVEL = ("event_id", "primary", "energy", "zenith", "azimuth", "core_x", "core_y", "xmax")
+STATION_LEVEL = ("station_id", "station_x", "station_y", "mc_signal_muon", "mc_signal_em")
+PMT_LEVEL = ("pmt_ok", "baseline_hg", "baseline_lg", "vem_peak", "vem_charge", "da_ratio")
+TRACE_LEVEL = ("trace_hg", "trace_lg")
+# Truth branches a user's file may lack; everything else is required.
+OPTIONAL = ("xmax", "mc_signal_muon", "mc_signal_em")
+
+# Accepted numeric kinds per logical quantity ("i": integer, "f": float, "b": bool).
+EXPECTED_KINDS = {
+    "event_id": "iu",
+    "primary": "iu",
+    "station_id": "iu",
+    "pmt_ok": "biu",
+}
+
+
+class InputDataError(Exception):
+    """Bad input file: the message names the file, tree, branch and entry where known."""
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """Where to find things in a user's files (config key ``extraction``)."""
+
+    tree: str = "Events"
+    branches: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BRANCHES))
+    n_pmts: int = 3
+    n_bins: int = 768
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> InputLayout:
+        branches = dict(DEFAULT_BRANCHES)
+        unknown = set(cfg.get("branches", {})) - set(DEFAULT_BRANCHES)
+        if unknown:
+            raise ValueError(
+                f"config key extraction.branches has unknown logical name(s) {sorted(unknown)}; "
+                f"known: {sorted(DEFAULT_BRANCHES)}"
+            )
+        branches.update(cfg.get("branches", {}))
+        return cls(
+            tree=cfg.get("tree", "Events"),
+            branches=branches,
+            n_pmts=int(cfg.get("n_pmts", 3)),
+            n_bins=int(cfg.get("n_bins", 768)),
+        )
+
+
+# --------------------------------------------------------------------------- writing
+def _event_arrays(showers: dict, stations: dict, pdg: int) -> dict:
+    """Turn one simulated batch into the on-disk event layout (flattened per event)."""
+    counts = np.bincount(stations["shower_index"], minlength=len(showers["event_id"]))
+    order = np.argsort(stations["shower_index"], kind="stable")
+    st = {k: v[order] for k, v in stations.items()}
+    n_pmts = st["pmt_ok"].shape[1]
+    n_bins = st["trace_hg"].shape[2]
+
+    def per_station(x):
+        return ak.unflatten(x, counts)
+
+    def per_pmt(x):
+        return ak.unflatten(x.reshape(-1), counts * n_pmts)
+
+    def per_trace(x):
+        return ak.unflatten(x.reshape(-1), counts * n_pmts * n_bins)
+
+    b = DEFAULT_BRANCHES
+    return {
+        b["event_id"]: showers["event_id"].astype(np.int64),
+        b["primary"]: np.full(len(counts), pdg, dtype=np.int32),
+        b["energy"]: showers["energy_eV"].astype(np.float64),
+        b["zenith"]: showers["zenith"].astype(np.float64),
+        b["azimuth"]: showers["azimuth"].astype(np.float64),
+        b["core_x"]: showers["core_x"].astype(np.float64),
+        b["core_y"]: showers["core_y"].astype(np.float64),
+        b["xmax"]: showers["xmax"].astype(np.float64),
+        "mc_muon_scale": showers["muon_scale"].astype(np.float64),
+        "mc_n_thrown": showers["n_thrown_before"].astype(np.int64),
+        b["station_id"]: per_station(st["station_id"].astype(np.int32)),
+        b["station_x"]: per_station(st["x"].astype(np.float64)),
+        b["station_y"]: per_station(st["y"].astype(np.float64)),
+        "station_mc_core_distance": per_station(st["r"].astype(np.float64)),
+        "station_time": per_station(st["time_ns"]),
+        "station_t2": per_station(st["t2"]),
+        "station_tot": per_station(st["tot"]),
+        "station_saturated": per_station(st["saturated"]),
+        b["mc_signal_muon"]: per_station(st["mc_signal_muon"]),
+        b["mc_signal_em"]: per_station(st["mc_signal_em"]),
+        "station_mc_n_muons": per_station(st["mc_n_muons"]),
+        "station_mc_n_em": per_station(st["mc_n_em"]),
+        b["pmt_ok"]: per_pmt(st["pmt_ok"]),
+        b["baseline_hg"]: per_pmt(st["baseline_hg"]),
+        b["baseline_lg"]: per_pmt(st["baseline_lg"]),
+        b["vem_peak"]: per_pmt(st["vem_peak"]),
+        b["vem_charge"]: per_pmt(st["vem_charge"]),
+        b["da_ratio"]: per_pmt(st["da_ratio"]),
+        b["trace_hg"]: per_trace(st["trace_hg"]),
+        b["trace_lg"]: per_trace(st["trace_lg"]),
+    }
+
+
+def write_detector_file(
+    path: str | Path,
+    batches: Iterable[tuple[dict, dict]],
+    pdg: int,
+    metadata: dict,
+    tree: str = "Events",
+    fmt: str = "ttree",
+) -> dict:
+    """Stream simulated batches into one ROOT file; returns counts written.
+
+    ``fmt`` is ``ttree`` (TTree via ``mktree``: uproot's ``file[name] = ...`` would make an
+    RNTuple) or ``rntuple``. File metadata goes into a ``TObjString`` named ``metadata``.
+    """
+    if fmt not in ("ttree", "rntuple"):
+        raise ValueError(f"unknown ROOT output format {fmt!r}; use 'ttree' or 'rntuple'")
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".part")
+    n_events = n_stations = 0
+    with uproot.recreate(tmp, compression=uproot.ZLIB(1)) as f:
+        f["metadata"] = json.dumps(metadata, sort_keys=True)
+        out = None
+        for showers, stations in batches:
+            arrays = _event_arrays(showers, stations, pdg)
+            if out is None:
+                if fmt == "ttree":
+                    out = f.mktree(tree, {k: _branch_type(v) for k, v in arrays.items()})
+                    out.extend(arrays)
+                else:  # mkrntuple writes the data it is given
+                    out = f.mkrntuple(tree, ak.zip(arrays, depth_limit=1))
+            else:
+                out.extend(arrays if fmt == "ttree" else ak.zip(arrays, depth_limit=1))
+            n_events += len(showers["event_id"])
+            n_stations += len(stations["shower_index"])
+    tmp.replace(path)  # never leave a half-written file under the final name
+    return {"events": n_events, "stations": n_stations}
+
+
+def _branch_type(values):
+    if isinstance(values, ak.Array):
+        return values.type.content
+    return values.dtype
+
+
+def read_metadata(path: str | Path) -> dict:
+    with uproot.open(path) as f:
+        if "metadata" not in f:
+            return {}
+        return json.loads(str(f["metadata"]))
+
+
+# --------------------------------------------------------------------------- reading
+def open_tree(path: str | Path, layout: InputLayout):
+    """Open ``layout.tree`` (TTree or RNTuple) with errors that name the file and tree."""
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{path}: file does not exist")
+    if path.stat().st_size == 0:
+        raise InputDataError(f"{path}: file is empty (0 bytes)")
+    try:
+        f = uproot.open(path)
+    except Exception as exc:  # uproot raises several types for corrupt headers
+        raise InputDataError(
+            f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})"
+        ) from exc
+    try:
+        tree = f[layout.tree]
+    except Exception as exc:
+        keys = sorted({k.split(";")[0] for k in f.keys()})
+        f.close()
+        raise InputDataError(
+            f"{path}: tree {layout.tree!r} not found (config key extraction.tree); "
+            f"the file holds {keys}"
+        ) from exc
+    if not hasattr(tree, "iterate"):
+        f.close()
+        raise InputDataError(
+            f"{path}: object {layout.tree!r} is a {type(tree).__name__}, not a TTree or RNTuple"
+        )
+    return f, tree
+
+
+def required_branches(layout: InputLayout, tree) -> dict[str, str]:
+    """Logical -> branch names present in ``tree``; raises for missing required branches."""
+    available = set(tree.keys())
+    resolved, missing = {}, []
+    for logical, branch in layout.branches.items():
+        if branch in available:
+            resolved[logical] = branch
+        elif logical not in OPTIONAL:
+            missing.append(f"{branch!r} (config key extraction.branches.{logical})")
+    if missing:
+        raise InputDataError(
+            f"{tree.file.file_path}: tree {layout.tree!r} has no branch {', '.join(missing)}; "
+            f"available: {sorted(available)[:40]}"
+        )
+    return resolved
+
+
+def _check_kind(path, tree_name, logical, branch, array):
+    kinds = EXPECTED_KINDS.get(logical, "fiu")
+    dtype = np.asarray(ak.flatten(array, axis=None)).dtype
+    if dtype.kind not in kinds:
+        raise InputDataError(
+            f"{path}: tree {tree_name!r} branch {branch!r} (extraction.branches.{logical}) "
+            f"has dtype {dtype}, expected kind {kinds!r}"
+        )
+
+
+@dataclass
+class StationChunk:
+    """Flat per-station arrays of one chunk of events."""
+
+    columns: dict[str, np.ndarray]
+    pmt: dict[str, np.ndarray]  # (n_stations, n_pmts)
+    traces: dict[str, np.ndarray]  # (n_stations, n_pmts, n_bins)
+    entry_start: int
+
+    def __len__(self) -> int:
+        return len(self.columns["station_id"])
+
+
+def iterate_stations(
+    path: str | Path, layout: InputLayout, step_size: str | int = "50 MB"
+) -> Iterator[StationChunk]:
+    """Read a detector file in bounded chunks of events, flattened to stations."""
+    f, tree = open_tree(path, layout)
+    try:
+        if tree.num_entries == 0:
+            raise InputDataError(f"{path}: tree {layout.tree!r} has no entries")
+        names = required_branches(layout, tree)
+        entry_start = 0
+        try:
+            branches = sorted(set(names.values()))
+            for chunk in tree.iterate(branches, step_size=step_size, library="ak"):
+                yield _flatten_chunk(path, layout, chunk, names, entry_start)
+                entry_start += len(chunk)
+        except InputDataError:
+            raise
+        except Exception as exc:  # truncated baskets, decompression errors, ...
+            raise InputDataError(
+                f"{path}: tree {layout.tree!r} unreadable near entry {entry_start} "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+    finally:
+        f.close()
+
+
+def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
+    data = {logical: chunk[branch] for logical, branch in names.items()}
+    for logical, arr in data.items():
+        _check_kind(path, layout.tree, logical, layout.branches[logical], arr)
+    n_st = ak.to_numpy(ak.num(data["station_id"], axis=1))
+    for logical in STATION_LEVEL:
+        if logical in data and not np.array_equal(ak.to_numpy(ak.num(data[logical], axis=1)), n_st):
+            bad = int(np.argmax(ak.to_numpy(ak.num(data[logical], axis=1)) != n_st))
+            raise InputDataError(
+                f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} has a different "
+                f"number of stations than {layout.branches['station_id']!r} at entry {entry_start + bad}"
+            )
+    per = {"pmt": layout.n_pmts, "trace": layout.n_pmts * layout.n_bins}
+    for group, logicals in (("pmt", PMT_LEVEL), ("trace", TRACE_LEVEL)):
+        for logical in logicals:
+            lengths = ak.to_numpy(ak.num(data[logical], axis=1))
+            wrong = lengths != n_st * per[group]
+            if wrong.any():
+                e = int(np.argmax(wrong))
+                raise InputDataError(
+                    f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} at entry "
+                    f"{entry_start + e} has {lengths[e]} values for {n_st[e]} stations; expected "
+                    f"{per[group]} per station (extraction.n_pmts={layout.n_pmts}, "
+                    f"extraction.n_bins={layout.n_bins})"
+                )
+    columns = {}
+    event_index = np.repeat(np.arange(len(n_st)), n_st)
+    for logical in EVENT_LEVEL:
+        if logical in data:
+            columns[logical] = ak.to_numpy(data[logical])[event_index]
+    columns["entry"] = entry_start + event_index
+    for logical in STATION_LEVEL:
+        if logical in data:
+            columns[logical] = ak.to_numpy(ak.flatten(data[logical]))
+    pmt = {lg: ak.to_numpy(ak.flatten(data[lg])).reshape(-1, layout.n_pmts) for lg in PMT_LEVEL}
+    traces = {
+        lg: ak.to_numpy(ak.flatten(data[lg])).reshape(-1, layout.n_pmts, layout.n_bins)
+        for lg in TRACE_LEVEL
+    }
+    return StationChunk(columns=columns, pmt=pmt, traces=traces, entry_start=entry_start)

@@ -1,0 +1,151 @@
+import numpy as np
+import pytest
+
+from uhecr import features as feat
+from uhecr.io import StationChunk
+
+S = feat.FeatureSettings()
+A = np.exp(-25.0 / 65.0)
+COP = 1.0 / (1.0 - A)  # charge/peak of one muon in bins
+
+
+def _chunk(
+    vem_traces, n_pmts=3, pmt_ok=None, charge=150.0, peak=None, lg_factor=32.0, baseline=50.0
+):
+    """Build ADC traces whose calibrated VEM trace is ``vem_traces`` for every PMT."""
+    vem_traces = np.atleast_2d(vem_traces).astype(float)
+    n, n_bins = vem_traces.shape
+    peak = charge / COP if peak is None else peak
+    adc = baseline + vem_traces[:, None, :] * charge
+    hg = np.clip(np.rint(np.repeat(adc, n_pmts, axis=1)), 0, 1023)
+    lg = np.clip(
+        np.rint(baseline + (np.repeat(adc, n_pmts, axis=1) - baseline) / lg_factor), 0, 1023
+    )
+    ones = np.ones((n, n_pmts))
+    return StationChunk(
+        columns={"station_id": np.arange(n)},
+        pmt={
+            "pmt_ok": ones.astype(bool) if pmt_ok is None else pmt_ok,
+            "baseline_hg": ones * baseline,
+            "baseline_lg": ones * baseline,
+            "vem_peak": ones * peak,
+            "vem_charge": ones * charge,
+            "da_ratio": ones * lg_factor,
+        },
+        traces={"trace_hg": hg.astype(np.int16), "trace_lg": lg.astype(np.int16)},
+        entry_start=0,
+    )
+
+
+def _features(vem_traces, **kw):
+    vem, info = feat.calibrate(_chunk(vem_traces, **kw), S)
+    return feat.trace_features(vem, info["charge_over_peak"], S), info, vem
+
+
+def test_box_trace_has_known_times():
+    trace = np.zeros(768)
+    trace[100:140] = 1.0  # 40 bins, 40 VEM
+    f, info, vem = _features(trace)
+    assert f["total_signal_vem"][0] == pytest.approx(40.0, rel=0.01)
+    assert f["trace_length_ns"][0] == pytest.approx((40 + S.tail_bins) * 25.0)
+    # 10 % -> 50 % of a flat trace: 0.4 * 40 bins; 50 % -> 90 %: also 0.4 * 40 bins
+    assert f["rise_time_ns"][0] == pytest.approx(0.4 * 40 * 25.0, rel=0.02)
+    assert f["fall_time_ns"][0] == pytest.approx(0.4 * 40 * 25.0, rel=0.02)
+    assert info["reason"][0] == 0
+
+
+def test_single_muon_pulse_has_area_over_peak_one():
+    trace = np.zeros(768)
+    trace[200:240] = (1 - A) * A ** np.arange(40)  # 1 VEM exponential pulse
+    f, _, _ = _features(trace, charge=1000.0)
+    assert f["area_over_peak"][0] == pytest.approx(1.0, rel=0.05)
+    assert f["total_signal_vem"][0] == pytest.approx(1.0, rel=0.05)
+
+
+def test_rise_time_interpolates_inside_bins():
+    trace = np.zeros(768)
+    trace[300] = 1.0
+    trace[301] = 1.0  # 10 % is reached 0.2 into bin 300, 50 % exactly at its end
+    f, _, _ = _features(trace)
+    assert f["rise_time_ns"][0] == pytest.approx(0.8 * 25.0, rel=0.02)
+
+
+def test_features_are_vectorised_over_stations():
+    rng = np.random.default_rng(0)
+    traces = np.zeros((50, 768))
+    widths = rng.integers(5, 100, 50)
+    for i, w in enumerate(widths):
+        traces[i, 250 : 250 + w] = 0.5
+    f, _, _ = _features(traces)
+    np.testing.assert_allclose(f["trace_length_ns"], (widths + S.tail_bins) * 25.0)
+    np.testing.assert_allclose(f["total_signal_vem"], widths * 0.5, rtol=0.01)
+
+
+def test_flagged_pmt_is_ignored_in_the_average():
+    trace = np.zeros(768)
+    trace[100:110] = 2.0
+    chunk = _chunk(trace, pmt_ok=np.array([[True, True, False]]))
+    chunk.traces["trace_hg"][0, 2] = 1000  # garbage in the dead PMT
+    vem, info = feat.calibrate(chunk, S)
+    assert info["n_good_pmts"][0] == 2
+    assert vem[0].sum() == pytest.approx(20.0, rel=0.01)
+
+
+def test_saturated_high_gain_uses_low_gain():
+    trace = np.zeros(768)
+    trace[100:103] = [40.0, 20.0, 10.0]  # 40 VEM/bin * 150 ADC >> 1023
+    f, info, _ = _features(trace)
+    assert info["high_gain_saturated"][0]
+    assert not info["saturated"][0]
+    assert f["total_signal_vem"][0] == pytest.approx(70.0, rel=0.03)
+
+
+def test_low_gain_saturation_is_flagged():
+    trace = np.zeros(768)
+    trace[100] = 300.0  # 300 * 150 / 32 ADC > 1023 in low gain too
+    _, info, _ = _features(trace)
+    assert info["saturated"][0]
+
+
+def test_pretrigger_baseline_matches_calibration_constant():
+    trace = np.zeros(768)
+    trace[300:320] = 1.0
+    chunk = _chunk(trace, baseline=57.0)
+    chunk.pmt["baseline_hg"][:] = 0.0  # wrong constant: the pretrigger estimate must not care
+    vem, _ = feat.calibrate(chunk, feat.FeatureSettings(baseline="pretrigger"))
+    assert vem[0].sum() == pytest.approx(20.0, rel=0.01)
+    with pytest.raises(ValueError, match="features.baseline"):
+        feat.calibrate(chunk, feat.FeatureSettings(baseline="median"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda c: c.pmt["pmt_ok"].fill(False), "no_working_pmt"),
+        (lambda c: c.pmt["vem_charge"].__setitem__((0, 1), np.nan), "non_finite_calibration"),
+        (lambda c: c.pmt["vem_peak"].__setitem__((0, 0), 0.0), "non_positive_calibration"),
+    ],
+)
+def test_bad_stations_get_a_reason(mutate, reason):
+    trace = np.zeros(768)
+    trace[100:110] = 1.0
+    chunk = _chunk(trace)
+    mutate(chunk)
+    _, info = feat.calibrate(chunk, S)
+    assert feat.QUARANTINE_REASONS[info["reason"][0] - 1] == reason
+
+
+def test_nan_float_trace_is_flagged():
+    trace = np.zeros(768)
+    trace[100:110] = 1.0
+    chunk = _chunk(trace)
+    hg = chunk.traces["trace_hg"].astype(np.float32)
+    hg[0, 0, 105] = np.nan
+    chunk.traces["trace_hg"] = hg
+    _, info = feat.calibrate(chunk, S)
+    assert feat.QUARANTINE_REASONS[info["reason"][0] - 1] == "non_finite_trace"
+
+
+def test_zero_trace_has_no_signal():
+    f, _, _ = _features(np.zeros(768))
+    assert not f["has_signal"][0]

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+from uhecr import simulation as sim
+
+S = sim.SimulationSettings(showers_per_batch=30)
+
+
+def _run(seed, primary="proton", n=200):
+    showers, stations = [], []
+    for sh, st in sim.simulate_primary_file(primary, n, seed, 0, S):
+        showers.append(sh)
+        stations.append(st)
+    return showers, stations
+
+
+def test_same_seed_same_output_and_other_seed_differs():
+    a_sh, a_st = _run(11)
+    b_sh, b_st = _run(11)
+    c_sh, _ = _run(12)
+    for x, y in zip(a_st, b_st, strict=True):
+        for key in ("trace_hg", "trace_lg", "station_id", "vem_peak", "pmt_ok"):
+            np.testing.assert_array_equal(x[key], y[key])
+    np.testing.assert_array_equal(a_sh[0]["xmax"], b_sh[0]["xmax"])
+    assert not np.array_equal(a_sh[0]["lg_energy"][:5], c_sh[0]["lg_energy"][:5])
+
+
+def test_enough_triggered_stations_and_valid_ranges():
+    showers, stations = _run(3, "iron", 300)
+    n = sum(len(st["station_id"]) for st in stations)
+    assert n >= 300
+    for sh, st in zip(showers, stations, strict=True):
+        assert np.all((sh["lg_energy"] >= 18.5) & (sh["lg_energy"] <= 20.0))
+        assert np.all(np.degrees(sh["zenith"]) <= 60.0)
+        assert np.all(sh["delta_x"] >= S.min_delta_x)
+        assert np.all(st["t2"] | st["tot"])  # only triggered stations are kept
+        assert st["trace_hg"].shape[1:] == (3, 768)
+        assert st["trace_hg"].dtype == np.int16
+        assert st["trace_hg"].min() >= 0 and st["trace_hg"].max() <= 1023
+        counts = np.bincount(st["shower_index"], minlength=len(sh["zenith"]))
+        assert np.all(counts >= 3)  # event trigger needs 3 stations
+
+
+def test_station_triggers_threshold_and_tot():
+    trig = sim.Triggers()
+    ok = np.ones((4, 3), dtype=bool)
+    traces = np.zeros((4, 3, 768))
+    traces[0, :, 100] = 5.0  # big coincident pulse: T2, not ToT
+    traces[1, :, 100:130] = 0.5  # long low signal: ToT only
+    traces[2, 0, 100] = 5.0  # one PMT only: neither
+    traces[3, :2, 100:120] = 0.3  # ToT in two PMTs
+    t2, tot = sim.station_triggers(traces, ok, trig)
+    assert t2.tolist() == [True, False, False, False]
+    assert tot.tolist() == [False, True, False, True]
+
+
+def test_threshold_uses_working_pmts_only():
+    trig = sim.Triggers()
+    ok = np.array([[True, True, False]])
+    traces = np.zeros((1, 3, 768))
+    traces[0, :2, 50] = 3.5  # above 3.2 but below the 2-PMT threshold 3.8
+    assert not sim.station_triggers(traces, ok, trig)[0][0]
+    traces[0, :2, 50] = 4.0
+    assert sim.station_triggers(traces, ok, trig)[0][0]
+
+
+def test_event_trigger_needs_compact_pattern():
+    trig = sim.Triggers()
+    x = np.array([0.0, 1500.0, 750.0, 0.0, 9000.0, 18000.0])
+    y = np.array([0.0, 0.0, 1299.0, 0.0, 0.0, 0.0])
+    shower = np.array([0, 0, 0, 1, 1, 1])
+    passed = sim.event_trigger(shower, x, y, np.ones(6, bool), 2, trig)
+    assert passed.tolist() == [True, False]
+
+
+def test_multiplicity_grows_with_energy():
+    rng = np.random.default_rng(5)
+    low = sim.simulate_batch(rng, "proton", 40, S, lg_energy=18.6, zenith_deg=30)
+    high = sim.simulate_batch(rng, "proton", 40, S, lg_energy=19.8, zenith_deg=30)
+    m_low = len(low[1]["station_id"]) / len(low[0]["zenith"])
+    m_high = len(high[1]["station_id"]) / len(high[0]["zenith"])
+    assert m_high > 2 * m_low
+
+
+def test_iron_has_more_muons_than_proton_at_same_energy():
+    rng = np.random.default_rng(9)
+    p = sim.sample_showers(rng, "proton", 5000, S, lg_energy=19.0, zenith_deg=38)
+    fe = sim.sample_showers(rng, "iron", 5000, S, lg_energy=19.0, zenith_deg=38)
+    ratio = fe["s1000_muon"].mean() / p["s1000_muon"].mean()
+    assert 1.2 < ratio < 1.7  # sheet: Fe/p muon ratio about 1.35 (plus the DX dependence)
+    assert fe["xmax"].mean() < p["xmax"].mean() - 60
+
+
+def test_unknown_setting_and_primary_are_rejected():
+    with pytest.raises(ValueError, match="unknown simulation setting"):
+        sim.SimulationSettings.from_dict({"hadronic_modle": "EPOS-LHC"})
+    with pytest.raises(ValueError, match="unknown primary"):
+        next(sim.simulate_primary_file("neutron", 10, 1, 0, S))
