@@ -1,8 +1,14 @@
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 validate(config, schema="../config/schema.yaml")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from uhecr.spaces import validate_spaces
+
+validate_spaces(config["models"])  # fail at start-up, naming the config key
 
 RESULTS = config["results_dir"]
 LOGS = f"{RESULTS}/logs"
@@ -40,4 +46,11 @@ def all_outputs():
     ]
     if config["data"]["source"] == "simulation":
         outputs.append(f"{RESULTS}/validation/simulation_checks.json")
+    outputs.append(f"{RESULTS}/splits/summary.json")
+    if config["splits"]["leakage_study"]:
+        outputs.append(f"{RESULTS}/splits/leakage.json")
+    outputs += expand(
+        f"{RESULTS}/search/{{model}}/best_params.json",
+        model=config["models"]["enabled"],
+    )
     return outputs

@@ -53,6 +53,20 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     for png in (r / "validation").glob("*.png"):
         assert png.read_bytes()[:8] == PNG_MAGIC
     assert len(list((r / "validation").glob("*.png"))) == 4
+    split = json.loads((r / "splits" / "summary.json").read_text())
+    assert split["shared_showers_train_test"] == 0 and sum(split["n_stations"].values()) == len(
+        table
+    )
+    leak = json.loads((r / "splits" / "leakage.json").read_text())
+    assert leak["station"]["fraction_test_stations_with_shower_in_train"] > 0.5
+    assert leak["shower"]["fraction_test_stations_with_shower_in_train"] == 0.0
+    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+        best = json.loads((r / "search" / model / "best_params.json").read_text())
+        assert best["n_trials_counted"] == best["n_trials_budget"]
+        assert 0.0 < best["best_val_accuracy"] <= 1.0
+        trials = pd.read_csv(r / "search" / model / "trials.csv")
+        assert len(trials) >= best["n_trials_budget"]
+    assert (r / "mlflow" / "mlflow.db").stat().st_size > 0
 
 
 def test_rerun_is_a_no_op(quick_run):

@@ -28,6 +28,15 @@ log = logging.getLogger(__name__)
 
 TRACE_COLUMN = "vem_trace"
 QUARANTINE_COLUMNS = ["shower_id", "station_id", "source_file", "entry", "reason"]
+FEATURE_COLUMNS = (
+    "total_signal_vem",
+    "lg_total_signal",
+    "trace_length_ns",
+    "rise_time_ns",
+    "fall_time_ns",
+    "area_over_peak",
+    "peak_ivem",
+)
 
 
 class _ParquetSink:
@@ -251,14 +260,8 @@ def compute_feature_table(
                 n_zero += q.num_rows
             keep = pa.array(~no_signal)
             out = table.drop_columns([TRACE_COLUMN]).filter(keep)
-            for name in (
-                "total_signal_vem",
-                "trace_length_ns",
-                "rise_time_ns",
-                "fall_time_ns",
-                "area_over_peak",
-                "peak_ivem",
-            ):
+            f["lg_total_signal"] = np.log10(np.where(no_signal, 1.0, f["total_signal_vem"]))
+            for name in FEATURE_COLUMNS:
                 out = out.append_column(name, pa.array(f[name][~no_signal].astype(np.float64)))
             if schema is None:
                 schema = out.schema

@@ -32,6 +32,7 @@ FEATURE_SCHEMA: dict[str, Column] = {
     "azimuth_rad": Column("f", 0.0, 2 * np.pi),
     "core_distance_m": Column("f", 0.0, 50_000.0),
     "total_signal_vem": Column("f", 0.0, 1e7),
+    "lg_total_signal": Column("f", -3.0, 7.0),
     "trace_length_ns": Column("f", 1.0, 1e6),
     "rise_time_ns": Column("f", 0.0, 1e6),
     "fall_time_ns": Column("f", 0.0, 1e6),

@@ -148,3 +148,129 @@ def validate_simulation(smk):
         },
     )
     Path(smk.output.checks).write_text(json.dumps(checks, indent=2))
+
+
+# --------------------------------------------------------------------------- splits & search
+def _tracking_uri(params) -> str:
+    uri = params.search.get("tracking_uri")
+    if uri:
+        return uri
+    # MLflow 3's file store is in maintenance mode; a local SQLite database is its successor.
+    path = Path(params.results, "mlflow", "mlflow.db").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _storage(params, model: str):
+    from uhecr import search
+
+    return search.storage_for(
+        params.search["storage"], Path(params.results) / "search" / model / "optuna.journal"
+    )
+
+
+@rule_entry
+def split(smk):
+    import pandas as pd
+
+    from uhecr import splits
+
+    cfg = smk.params.splits
+    df = pd.read_parquet(smk.input[0], columns=["shower_id", "station_id", "primary"])
+    labels = splits.make_split(
+        df, cfg["method"], cfg["test_fraction"], cfg["validation_fraction"], smk.params.seed
+    )
+    summary = splits.write_manifest(
+        df,
+        labels,
+        cfg["method"],
+        smk.params.seed,
+        Path(smk.input[0]),
+        Path(smk.output.manifest),
+        Path(smk.output.summary),
+    )
+    log.info("split summary %s", json.dumps(summary))
+
+
+@rule_entry
+def leakage_study(smk):
+    from uhecr import evaluation
+
+    result = evaluation.leakage_study(
+        smk.input.table, smk.params.features, smk.params.splits, smk.params.seed
+    )
+    Path(smk.output[0]).write_text(json.dumps(result, indent=2))
+    log.info("leakage %s", json.dumps(result))
+
+
+@rule_entry
+def create_study(smk):
+    from uhecr import search
+
+    model = smk.wildcards.model
+    info = search.create_study(
+        model,
+        study_name=f"{smk.params.run_name}-{model}",
+        storage=_storage(smk.params, model),
+        tracking_uri=_tracking_uri(smk.params),
+        experiment=f"{smk.params.run_name}-sweeps",
+        config=smk.params.model_config,
+        seed=smk.params.seed,
+    )
+    Path(smk.output[0]).write_text(json.dumps(info, indent=2))
+
+
+def _load_data(table, manifest, features, max_train: int | None, seed: int) -> dict:
+    import numpy as np
+
+    from uhecr import splits
+
+    data = splits.load_split(table, manifest, features)
+    out = {s: (X, y) for s, (X, y, _) in data.items()}
+    if max_train and len(out["train"][0]) > max_train:
+        idx = np.sort(
+            np.random.default_rng(seed).choice(len(out["train"][0]), max_train, replace=False)
+        )
+        out["train"] = (out["train"][0][idx], out["train"][1][idx])
+    return out
+
+
+@rule_entry
+def search_worker(smk):
+    from uhecr import search
+
+    model = smk.wildcards.model
+    info = json.loads(Path(smk.input.study).read_text())
+    data = _load_data(
+        smk.input.table,
+        smk.input.manifest,
+        smk.params.features,
+        smk.params.search.get("max_train_samples"),
+        smk.params.seed,
+    )
+    result = search.run_worker(
+        model,
+        smk.params.model_config,
+        data,
+        _storage(smk.params, model),
+        info,
+        smk.wildcards.worker,
+        smk.params.search,
+        smk.params.seed,
+        _tracking_uri(smk.params),
+    )
+    Path(smk.output[0]).write_text(json.dumps(result, indent=2))
+
+
+@rule_entry
+def collect_search(smk):
+    from uhecr import search
+
+    model = smk.wildcards.model
+    info = json.loads(Path(smk.input.study).read_text())
+    summary, trials = search.summarise_study(
+        info, _storage(smk.params, model), smk.params.model_config, _tracking_uri(smk.params)
+    )
+    trials.to_csv(smk.output.trials, index=False)
+    Path(smk.output.best).write_text(json.dumps(summary, indent=2, default=str))
+    log.info("best %s", json.dumps(summary, default=str))

@@ -1,0 +1,467 @@
+"""The study's five classifiers behind one interface.
+
+Every model is built as ``MODELS[name](params, seed)`` and offers::
+
+    fit(X_train, y_train, X_val=None, y_val=None, report=None) -> self
+    predict(X) -> labels;  predict_proba(X) -> (n, n_classes);  score(X, y) -> accuracy
+
+``report(step, val_accuracy)`` is called once per epoch / boosting round block when validation
+data is given; it may raise (e.g. ``optuna.TrialPruned``) to stop training. Search, evaluation
+and reporting use only this interface.
+
+Scalers are fitted on the training data only. Autoencoders classify by training one autoencoder
+per class and choosing the class with the lowest reconstruction error (reference study,
+Sec. 3.6.4); their ``predict_proba`` is a softmax of minus the errors in units of each class's
+mean training error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import types
+from collections.abc import Callable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Reporter = Callable[[int, float], None] | None
+N_CLASSES = 4
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Classifier:
+    """Shared behaviour; subclasses implement ``fit`` and ``predict_proba``."""
+
+    name = "base"
+
+    def __init__(self, params: dict, seed: int):
+        self.params = dict(params)
+        self.seed = int(seed)
+        self.history: list[dict] = []
+
+    def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):  # pragma: no cover
+        raise NotImplementedError
+
+    def predict_proba(self, X) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def score(self, X, y) -> float:
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def _report(self, report: Reporter, step: int, X_val, y_val, **extra) -> None:
+        if X_val is None:
+            return
+        acc = self.score(X_val, y_val)
+        self.history.append({"step": step, "val_accuracy": acc, **extra})
+        if report is not None:
+            report(step, acc)
+
+
+# --------------------------------------------------------------------------- SVM
+class SVMClassifier(Classifier):
+    """StandardScaler -> Nystroem kernel map (rbf/poly) -> LinearSVC; 'linear': no map."""
+
+    name = "svm"
+
+    def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):
+        from sklearn.kernel_approximation import Nystroem
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import LinearSVC
+
+        p = self.params
+        steps = [StandardScaler()]
+        kernel = p.get("kernel", "linear")
+        if kernel != "linear":
+            gamma = p.get("gamma", "scale")
+            # sklearn's SVC definitions; after standard scaling X.var() is 1, so 'scale' and
+            # 'auto' coincide (as in the reference study, which also standardised first).
+            if gamma in ("scale", "auto"):
+                gamma = 1.0 / X.shape[1]
+            steps.append(
+                Nystroem(
+                    kernel=kernel,
+                    gamma=gamma,
+                    degree=p.get("degree", 3),
+                    n_components=int(p.get("n_components", 100)),
+                    random_state=self.seed,
+                )
+            )
+        steps.append(
+            LinearSVC(
+                C=float(p.get("C", 1.0)),
+                max_iter=int(p.get("max_iter", 2000)),
+                random_state=self.seed,
+            )
+        )
+        self.model = make_pipeline(*steps)
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.model.fit(X, y)
+        self._report(report, 0, X_val, y_val)
+        return self
+
+    def predict_proba(self, X):
+        return _softmax(self.model.decision_function(X))
+
+
+# --------------------------------------------------------------------------- XGBoost
+class XGBoostClassifier(Classifier):
+    """Multi-class gradient boosting with early stopping on the validation error."""
+
+    name = "xgboost"
+    report_every = 10
+
+    def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):
+        import xgboost as xgb
+
+        p = self.params
+        n_rounds = int(p.get("num_boost_round", 100))
+        booster_params = {
+            "objective": "multi:softprob",
+            "num_class": N_CLASSES,
+            "eval_metric": "merror",
+            "learning_rate": float(p.get("learning_rate", 0.3)),
+            "max_depth": int(p.get("max_depth", 6)),
+            "gamma": float(p.get("gamma", 0.0)),
+            "min_child_weight": float(p.get("min_child_weight", 1.0)),
+            "subsample": float(p.get("subsample", 1.0)),
+            "tree_method": p.get("tree_method", "hist"),
+            "device": os.environ.get("UHECR_XGBOOST_DEVICE", p.get("device", "cpu")),
+            "seed": self.seed,
+            "nthread": int(p.get("n_jobs", 1)),
+        }
+        dtrain = xgb.DMatrix(X, label=y)
+        callbacks, evals = [], []
+        if X_val is not None:
+            dval = xgb.DMatrix(X_val, label=y_val)
+            evals = [(dval, "validation")]
+            # Reference study: patience = max(10, n_rounds // 10).
+            callbacks.append(
+                xgb.callback.EarlyStopping(rounds=max(10, n_rounds // 10), save_best=True)
+            )
+            callbacks.append(_xgb_reporter(self, report))
+        self.booster = xgb.train(
+            booster_params,
+            dtrain,
+            num_boost_round=n_rounds,
+            evals=evals,
+            callbacks=callbacks,
+            verbose_eval=False,
+        )
+        return self
+
+    def predict_proba(self, X):
+        import xgboost as xgb
+
+        return self.booster.predict(xgb.DMatrix(X))
+
+
+def _xgb_reporter(model: XGBoostClassifier, report: Reporter):
+    """xgboost callback: report 1 - merror every ``report_every`` rounds (for pruning)."""
+    import xgboost as xgb
+
+    class Reporter(xgb.callback.TrainingCallback):
+        def after_iteration(self, booster, epoch, evals_log):
+            if epoch % model.report_every == 0 and "validation" in evals_log:
+                acc = 1.0 - evals_log["validation"]["merror"][-1]
+                model.history.append({"step": epoch, "val_accuracy": acc})
+                if report is not None:
+                    report(epoch, acc)
+            return False
+
+    return Reporter()
+
+
+# --------------------------------------------------------------------------- autoencoders
+def _keras():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    return tf, tf.keras
+
+
+def _one_cycle(max_lr: float, total_steps: int):
+    """OneCycle (Smith 2018): linear warm-up to max_lr over 30 %, cosine down to max_lr/1e4."""
+    tf, keras = _keras()
+
+    class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = tf.cast(step, tf.float32)
+            warm = max(1.0, 0.3 * total_steps)
+            lo = max_lr / 25.0
+            up = lo + (max_lr - lo) * step / warm
+            frac = tf.clip_by_value((step - warm) / max(1.0, total_steps - warm), 0.0, 1.0)
+            down = max_lr / 1e4 + (max_lr - max_lr / 1e4) * 0.5 * (1 + tf.cos(math.pi * frac))
+            return tf.where(step < warm, up, down)
+
+        def get_config(self):
+            return {"max_lr": max_lr, "total_steps": total_steps}
+
+    return OneCycle()
+
+
+def _build_branch(kind: str, p: dict, n_features: int, inputs, layers_ns, keras, seed: int):
+    """One class's autoencoder on ``inputs``; returns (reconstruction, kl) tensors."""
+    layers = keras.layers
+    act = p.get("activation", "relu")
+    if kind == "vae":
+        hidden = int(p.get("encoding_dim", 8))
+        latent = int(p.get("latent_dim", 2))
+        h = layers.Dense(hidden, activation=act)(inputs)
+        mu = layers.Dense(latent)(h)
+        log_var = layers.Dense(latent)(h)
+        z, kl = layers_ns.VAESampling(seed=seed)([mu, log_var])
+        out = layers.Dense(n_features, activation="sigmoid")(
+            layers.Dense(hidden, activation=act)(z)
+        )
+        return out, kl
+    sizes = p.get("encoding_dim", 8)
+    sizes = [int(sizes)] if np.isscalar(sizes) else [int(v) for v in sizes]
+    constraint = keras.constraints.UnitNorm(axis=0) if p.get("unit_norm_constraint") else None
+    reg = (
+        layers_ns.Orthogonality(float(p.get("orthogonality_weight", 1.0)))
+        if p.get("weight_orthogonality")
+        else None
+    )
+    x = layers.Dropout(float(p.get("ps", 0.0)), seed=seed)(inputs)  # denoising: input dropout
+    encoders = []
+    for units in sizes:
+        dense = layers.Dense(
+            units, activation=act, kernel_constraint=constraint, kernel_regularizer=reg
+        )
+        x = dense(x)
+        encoders.append(dense)
+    widths = [n_features, *sizes[:-1]]
+    for i, (dense, width) in enumerate(zip(reversed(encoders), reversed(widths), strict=True)):
+        activation = "linear" if i == len(encoders) - 1 else act
+        if p.get("tied_weights"):
+            x = layers_ns.DenseTied(dense, activation)(x)
+        else:
+            x = layers.Dense(width, activation=activation)(x)
+    return x, None
+
+
+def _build_joint_autoencoders(kind: str, p: dict, n_features: int, n_steps: int, seed: int):
+    """The per-class autoencoders as one Keras model (one ``fit`` for all of them).
+
+    Output: (batch, n_classes, n_features + 1), reconstructions plus the VAE's KL term. The loss
+    picks each sample's own-class branch, so every branch is trained only on its class's samples,
+    as separate autoencoders would be; branches share no weights.
+    """
+    tf, keras = _keras()
+    layers_ns = _keras_layers()
+    inputs = keras.Input(shape=(n_features,))
+    outs = []
+    for c in range(N_CLASSES):
+        recon, kl = _build_branch(kind, p, n_features, inputs, layers_ns, keras, seed + c)
+        kl = kl if kl is not None else layers_ns.Zeros()(recon)
+        outs.append(layers_ns.Concat()([recon, kl]))
+    model = keras.Model(inputs, layers_ns.Stack()(outs))
+    recon_scale = float(n_features) if kind == "vae" else 1.0  # study's VAE loss: mse * input_dim
+
+    def loss(y_true, y_pred):
+        x, onehot = y_true[:, :n_features], y_true[:, n_features:]
+        mse = tf.reduce_mean(tf.square(y_pred[:, :, :n_features] - x[:, None, :]), axis=-1)
+        per_class = mse * recon_scale + y_pred[:, :, n_features]
+        return tf.reduce_sum(per_class * onehot, axis=-1)
+
+    lr = float(p.get("lr", 1e-3))
+    schedule = _one_cycle(lr, n_steps) if p.get("one_cycle") else lr
+    if p.get("optimizer", "adam").lower() == "sgd":
+        optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate=schedule)
+    model.compile(optimizer=optimizer, loss=loss)
+    return model
+
+
+@functools.cache
+def _keras_layers():
+    """Custom Keras layers, defined once TensorFlow is imported (it is imported lazily)."""
+    tf, keras = _keras()
+
+    class DenseTied(keras.layers.Layer):
+        """Decoder layer sharing (transposed) the kernel of an encoder layer."""
+
+        def __init__(self, tied, activation, **kw):
+            super().__init__(**kw)
+            self.tied = tied
+            self.activation = keras.activations.get(activation)
+
+        def build(self, input_shape):
+            self.bias = self.add_weight(
+                shape=(self.tied.kernel.shape[0],), initializer="zeros", name="bias"
+            )
+
+        def call(self, x):
+            return self.activation(tf.matmul(x, self.tied.kernel, transpose_b=True) + self.bias)
+
+    class Orthogonality(keras.regularizers.Regularizer):
+        """weight * ||W^T W - I||_F, the study's Listing 7.5 penalty."""
+
+        def __init__(self, weight):
+            self.weight = weight
+
+        def __call__(self, w):
+            gram = tf.matmul(w, w, transpose_a=True) - tf.eye(tf.shape(w)[1])
+            return self.weight * tf.sqrt(tf.reduce_sum(tf.square(gram)) + 1e-12)
+
+        def get_config(self):
+            return {"weight": self.weight}
+
+    class VAESampling(keras.layers.Layer):
+        """z = mu + exp(log_var / 2) eps while training, z = mu otherwise; also returns the KL."""
+
+        def __init__(self, seed=0, **kw):
+            super().__init__(**kw)
+            self.seed_gen = keras.random.SeedGenerator(seed)
+
+        def call(self, inputs, training=None):
+            mu, log_var = inputs
+            kl = -0.5 * tf.reduce_sum(
+                1 + log_var - tf.square(mu) - tf.exp(log_var), axis=-1, keepdims=True
+            )
+            if training:
+                eps = keras.random.normal(tf.shape(mu), seed=self.seed_gen)
+                return mu + tf.exp(0.5 * log_var) * eps, kl
+            return mu, kl
+
+    class Zeros(keras.layers.Layer):
+        def call(self, x):
+            return tf.zeros_like(x[:, :1])
+
+    class Concat(keras.layers.Layer):
+        def call(self, xs):
+            return tf.concat(xs, axis=-1)
+
+    class Stack(keras.layers.Layer):
+        def call(self, xs):
+            return tf.stack(xs, axis=1)
+
+    return types.SimpleNamespace(
+        DenseTied=DenseTied,
+        Orthogonality=Orthogonality,
+        VAESampling=VAESampling,
+        Zeros=Zeros,
+        Concat=Concat,
+        Stack=Stack,
+    )
+
+
+class PerClassAutoencoder(Classifier):
+    """One autoencoder per class; a sample belongs to the class that reconstructs it best."""
+
+    kind = "dae"
+
+    def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):
+        from sklearn.preprocessing import MinMaxScaler
+
+        tf, keras = _keras()
+        keras.utils.set_random_seed(self.seed)
+        tf.config.experimental.enable_op_determinism()
+        p = self.params
+        epochs = int(p.get("epochs", 10))
+        batch = int(p.get("batch_size", 256))
+        if set(np.unique(y)) != set(range(N_CLASSES)):
+            raise ValueError(f"{self.name}: training data must contain all {N_CLASSES} classes")
+        self.scaler = MinMaxScaler().fit(X)  # one scaler, fitted on train only, for all classes
+        Xs = self._scale_inputs(X)
+        self.model = _build_joint_autoencoders(
+            self.kind, p, X.shape[1], math.ceil(len(Xs) / batch) * epochs, self.seed
+        )
+        target = np.concatenate([Xs, np.eye(N_CLASSES, dtype=np.float32)[y]], axis=1)
+        self._error_scale = None
+        classifier = self
+
+        class EpochReport(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                loss = float((logs or {}).get("loss", np.nan))
+                if not np.isfinite(loss):
+                    raise FloatingPointError(
+                        f"{classifier.name}: non-finite training loss at epoch {epoch}"
+                    )
+                classifier._report(report, epoch, X_val, y_val, train_loss=loss)
+
+        self.model.fit(
+            Xs,
+            target,
+            epochs=epochs,
+            batch_size=batch,
+            shuffle=True,
+            verbose=0,
+            callbacks=[EpochReport()],
+        )
+        train_err = self._errors(Xs)
+        # Error scale per class: its own mean training reconstruction error (for probabilities).
+        self._error_scale = (
+            np.array([train_err[y == c, c].mean() for c in range(N_CLASSES)]) + 1e-12
+        )
+        return self
+
+    def _scale_inputs(self, X):
+        return np.clip(self.scaler.transform(X), 0.0, 1.0).astype(np.float32)
+
+    def _errors(self, Xs):
+        out = self.model.predict(Xs, verbose=0, batch_size=8192)[:, :, : Xs.shape[1]]
+        return np.mean((out - Xs[:, None, :]) ** 2, axis=2)
+
+    def reconstruction_errors(self, X):
+        return self._errors(self._scale_inputs(X))
+
+    def predict(self, X):
+        return np.argmin(self.reconstruction_errors(X), axis=1)
+
+    def predict_proba(self, X):
+        err = self.reconstruction_errors(X)
+        scale = self._error_scale if self._error_scale is not None else err.mean(axis=0) + 1e-12
+        return _softmax(-err / scale)
+
+
+class DenoisingAutoencoder(PerClassAutoencoder):
+    """Autoencoder v1: input dropout, one code layer, optional tied/unit-norm/orthogonal weights."""
+
+    name, kind = "dae", "dae"
+
+
+class StackedAutoencoder(PerClassAutoencoder):
+    """Autoencoder v2: stacked denoising layers (``encoding_dim`` list), optional OneCycle."""
+
+    name, kind = "sdae", "sdae"
+
+
+class VariationalAutoencoder(PerClassAutoencoder):
+    """VAE: one hidden layer each side, ``latent_dim`` Gaussian code, sigmoid output."""
+
+    name, kind = "vae", "vae"
+
+
+MODELS: dict[str, type[Classifier]] = {
+    "svm": SVMClassifier,
+    "xgboost": XGBoostClassifier,
+    "dae": DenoisingAutoencoder,
+    "sdae": StackedAutoencoder,
+    "vae": VariationalAutoencoder,
+}
+
+
+def build(name: str, params: dict, seed: int) -> Classifier:
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r} (config key models); known: {sorted(MODELS)}")
+    return MODELS[name](params, seed)

@@ -1,0 +1,342 @@
+"""Hyper-parameter sweeps: Optuna studies shared by several worker jobs, tracked in MLflow.
+
+Search spaces use the reference study's notation, as strings in config:
+``loguniform(a, b)``, ``uniform(a, b)``, ``choice([...])``, ``range(a, b)`` (Python range: ``b`` is
+excluded). Two structured forms exist:
+
+* conditional: ``{distribution: "range(2, 5)", when: {kernel: poly}}``;
+* layer sizes: ``{layers: "range(2, 5)", units: "range(2, 20)"}`` -> a list of ``layers`` sizes.
+
+Budget: exactly ``n_trials`` trials are evaluated per study, whatever the number of workers.
+Trial numbers are assigned atomically by the storage; a trial runs only if fewer than
+``n_trials`` counted trials have smaller numbers (counted: complete, pruned, running, or failed
+with an error). A worker that restarts marks its own unfinished trials ``killed`` (not counted)
+and re-enqueues their parameters, so nothing is lost or evaluated twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from uhecr import models, provenance
+from uhecr.spaces import parse_space, suggest
+
+log = logging.getLogger(__name__)
+
+NOT_COUNTED = ("killed", "over_budget")
+
+
+# --------------------------------------------------------------------------- storage & study
+def storage_for(storage_cfg: str | None, journal_path: str | Path):
+    """Journal file by default; an RDB URL (``${VAR}`` expanded from the environment) otherwise."""
+    if not storage_cfg or storage_cfg == "journal":
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        Path(journal_path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(journal_path)))
+    url = os.path.expandvars(storage_cfg)
+    if "${" in url or "$" in url.split("://", 1)[-1].split("@")[0]:
+        raise ValueError(
+            f"config key search.storage: unset environment variable in {storage_cfg!r}"
+        )
+    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+
+
+def make_sampler(cfg: dict, seed: int):
+    name = cfg.get("name", "tpe")
+    if name == "tpe":
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=int(cfg.get("n_startup_trials", 10))
+        )
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"config key search.sampler.name: unknown sampler {name!r} (tpe | random)")
+
+
+def make_pruner(cfg: dict):
+    name = cfg.get("name", "median")
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=int(cfg.get("n_startup_trials", 5)),
+            n_warmup_steps=int(cfg.get("n_warmup_steps", 5)),
+        )
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(
+        f"config key search.pruner.name: unknown pruner {name!r} (median | hyperband | none)"
+    )
+
+
+def killed_trials(study) -> set[int]:
+    return {int(k.split("_", 1)[1]) for k in study.user_attrs if k.startswith("killed_")}
+
+
+def counted(t, killed: set[int] = frozenset()) -> bool:
+    """Does trial ``t`` use one slot of the budget?"""
+    if t.number in killed:
+        return False
+    if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        return True
+    return t.state == TrialState.FAIL and t.user_attrs.get("status") not in NOT_COUNTED
+
+
+def slots_used(study, before: int | None = None) -> int:
+    killed = killed_trials(study)
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if (before is None or t.number < before) and counted(t, killed)
+    )
+
+
+def recover_own_trials(study, worker: str) -> int:
+    """Mark this worker's unfinished trials (from a killed run) as killed and re-enqueue them.
+
+    Only this worker's own trials are touched: a worker id is run by one job at a time, so its
+    RUNNING trials at start-up can only be left over from a killed earlier attempt.
+    """
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("worker") == worker:
+            study.set_user_attr(f"killed_{t.number}", worker)
+            study.tell(t.number, state=TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+            n += 1
+    return n
+
+
+# --------------------------------------------------------------------------- MLflow
+def _mlflow(tracking_uri: str):
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow
+
+
+def create_study(
+    model: str,
+    study_name: str,
+    storage,
+    tracking_uri: str,
+    experiment: str,
+    config: dict,
+    seed: int,
+) -> dict:
+    """Create (or load) the Optuna study and the MLflow parent run of one sweep."""
+    study = optuna.create_study(
+        study_name=study_name, storage=storage, direction="maximize", load_if_exists=True
+    )
+    mlflow = _mlflow(tracking_uri)
+    exp = mlflow.set_experiment(experiment)
+    parent_id = study.user_attrs.get("mlflow_parent_run_id")
+    if parent_id is None:
+        env = provenance.environment_info()
+        with mlflow.start_run(experiment_id=exp.experiment_id, run_name=f"sweep-{model}") as run:
+            mlflow.set_tags(
+                {
+                    "uhecr.model": model,
+                    "uhecr.kind": "sweep",
+                    "git_commit": env["git_commit"],
+                    "optuna.study": study_name,
+                    "seed": str(seed),
+                }
+            )
+            mlflow.log_params({f"space.{k}": str(v) for k, v in config.get("space", {}).items()})
+            mlflow.log_params({f"fixed.{k}": str(v) for k, v in config.get("fixed", {}).items()})
+            mlflow.log_param("n_trials", config["n_trials"])
+            mlflow.log_dict(env, "environment.json")
+            parent_id = run.info.run_id
+        study.set_user_attr("mlflow_parent_run_id", parent_id)
+    return {
+        "study_name": study_name,
+        "model": model,
+        "mlflow_parent_run_id": parent_id,
+        "mlflow_experiment_id": exp.experiment_id,
+        "n_trials": config["n_trials"],
+    }
+
+
+def _log_trial(
+    mlflow,
+    info: dict,
+    trial,
+    params: dict,
+    model,
+    result: dict,
+    env: dict,
+    seed: int,
+    worker: str,
+    seconds: float,
+) -> None:
+    with mlflow.start_run(
+        experiment_id=info["mlflow_experiment_id"],
+        run_name=f"trial-{trial.number}",
+        parent_run_id=info["mlflow_parent_run_id"],
+    ):
+        mlflow.set_tags(
+            {
+                "uhecr.model": info["model"],
+                "uhecr.kind": "trial",
+                "optuna.trial": str(trial.number),
+                "optuna.state": result["state"],
+                "worker": worker,
+                "git_commit": env["git_commit"],
+                "seed": str(seed),
+                "hardware.cpu": env["hardware"]["cpu"],
+            }
+        )
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        for h in model.history:
+            for key, value in h.items():
+                if key != "step" and np.isfinite(value):
+                    mlflow.log_metric(key, float(value), step=int(h["step"]))
+        if result.get("value") is not None:
+            mlflow.log_metric("best_val_accuracy", float(result["value"]))
+        mlflow.log_metric("trial_seconds", seconds)
+        mlflow.log_dict(env["packages"], "packages.json")
+
+
+# --------------------------------------------------------------------------- worker
+def run_worker(
+    model_name: str,
+    model_cfg: dict,
+    data: dict,
+    storage,
+    study_info: dict,
+    worker: str,
+    search_cfg: dict,
+    seed: int,
+    tracking_uri: str,
+) -> dict:
+    """Evaluate trials of one study until its budget is used; returns what this worker did."""
+    space = parse_space(model_cfg["space"], model_name)
+    fixed = dict(model_cfg.get("fixed", {}))
+    n_trials = int(model_cfg["n_trials"])
+    worker_seed = int(np.random.SeedSequence([seed, int(worker)]).generate_state(1)[0])
+    study = optuna.load_study(
+        study_name=study_info["study_name"],
+        storage=storage,
+        sampler=make_sampler(search_cfg.get("sampler", {}), worker_seed),
+        pruner=make_pruner(search_cfg.get("pruner", {})),
+    )
+    recovered = recover_own_trials(study, worker)
+    mlflow = _mlflow(tracking_uri)
+    env = provenance.environment_info()
+    (X, y), (Xv, yv) = data["train"], data["validation"]
+    done = []
+    while True:
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if slots_used(study) >= n_trials and not waiting:
+            break
+        trial = study.ask()
+        if slots_used(study, before=trial.number) >= n_trials:
+            trial.set_user_attr("status", "over_budget")
+            study.tell(trial, state=TrialState.FAIL)
+            break
+        trial.set_user_attr("worker", worker)
+        params = {**suggest(trial, space), **fixed}
+        trial_seed = seed + trial.number
+        trial.set_user_attr("seed", trial_seed)
+        model = models.build(model_name, params, trial_seed)
+
+        def report(step, acc, trial=trial):
+            trial.report(acc, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at step {step} (val accuracy {acc:.4f})")
+
+        start = time.perf_counter()
+        try:
+            model.fit(X, y, Xv, yv, report=report)
+            value = model.score(Xv, yv)
+            study.tell(trial, value)
+            result = {"number": trial.number, "state": "COMPLETE", "value": value}
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            best = max((h["val_accuracy"] for h in model.history), default=None)
+            result = {"number": trial.number, "state": "PRUNED", "value": best}
+        except (
+            Exception
+        ) as exc:  # a bad configuration (NaN loss, ...) fails the trial, not the sweep
+            log.exception("trial %d failed", trial.number)
+            trial.set_user_attr("status", "error")
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            study.tell(trial, state=TrialState.FAIL)
+            result = {
+                "number": trial.number,
+                "state": "FAIL",
+                "value": None,
+                "error": str(exc)[:500],
+            }
+        seconds = time.perf_counter() - start
+        result["seconds"] = seconds
+        _log_trial(
+            mlflow, study_info, trial, params, model, result, env, trial_seed, worker, seconds
+        )
+        log.info("worker %s trial %s", worker, json.dumps(result))
+        done.append(result)
+    return {"worker": worker, "recovered_killed_trials": recovered, "trials": done}
+
+
+def summarise_study(
+    study_info: dict, storage, model_cfg: dict, tracking_uri: str
+) -> tuple[dict, object]:
+    """Best parameters (suggested + fixed) and the trials table of a finished sweep."""
+    study = optuna.load_study(study_name=study_info["study_name"], storage=storage)
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise RuntimeError(
+            f"study {study_info['study_name']}: no complete trial (see the worker logs)"
+        )
+    best = max(complete, key=lambda t: (t.value, -t.number))
+    space = parse_space(model_cfg["space"], study_info["model"])
+    params = _params_from_trial(best.params, space)
+    killed = killed_trials(study)
+    states = {
+        s.name: sum(1 for t in trials if t.state == s and counted(t, killed)) for s in TrialState
+    }
+    summary = {
+        "model": study_info["model"],
+        "study_name": study_info["study_name"],
+        "best_trial": best.number,
+        "best_val_accuracy": best.value,
+        "params": {**params, **model_cfg.get("fixed", {})},
+        "seed": best.user_attrs.get("seed"),
+        "n_trials_budget": int(model_cfg["n_trials"]),
+        "n_trials_counted": sum(1 for t in trials if counted(t, killed)),
+        "states": {k: v for k, v in states.items() if v},
+        "killed_and_retried": len(killed),
+    }
+    mlflow = _mlflow(tracking_uri)
+    client = mlflow.tracking.MlflowClient()
+    parent = study_info["mlflow_parent_run_id"]
+    client.log_metric(parent, "best_val_accuracy", best.value)
+    client.log_param(parent, "best_trial", best.number)
+    client.set_terminated(parent, "FINISHED")
+    df = study.trials_dataframe(
+        attrs=("number", "value", "state", "params", "user_attrs", "duration")
+    )
+    return summary, df
+
+
+def _params_from_trial(raw: dict, space: dict) -> dict:
+    """Rebuild structured parameters (layer lists) from Optuna's flat parameter names."""
+    params = {}
+    for name, spec in space.items():
+        if spec[0] == "layers":
+            n = raw[f"{name}_layers"]
+            params[name] = [raw[f"{name}_{i}"] for i in range(n)]
+        elif name in raw:
+            params[name] = raw[name]
+    return params

@@ -1,0 +1,158 @@
+import json
+import multiprocessing as mp
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from uhecr import search
+from uhecr.spaces import parse_distribution, parse_space, suggest, validate_spaces
+
+SVM_CFG = {
+    "n_trials": 6,
+    "fixed": {"n_components": 20, "max_iter": 200},
+    "space": {
+        "C": "loguniform(0.001, 1000)",
+        "kernel": "choice(['rbf', 'poly', 'linear'])",
+        "gamma": "choice(['scale', 'auto'])",
+        "degree": {"distribution": "range(2, 5)", "when": {"kernel": "poly"}},
+    },
+}
+SEARCH_CFG = {"sampler": {"name": "tpe", "n_startup_trials": 2}, "pruner": {"name": "median"}}
+
+
+def _blobs(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    X = rng.normal(size=(n, 3)) + y[:, None]
+    return {"train": (X[: n // 2], y[: n // 2]), "validation": (X[n // 2 :], y[n // 2 :])}
+
+
+def test_notation_parsing():
+    assert parse_distribution("loguniform(0.001, 1000)", "k").kind == "loguniform"
+    assert parse_distribution("choice([false, true])", "k").args == ([False, True],)
+    assert parse_distribution("range(2, 15)", "k").args == (2, 15)
+    for bad, msg in [
+        ("lognormal(1, 2)", "unknown distribution 'lognormal'"),
+        ("uniform(1)", "takes 2 argument"),
+        ("uniform(5, 1)", "is empty"),
+        ("loguniform(0, 1)", "positive lower bound"),
+        ("choice([])", "non-empty list"),
+        ("range(2,", "cannot parse"),
+    ]:
+        with pytest.raises(ValueError, match=rf"config key models.x.space.p: .*{msg}"):
+            parse_distribution(bad, "models.x.space.p")
+
+
+def test_range_excludes_upper_bound_and_conditionals_and_layers():
+    space = parse_space(
+        {
+            "k": "choice(['poly', 'rbf'])",
+            "degree": {"distribution": "range(2, 3)", "when": {"k": "poly"}},
+            "enc": {"layers": "range(2, 5)", "units": "range(2, 20)"},
+        },
+        "m",
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = []
+    for _ in range(40):
+        p = suggest(study.ask(), space)
+        assert ("degree" in p) == (p["k"] == "poly")
+        assert p.get("degree", 2) == 2
+        assert 2 <= len(p["enc"]) <= 4 and all(2 <= u <= 19 for u in p["enc"])
+        seen.append(len(p["enc"]))
+    assert set(seen) == {2, 3, 4}
+
+
+def test_shipped_spaces_parse():
+    import yaml
+
+    for name in ("config.yaml", "quick.yaml"):
+        cfg = yaml.safe_load(open(f"config/{name}"))
+        validate_spaces(cfg["models"])
+
+
+def _worker(args):
+    journal, info, worker, tracking, n_trials = args
+    storage = search.storage_for("journal", journal)
+    cfg = {**SVM_CFG, "n_trials": n_trials}
+    return search.run_worker("svm", cfg, _blobs(), storage, info, worker, SEARCH_CFG, 3, tracking)
+
+
+def _setup(tmp_path, n_trials):
+    journal = tmp_path / "optuna.journal"
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = search.storage_for("journal", journal)
+    info = search.create_study(
+        "svm", "t-svm", storage, tracking, "t-sweeps", {**SVM_CFG, "n_trials": n_trials}, 3
+    )
+    return journal, tracking, storage, info
+
+
+def test_parallel_workers_use_exact_budget(tmp_path):
+    journal, tracking, storage, info = _setup(tmp_path, 7)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        results = pool.map(_worker, [(journal, info, w, tracking, 7) for w in ("00", "01", "02")])
+    evaluated = [t for r in results for t in r["trials"]]
+    assert len(evaluated) == 7
+    assert sum(1 for r in results if r["trials"]) >= 2  # work was really shared
+    study = optuna.load_study(study_name="t-svm", storage=storage)
+    assert search.slots_used(study) == 7
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 7
+    # Rerunning a worker on a finished study evaluates nothing.
+    assert _worker((journal, info, "00", tracking, 7))["trials"] == []
+    summary, df = search.summarise_study(info, storage, {**SVM_CFG, "n_trials": 7}, tracking)
+    assert summary["n_trials_counted"] == 7 and summary["best_val_accuracy"] > 0.5
+    assert set(summary["params"]) >= {"C", "kernel", "gamma", "n_components"}
+    # MLflow: one parent sweep run with 7 nested trial runs.
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking)
+    runs = mlflow.search_runs(experiment_names=["t-sweeps"])
+    children = runs[runs["tags.mlflow.parentRunId"] == info["mlflow_parent_run_id"]]
+    assert len(children) == 7
+    assert set(children["tags.git_commit"]) and children["metrics.best_val_accuracy"].notna().all()
+    assert json.dumps(summary)  # serialisable
+
+
+def test_killed_worker_resumes_without_losing_or_duplicating(tmp_path):
+    journal, tracking, storage, info = _setup(tmp_path, 4)
+    study = optuna.load_study(study_name="t-svm", storage=storage)
+    # Simulate a worker killed in the middle of trial 0: RUNNING forever, owned by worker 00.
+    orphan = study.ask()
+    orphan.suggest_float("C", 0.001, 1000, log=True)
+    orphan.suggest_categorical("kernel", ["rbf", "poly", "linear"])
+    orphan.suggest_categorical("gamma", ["scale", "auto"])
+    orphan.set_user_attr("worker", "00")
+    other = _worker((journal, info, "01", tracking, 4))  # runs while 00 is "dead"
+    assert len(other["trials"]) == 3  # the orphan still holds its slot
+    again = _worker((journal, info, "00", tracking, 4))
+    assert again["recovered_killed_trials"] == 1
+    assert len(again["trials"]) == 1
+    study = optuna.load_study(study_name="t-svm", storage=storage)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 4 and search.slots_used(study) == 4
+    retry = [t for t in complete if t.user_attrs.get("retry_of") == orphan.number]
+    assert len(retry) == 1 and retry[0].params["C"] == pytest.approx(orphan.params["C"])
+
+
+def test_storage_url_with_unset_variable_is_rejected(tmp_path, monkeypatch):
+    monkeypatch.delenv("UHECR_TEST_PW", raising=False)
+    with pytest.raises(ValueError, match="search.storage: unset environment variable"):
+        search.storage_for("postgresql://u:${UHECR_TEST_PW}@localhost/db", tmp_path / "j")
+
+
+def test_rdb_storage_url_works_with_sqlite(tmp_path):
+    storage = search.storage_for(f"sqlite:///{tmp_path / 'optuna.db'}", tmp_path / "unused")
+    study = optuna.create_study(storage=storage, study_name="rdb")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert len(study.trials) == 2
+
+
+def test_unknown_sampler_and_pruner():
+    with pytest.raises(ValueError, match="search.sampler.name"):
+        search.make_sampler({"name": "cmaes-x"}, 1)
+    with pytest.raises(ValueError, match="search.pruner.name"):
+        search.make_pruner({"name": "sometimes"})
