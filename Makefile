@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/snakemake --lint --configfile config/quick.yaml
+	$(BIN)/snakemake --lint --configfile config/quick.yaml 2>&1 | tee /tmp/uhecr-lint.txt; grep -q "Congratulations" /tmp/uhecr-lint.txt
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/ruff check src scripts tests bench tools
 	$(BIN)/ruff format --check src scripts tests bench tools

@@ -8,6 +8,7 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/search.smk"
+include: "rules/evaluation.smk"
 
 
 rule all:

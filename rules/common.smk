@@ -49,8 +49,11 @@ def all_outputs():
     outputs.append(f"{RESULTS}/splits/summary.json")
     if config["splits"]["leakage_study"]:
         outputs.append(f"{RESULTS}/splits/leakage.json")
-    outputs += expand(
-        f"{RESULTS}/search/{{model}}/best_params.json",
-        model=config["models"]["enabled"],
-    )
+    models = config["models"]["enabled"]
+    outputs += expand(f"{RESULTS}/search/{{model}}/best_params.json", model=models)
+    outputs += expand(f"{RESULTS}/figures/{{model}}/confusion_matrix.png", model=models)
+    outputs += [
+        f"{RESULTS}/figures/accuracy_comparison.png",
+        f"{RESULTS}/tables/results.md",
+    ]
     return outputs

@@ -57,7 +57,7 @@ rule create_study:
         search=config["search"],
         seed=config["seed"],
         run_name=config["run_name"],
-        results=RESULTS,
+        mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
         "../scripts/create_study.py"
 
@@ -84,7 +84,7 @@ rule search_worker:
         features=config["models"]["features"],
         search=config["search"],
         seed=config["seed"],
-        results=RESULTS,
+        mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
         "../scripts/search_worker.py"
 
@@ -105,6 +105,6 @@ rule collect_search:
     params:
         model_config=lambda wc: config["models"][wc.model],
         search=config["search"],
-        results=RESULTS,
+        mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
         "../scripts/collect_search.py"

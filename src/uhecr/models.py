@@ -57,6 +57,10 @@ class Classifier:
     def predict(self, X) -> np.ndarray:
         return np.argmax(self.predict_proba(X), axis=1)
 
+    def refit_params(self) -> dict:
+        """Parameters for refitting on train + validation without a validation set."""
+        return dict(self.params)
+
     def score(self, X, y) -> float:
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
@@ -166,6 +170,13 @@ class XGBoostClassifier(Classifier):
             verbose_eval=False,
         )
         return self
+
+    def refit_params(self) -> dict:
+        # Early stopping chose the number of rounds: keep it when refitting without validation.
+        best = self.booster.attributes().get("best_iteration")
+        if best is None:
+            return dict(self.params)
+        return {**self.params, "num_boost_round": int(best) + 1}
 
     def predict_proba(self, X):
         import xgboost as xgb

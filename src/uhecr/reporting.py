@@ -69,6 +69,9 @@ def plot_multiplicity_check(rows: list[dict], path) -> None:
             label=rf"sheet target, $\theta={zen:.0f}^\circ$",
         )
     ax.set(xlabel=r"$\lg(E/\mathrm{eV})$", ylabel="triggered stations per event", yscale="log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_yticks([3, 5, 10, 20, 40])
     ax.legend(fontsize=9)
     _save(fig, path)
 
@@ -116,3 +119,314 @@ def plot_fluctuation_check(rows: list[dict], path) -> None:
     ax.set(xlabel=r"$\sec\theta$", ylabel=r"$\sigma_S / \sqrt{S}$ [$\sqrt{\mathrm{VEM}}$]")
     ax.legend(fontsize=10)
     _save(fig, path)
+
+
+# --------------------------------------------------------------------------- study figures
+MODEL_LABELS = {
+    "svm": "SVM",
+    "xgboost": "XGBoost",
+    "dae": "Autoencoder V1",
+    "sdae": "Autoencoder V2",
+    "vae": "VAE",
+}
+FEATURE_LABELS = {
+    "lg_energy": r"$\lg(E/\mathrm{eV})$",
+    "zenith_deg": r"zenith $\theta$ [deg]",
+    "azimuth_rad": r"azimuth $\phi$ [rad]",
+    "core_distance_m": "core distance $r$ [m]",
+    "lg_total_signal": r"$\lg(S/\mathrm{VEM})$",
+    "total_signal_vem": "total signal $S$ [VEM]",
+    "trace_length_ns": "trace length [ns]",
+    "rise_time_ns": r"rise time $t_{1/2}$ [ns]",
+    "fall_time_ns": "fall time [ns]",
+    "area_over_peak": "area over peak",
+}
+
+
+def plot_confusion(metrics: dict, path, title: str) -> None:
+    cm = np.asarray(metrics["confusion_matrix"], dtype=float)
+    frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, (ax,) = _figure(width=6.4)
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    classes = metrics["classes"]
+    ax.set_xticks(range(len(classes)), classes, rotation=30)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.minorticks_off()
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(
+                j,
+                i,
+                f"{frac[i, j]:.2f}\n({int(cm[i, j])})",
+                ha="center",
+                va="center",
+                fontsize=10,
+                color="white" if frac[i, j] > 0.5 else "black",
+            )
+    ax.set(xlabel="predicted primary", ylabel="true primary", title=title)
+    fig.colorbar(im, ax=ax, label="fraction of true class")
+    _save(fig, path)
+
+
+def plot_accuracy_comparison(table: pd.DataFrame, path) -> None:
+    """Our test accuracies (99 % Wilson) next to the reference study's Table 7.13."""
+    fig, (ax,) = _figure(width=8.0)
+    y = np.arange(len(table))
+    has = table["accuracy"].notna() if "accuracy" in table else pd.Series(False, index=table.index)
+    if has.any():
+        t = table[has]
+        ax.errorbar(
+            t["accuracy"],
+            y[has.to_numpy()],
+            xerr=[t["accuracy"] - t["lower"], t["upper"] - t["accuracy"]],
+            fmt="o",
+            color="k",
+            capsize=4,
+            label="this workflow (shower split, 99% Wilson, real test n)",
+        )
+    ax.errorbar(
+        table["reference_accuracy"],
+        y + 0.2,
+        xerr=table["reference_halfwidth_n_test"],
+        fmt="s",
+        color="tab:red",
+        capsize=4,
+        label="reference study, interval recomputed with n = 16,016",
+    )
+    ax.axvline(0.25, ls=":", color="grey", label="random guess (4 classes)")
+    ax.set_yticks(y + 0.1, table["label"])
+    ax.minorticks_off()
+    ax.set(xlabel="test accuracy", xlim=(0, 1))
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.45, -0.2), ncol=1, frameon=False)
+    fig.set_size_inches(8.0, 6.5)
+    _save(fig, path)
+
+
+def plot_binned_accuracy(metrics: dict[str, dict], path) -> None:
+    columns = list(next(iter(metrics.values()))["binned"])
+    fig, axes = _figure(len(columns), width=5.2)
+    for ax, column in zip(axes, columns, strict=True):
+        for name, m in metrics.items():
+            rows = pd.DataFrame(m["binned"][column])
+            rows = rows[rows["n"] > 0]
+            x = 0.5 * (rows["low"] + rows["high"].clip(upper=rows["low"].max() * 1.5 + 1))
+            ax.errorbar(
+                x,
+                rows["value"],
+                yerr=[rows["value"] - rows["lower"], rows["upper"] - rows["value"]],
+                fmt="o-",
+                capsize=3,
+                label=MODEL_LABELS.get(name, name),
+            )
+        ax.axhline(0.25, ls=":", color="grey")
+        ax.set(xlabel=FEATURE_LABELS.get(column, column), ylabel="test accuracy", ylim=(0, 1))
+    axes[0].legend(fontsize=9)
+    _save(fig, path)
+
+
+def plot_optimisation_history(trials: pd.DataFrame, path, title: str) -> None:
+    fig, (ax,) = _figure()
+    done = trials[trials["state"] == "COMPLETE"].sort_values("number")
+    pruned = trials[trials["state"] == "PRUNED"]
+    ax.plot(done["number"], done["value"], "o", label="complete trial")
+    if len(pruned):
+        ax.plot(
+            pruned["number"],
+            np.full(len(pruned), done["value"].min() if len(done) else 0),
+            "x",
+            color="grey",
+            label="pruned trial",
+        )
+    ax.step(
+        done["number"], done["value"].cummax(), where="post", color="tab:red", label="best so far"
+    )
+    ax.set(xlabel="trial number", ylabel="validation accuracy", title=title)
+    ax.legend(fontsize=10)
+    _save(fig, path)
+
+
+def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str) -> None:
+    """Validation accuracy against each hyper-parameter (the study's Figs. 7.5-7.26)."""
+    done = trials[trials["state"] == "COMPLETE"]
+    params = [c for c in trials.columns if c.startswith("params_")]
+    n = max(len(params), 1)
+    ncols = min(4, n)
+    nrows = int(np.ceil(n / ncols))
+    plt.style.use(mplhep.style.ROOT)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False)
+    for ax, p in zip(axes.ravel(), params, strict=False):
+        x = done[p]
+        if x.dtype == object or x.dtype == bool:
+            cats = sorted(x.dropna().astype(str).unique())
+            pos = x.astype(str).map({c: i for i, c in enumerate(cats)})
+            ax.plot(pos, done["value"], "o", alpha=0.7)
+            ax.set_xticks(range(len(cats)), cats, rotation=20, fontsize=9)
+            ax.minorticks_off()
+        else:
+            ax.plot(x, done["value"], "o", alpha=0.7)
+            if p.replace("params_", "") in ("C", "learning_rate", "lr", "min_child_weight"):
+                ax.set_xscale("log")
+        ax.set_xlabel(p.replace("params_", ""), fontsize=12)
+        ax.set_ylabel("val. accuracy", fontsize=12)
+    for ax in axes.ravel()[len(params) :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_feature_distributions(table: pd.DataFrame, features: list[str], path) -> None:
+    ncols = 3
+    nrows = int(np.ceil(len(features) / ncols))
+    plt.style.use(mplhep.style.ROOT)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.8 * nrows), squeeze=False)
+    for ax, f in zip(axes.ravel(), features, strict=False):
+        values = table[f]
+        lo, hi = np.nanpercentile(values, [0.5, 99.5])
+        bins = np.linspace(lo, hi, 40)
+        for primary, g in table.groupby("primary", observed=True):
+            ax.hist(
+                g[f].clip(lo, hi),
+                bins=bins,
+                histtype="step",
+                density=True,
+                lw=1.5,
+                color=PRIMARY_COLORS.get(str(primary)),
+                label=str(primary),
+            )
+        ax.set_xlabel(FEATURE_LABELS.get(f, f), fontsize=13)
+        ax.set_ylabel("density", fontsize=12)
+    for ax in axes.ravel()[len(features) :]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=10)
+    _save(fig, path)
+
+
+# --------------------------------------------------------------------------- tables
+def results_table(comparison: pd.DataFrame, best: dict[str, dict]) -> pd.DataFrame:
+    rows = []
+    for _, r in comparison.iterrows():
+        if pd.isna(r.get("accuracy")):
+            continue
+        params = best.get(r["model"], {}).get("params", {})
+        rows.append(
+            {
+                "Model": r["label"],
+                "Accuracy (test)": f"{r['accuracy']:.4f}",
+                "99% Wilson interval": f"[{r['lower']:.4f}, {r['upper']:.4f}]",
+                "n test": int(r["n_test"]),
+                "Reference (Table 7.13)": f"{r['reference_accuracy']:.5f} ± {r['reference_halfwidth_n_test']:.4f}",
+                "Best parameters": ", ".join(f"{k}: {_fmt(v)}" for k, v in params.items()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def write_tables(df: pd.DataFrame, stem, caption: str) -> None:
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{stem}.md").write_text(f"{caption}\n\n" + df.to_markdown(index=False) + "\n")
+    latex = df.to_latex(index=False, escape=True, caption=caption, label=f"tab:{stem.name}")
+    Path(f"{stem}.tex").write_text(latex)
+
+
+# --------------------------------------------------------------------------- assembled outputs
+def _model_name(path) -> str:
+    return Path(path).parent.name
+
+
+def render_summary(
+    metrics_paths, best_paths, reference_path, comparisons_path, table_path, features, outputs: dict
+) -> None:
+    """Cross-model figures and tables; ``outputs`` maps each item to its path(s)/stem."""
+    import json
+
+    metrics = {_model_name(p): json.loads(Path(p).read_text()) for p in metrics_paths}
+    best = {_model_name(p): json.loads(Path(p).read_text()) for p in best_paths}
+    reference = pd.read_csv(reference_path)
+    comparisons = pd.read_csv(comparisons_path)
+    table = pd.read_parquet(table_path, columns=[*features, "primary"])
+    for path in outputs["accuracy"]:
+        plot_accuracy_comparison(reference, path)
+    for path in outputs["binned"]:
+        plot_binned_accuracy(metrics, path)
+    for path in outputs["features"]:
+        plot_feature_distributions(table, features, path)
+    write_tables(
+        results_table(reference, best),
+        outputs["results_table"],
+        "Test accuracy (99 % Wilson score intervals, real test n) and best hyper-parameters.",
+    )
+    comp = comparisons.copy()
+    for c in ("accuracy_a", "accuracy_b"):
+        comp[c] = comp[c].map(lambda v: f"{v:.4f}")
+    for c in ("p_value", "p_holm"):
+        comp[c] = comp[c].map(lambda v: f"{v:.2e}")
+    write_tables(
+        comp,
+        outputs["comparisons_table"],
+        "Paired model comparisons on the same test stations: exact McNemar, Holm-corrected.",
+    )
+
+
+def render_paper(
+    outdir: Path,
+    metrics_paths,
+    best_paths,
+    trials_paths,
+    reference_path,
+    comparisons_path,
+    table_path,
+    checks_path,
+    features,
+) -> None:
+    """Publication figures (PDF and PNG) and tables (LaTeX and Markdown) in one folder."""
+    import json
+
+    outdir = Path(outdir)
+    (outdir / "figures").mkdir(parents=True, exist_ok=True)
+
+    def both(name):
+        return [outdir / "figures" / f"{name}.pdf", outdir / "figures" / f"{name}.png"]
+
+    render_summary(
+        metrics_paths,
+        best_paths,
+        reference_path,
+        comparisons_path,
+        table_path,
+        features,
+        {
+            "accuracy": both("accuracy_comparison"),
+            "binned": both("binned_accuracy"),
+            "features": both("feature_distributions"),
+            "results_table": outdir / "tables" / "results",
+            "comparisons_table": outdir / "tables" / "paired_comparisons",
+        },
+    )
+    for metrics_path, trials_path in zip(metrics_paths, trials_paths, strict=True):
+        name = _model_name(metrics_path)
+        label = MODEL_LABELS.get(name, name)
+        metrics = json.loads(Path(metrics_path).read_text())
+        trials = pd.read_csv(trials_path)
+        for path in both(f"{name}_confusion"):
+            plot_confusion(metrics, path, label)
+        for path in both(f"{name}_optimisation_history"):
+            plot_optimisation_history(trials, path, label)
+        for path in both(f"{name}_params_vs_accuracy"):
+            plot_params_vs_accuracy(trials, path, label)
+    checks = json.loads(Path(checks_path).read_text())
+    table = pd.read_parquet(table_path)
+    for path in both("validation_xmax"):
+        plot_xmax_check(checks["xmax"], path)
+    for path in both("validation_multiplicity"):
+        plot_multiplicity_check(checks["multiplicity"], path)
+    for path in both("validation_risetime"):
+        plot_risetime_check(table, checks["risetime"], path)
+    for path in both("validation_fluctuations"):
+        plot_fluctuation_check(checks["fluctuations"], path)

@@ -259,6 +259,7 @@ def run_worker(
         try:
             model.fit(X, y, Xv, yv, report=report)
             value = model.score(Xv, yv)
+            trial.set_user_attr("refit_params", json.dumps(model.refit_params(), default=str))
             study.tell(trial, value)
             result = {"number": trial.number, "state": "COMPLETE", "value": value}
         except optuna.TrialPruned:
@@ -312,6 +313,7 @@ def summarise_study(
         "best_trial": best.number,
         "best_val_accuracy": best.value,
         "params": {**params, **model_cfg.get("fixed", {})},
+        "refit_params": json.loads(best.user_attrs["refit_params"]),
         "seed": best.user_attrs.get("seed"),
         "n_trials_budget": int(model_cfg["n_trials"]),
         "n_trials_counted": sum(1 for t in trials if counted(t, killed)),

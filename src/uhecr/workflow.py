@@ -156,17 +156,16 @@ def _tracking_uri(params) -> str:
     if uri:
         return uri
     # MLflow 3's file store is in maintenance mode; a local SQLite database is its successor.
-    path = Path(params.results, "mlflow", "mlflow.db").resolve()
+    path = Path(params.mlflow_db).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
 
-def _storage(params, model: str):
+def _storage(params, study_json: str):
+    """Optuna storage; the default journal file sits next to the sweep's study.json."""
     from uhecr import search
 
-    return search.storage_for(
-        params.search["storage"], Path(params.results) / "search" / model / "optuna.journal"
-    )
+    return search.storage_for(params.search["storage"], Path(study_json).parent / "optuna.journal")
 
 
 @rule_entry
@@ -211,7 +210,7 @@ def create_study(smk):
     info = search.create_study(
         model,
         study_name=f"{smk.params.run_name}-{model}",
-        storage=_storage(smk.params, model),
+        storage=_storage(smk.params, smk.output[0]),
         tracking_uri=_tracking_uri(smk.params),
         experiment=f"{smk.params.run_name}-sweeps",
         config=smk.params.model_config,
@@ -252,7 +251,7 @@ def search_worker(smk):
         model,
         smk.params.model_config,
         data,
-        _storage(smk.params, model),
+        _storage(smk.params, smk.input.study),
         info,
         smk.wildcards.worker,
         smk.params.search,
@@ -266,11 +265,104 @@ def search_worker(smk):
 def collect_search(smk):
     from uhecr import search
 
-    model = smk.wildcards.model
     info = json.loads(Path(smk.input.study).read_text())
     summary, trials = search.summarise_study(
-        info, _storage(smk.params, model), smk.params.model_config, _tracking_uri(smk.params)
+        info,
+        _storage(smk.params, smk.input.study),
+        smk.params.model_config,
+        _tracking_uri(smk.params),
     )
     trials.to_csv(smk.output.trials, index=False)
     Path(smk.output.best).write_text(json.dumps(summary, indent=2, default=str))
     log.info("best %s", json.dumps(summary, default=str))
+
+
+# --------------------------------------------------------------------------- evaluation & report
+@rule_entry
+def evaluate(smk):
+    from uhecr import evaluation, splits
+
+    model = smk.wildcards.model
+    best = json.loads(Path(smk.input.best).read_text())
+    data = splits.load_split(smk.input.table, smk.input.manifest, smk.params.features)
+    metrics, predictions = evaluation.evaluate_on_test(model, best, data, smk.params.seed)
+    predictions.to_parquet(smk.output.predictions, index=False)
+    Path(smk.output.metrics).write_text(json.dumps(metrics, indent=2, default=str))
+    log.info("test accuracy %s", json.dumps(metrics["accuracy"]))
+
+
+def _model_of(path) -> str:
+    return Path(path).parent.name
+
+
+@rule_entry
+def compare_models(smk):
+    import pandas as pd
+
+    from uhecr import evaluation
+
+    predictions = {_model_of(p): pd.read_parquet(p) for p in smk.input.predictions}
+    rows = evaluation.paired_comparisons(predictions)
+    pd.DataFrame(rows).to_csv(smk.output.comparisons, index=False)
+    metrics = {_model_of(p): json.loads(Path(p).read_text()) for p in smk.input.metrics}
+    evaluation.reference_comparison(metrics).to_csv(smk.output.reference, index=False)
+
+
+@rule_entry
+def model_figures(smk):
+    import pandas as pd
+
+    from uhecr import reporting
+
+    model = smk.wildcards.model
+    label = reporting.MODEL_LABELS.get(model, model)
+    trials = pd.read_csv(smk.input.trials)
+    metrics = json.loads(Path(smk.input.metrics).read_text())
+    reporting.plot_optimisation_history(
+        trials, smk.output.history, f"{label}: optimisation history"
+    )
+    reporting.plot_params_vs_accuracy(trials, smk.output.params, f"{label}: hyper-parameters")
+    acc = metrics["accuracy"]
+    reporting.plot_confusion(
+        metrics,
+        smk.output.confusion,
+        f"{label}: accuracy {acc['value']:.3f} [{acc['lower']:.3f}, {acc['upper']:.3f}]",
+    )
+
+
+@rule_entry
+def summary_figures(smk):
+    from uhecr import reporting
+
+    reporting.render_summary(
+        metrics_paths=list(smk.input.metrics),
+        best_paths=list(smk.input.best),
+        reference_path=smk.input.reference,
+        comparisons_path=smk.input.comparisons,
+        table_path=smk.input.table,
+        features=smk.params.features,
+        outputs={
+            "accuracy": [smk.output.accuracy],
+            "binned": [smk.output.binned],
+            "features": [smk.output.features],
+            "results_table": Path(smk.output.results_table).with_suffix(""),
+            "comparisons_table": Path(smk.output.comparisons_table).with_suffix(""),
+        },
+    )
+
+
+@rule_entry
+def paper(smk):
+    from uhecr import reporting
+
+    reporting.render_paper(
+        outdir=Path(smk.output[0]),
+        metrics_paths=list(smk.input.metrics),
+        best_paths=list(smk.input.best),
+        trials_paths=list(smk.input.trials),
+        reference_path=smk.input.reference,
+        comparisons_path=smk.input.comparisons,
+        table_path=smk.input.table,
+        checks_path=smk.input.checks,
+        features=smk.params.features,
+    )

@@ -1,0 +1,144 @@
+rule evaluate:
+    input:
+        best=f"{RESULTS}/search/{{model}}/best_params.json",
+        table=f"{RESULTS}/features/stations.parquet",
+        manifest=f"{RESULTS}/splits/manifest.parquet",
+    output:
+        metrics=f"{RESULTS}/evaluation/{{model}}/metrics.json",
+        predictions=f"{RESULTS}/evaluation/{{model}}/predictions.parquet",
+    log:
+        f"{LOGS}/evaluate/{{model}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{model}}.tsv"
+    conda:
+        "../envs/ml.yaml"
+    threads: 2
+    resources:
+        runtime=120,
+        mem_mb=6000,
+    params:
+        features=config["models"]["features"],
+        seed=config["seed"],
+    script:
+        "../scripts/evaluate.py"
+
+
+rule compare_models:
+    input:
+        metrics=expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=MODELS),
+        predictions=expand(
+            f"{RESULTS}/evaluation/{{model}}/predictions.parquet", model=MODELS
+        ),
+    output:
+        comparisons=f"{RESULTS}/evaluation/paired_comparisons.csv",
+        reference=f"{RESULTS}/evaluation/reference_comparison.csv",
+    log:
+        f"{LOGS}/compare_models.log",
+    conda:
+        "../envs/ml.yaml"
+    params:
+        models=MODELS,
+    script:
+        "../scripts/compare_models.py"
+
+
+rule model_figures:
+    input:
+        trials=f"{RESULTS}/search/{{model}}/trials.csv",
+        metrics=f"{RESULTS}/evaluation/{{model}}/metrics.json",
+    output:
+        history=report(
+            f"{RESULTS}/figures/{{model}}/optimisation_history.png",
+            category="3. Hyper-parameter search",
+            subcategory="{model}",
+            caption="../reports/captions/optimisation_history.rst",
+        ),
+        params=report(
+            f"{RESULTS}/figures/{{model}}/params_vs_accuracy.png",
+            category="3. Hyper-parameter search",
+            subcategory="{model}",
+            caption="../reports/captions/params_vs_accuracy.rst",
+        ),
+        confusion=report(
+            f"{RESULTS}/figures/{{model}}/confusion_matrix.png",
+            category="4. Test evaluation",
+            subcategory="{model}",
+            caption="../reports/captions/confusion_matrix.rst",
+        ),
+    log:
+        f"{LOGS}/model_figures/{{model}}.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/model_figures.py"
+
+
+rule summary_figures:
+    input:
+        metrics=expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=MODELS),
+        best=expand(f"{RESULTS}/search/{{model}}/best_params.json", model=MODELS),
+        reference=f"{RESULTS}/evaluation/reference_comparison.csv",
+        comparisons=f"{RESULTS}/evaluation/paired_comparisons.csv",
+        table=f"{RESULTS}/features/stations.parquet",
+    output:
+        accuracy=report(
+            f"{RESULTS}/figures/accuracy_comparison.png",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/accuracy_comparison.rst",
+        ),
+        binned=report(
+            f"{RESULTS}/figures/binned_accuracy.png",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/binned_accuracy.rst",
+        ),
+        features=report(
+            f"{RESULTS}/figures/feature_distributions.png",
+            category="1. Data",
+            subcategory="Features",
+            caption="../reports/captions/feature_distributions.rst",
+        ),
+        results_table=report(
+            f"{RESULTS}/tables/results.md",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/results_table.rst",
+        ),
+        comparisons_table=report(
+            f"{RESULTS}/tables/paired_comparisons.md",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/paired_comparisons.rst",
+        ),
+    log:
+        f"{LOGS}/summary_figures.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        models=MODELS,
+        features=config["models"]["features"],
+    script:
+        "../scripts/summary_figures.py"
+
+
+rule paper:
+    input:
+        metrics=expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=MODELS),
+        best=expand(f"{RESULTS}/search/{{model}}/best_params.json", model=MODELS),
+        trials=expand(f"{RESULTS}/search/{{model}}/trials.csv", model=MODELS),
+        reference=f"{RESULTS}/evaluation/reference_comparison.csv",
+        comparisons=f"{RESULTS}/evaluation/paired_comparisons.csv",
+        table=f"{RESULTS}/features/stations.parquet",
+        checks=f"{RESULTS}/validation/simulation_checks.json",
+    output:
+        directory(f"reports/paper/{config['run_name']}"),
+    log:
+        f"{LOGS}/paper.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        models=MODELS,
+        features=config["models"]["features"],
+    script:
+        "../scripts/paper.py"
