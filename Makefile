@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCK_HASH := $(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 
-.PHONY: setup run quick report test lint format envs lock bench clean
+.PHONY: setup run quick paper repro zenodo report test lint format envs lock bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,9 @@ run: $(STAMP)
 
 quick:
 	$(MAKE) run CONFIG=config/quick.yaml
+
+paper: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) paper
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -51,7 +54,13 @@ lock:
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_extraction.py
-	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_search.py
 
 clean:
 	rm -rf results/quick .snakemake
+
+repro: $(STAMP)
+	$(BIN)/python tools/reproducibility_check.py --config config/quick.yaml --out results/repro
+
+zenodo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) zenodo

@@ -5,10 +5,16 @@
 configfile: "config/config.yaml"
 
 
+# Used only with --sdm apptainer (see README): per-rule conda envs run inside it, or set
+# `container` to an image built from containers/uhecr.def.
+container: config["container"]
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/search.smk"
 include: "rules/evaluation.smk"
+include: "rules/archive.smk"
 
 
 rule all:

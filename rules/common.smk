@@ -11,6 +11,7 @@ from uhecr.spaces import validate_spaces
 validate_spaces(config["models"])  # fail at start-up, naming the config key
 
 RESULTS = config["results_dir"]
+REPORTS = config["reports_dir"]
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 
@@ -39,6 +40,56 @@ def raw_file(wildcards):
     return f"{RESULTS}/raw/{wildcards.sample}.root"
 
 
+def raw_files():
+    data = config["data"]
+    if data["source"] == "files":
+        return [data["input_files"][s] for s in sample_names()]
+    return [f"{RESULTS}/raw/{s}.root" for s in sample_names()]
+
+
+def result_files():
+    """The run's numbers: what the provenance record and the Zenodo bundle checksum."""
+    models = config["models"]["enabled"]
+    files = [
+        f"{RESULTS}/features/summary.json",
+        f"{RESULTS}/splits/summary.json",
+        f"{RESULTS}/evaluation/paired_comparisons.csv",
+        f"{RESULTS}/evaluation/reference_comparison.csv",
+        f"{RESULTS}/tables/results.md",
+        f"{RESULTS}/tables/paired_comparisons.md",
+    ]
+    files += expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=models)
+    files += expand(f"{RESULTS}/search/{{model}}/best_params.json", model=models)
+    files += expand(f"{RESULTS}/search/{{model}}/trials.csv", model=models)
+    if config["splits"]["leakage_study"]:
+        files.append(f"{RESULTS}/splits/leakage.json")
+    if config["data"]["source"] == "simulation":
+        files.append(f"{RESULTS}/validation/simulation_checks.json")
+    return files
+
+
+def report_figures():
+    models = config["models"]["enabled"]
+    figures = [
+        f"{RESULTS}/figures/accuracy_comparison.png",
+        f"{RESULTS}/figures/binned_accuracy.png",
+        f"{RESULTS}/figures/feature_distributions.png",
+    ]
+    for name in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
+        figures += expand(f"{RESULTS}/figures/{{model}}/{name}.png", model=models)
+    if config["data"]["source"] == "simulation":
+        figures += [
+            f"{RESULTS}/validation/{n}.png"
+            for n in (
+                "xmax_moments",
+                "multiplicity",
+                "risetime_1000m",
+                "signal_fluctuations",
+            )
+        ]
+    return figures
+
+
 def all_outputs():
     outputs = [
         f"{RESULTS}/features/stations.parquet",
@@ -55,5 +106,6 @@ def all_outputs():
     outputs += [
         f"{RESULTS}/figures/accuracy_comparison.png",
         f"{RESULTS}/tables/results.md",
+        f"{RESULTS}/provenance/provenance.json",
     ]
     return outputs

@@ -132,7 +132,7 @@ rule paper:
         table=f"{RESULTS}/features/stations.parquet",
         checks=f"{RESULTS}/validation/simulation_checks.json",
     output:
-        directory(f"reports/paper/{config['run_name']}"),
+        directory(f"{REPORTS}/paper"),
     log:
         f"{LOGS}/paper.log",
     conda:

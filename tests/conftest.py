@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import awkward as ak
 import numpy as np
 import pytest
+import uproot
 
 from uhecr import io, physics
 from uhecr import simulation as sim
@@ -35,3 +37,19 @@ def small_rntuple(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def rewrite_events(src, dst, transform):
+    """Copy a detector file's Events tree, letting ``transform`` edit the arrays (rename, drop,
+    retype, corrupt) before writing them back as a TTree."""
+    with uproot.open(src) as f:
+        arrays = {k: f["Events"][k].array() for k in f["Events"].keys() if not k.startswith("n")}
+    arrays = transform(arrays)
+    with uproot.recreate(dst) as out:
+        types = {
+            k: v.type.content if isinstance(v, ak.Array) and v.ndim > 1 else np.asarray(v).dtype
+            for k, v in arrays.items()
+        }
+        out.mktree("Events", types)
+        out["Events"].extend(arrays)
+    return dst

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from conftest import write_small_file
+from conftest import rewrite_events, write_small_file
 from uhecr import extraction as ex
 from uhecr import features as feat
 from uhecr.io import InputDataError, InputLayout
@@ -87,26 +87,6 @@ def test_duplicate_ids_across_files_are_an_error(small_root, tmp_path):
     assert not (tmp_path / "m.parquet").exists()
 
 
-def _rewrite_events(src, dst, transform):
-    with uproot.open(src) as f:
-        arrays = {k: f["Events"][k].array() for k in f["Events"].keys() if not k.startswith("n")}
-    arrays = transform(arrays)
-    with uproot.recreate(dst) as out:
-        out.mktree(
-            "Events",
-            {
-                k: (
-                    v.type.content
-                    if isinstance(v, ak.Array) and v.ndim > 1
-                    else np.asarray(v).dtype
-                )
-                for k, v in arrays.items()
-            },
-        )
-        out["Events"].extend(arrays)
-    return dst
-
-
 def test_duplicate_event_ids_in_one_file(small_root, tmp_path):
     def dup(a):
         ids = ak.to_numpy(a["event_id"]).copy()
@@ -114,7 +94,7 @@ def test_duplicate_event_ids_in_one_file(small_root, tmp_path):
         a["event_id"] = ids
         return a
 
-    bad = _rewrite_events(small_root[0], tmp_path / "dup.root", dup)
+    bad = rewrite_events(small_root[0], tmp_path / "dup.root", dup)
     with pytest.raises(InputDataError, match=r"dup.root: .*duplicate event id"):
         _extract(bad, tmp_path, step_size=2)
     assert not (tmp_path / "dup.parquet").exists()  # no half-written table
@@ -130,7 +110,7 @@ def test_bad_stations_are_quarantined_and_counted(small_root, tmp_path):
         a["pmt_vem_charge"] = ak.unflatten(charge, ak.num(a["pmt_vem_charge"]))
         return a
 
-    bad = _rewrite_events(small_root[0], tmp_path / "bad.root", break_pmts)
+    bad = rewrite_events(small_root[0], tmp_path / "bad.root", break_pmts)
     st, q, summary = _extract(bad, tmp_path)
     assert summary["quarantined"] == {"no_working_pmt": 1, "non_finite_calibration": 1}
     assert summary["stations"] == small_root[1]["stations"] - 2
@@ -151,7 +131,7 @@ def test_zero_signal_station_is_quarantined_in_feature_step(small_root, tmp_path
         a["trace_hg"] = ak.unflatten(hg, ak.num(a["trace_hg"]))
         return a
 
-    bad = _rewrite_events(small_root[0], tmp_path / "flat.root", flatten_first_station)
+    bad = rewrite_events(small_root[0], tmp_path / "flat.root", flatten_first_station)
     st, q, _ = _extract(bad, tmp_path)
     out, fq = tmp_path / "f.parquet", tmp_path / "fq.parquet"
     summary = ex.compute_feature_table(st, out, fq, FS)
@@ -167,7 +147,7 @@ def test_unknown_primary_code(tmp_path):
         a["mc_primary_pdg"] = np.full(len(a["event_id"]), 22, dtype=np.int32)  # a photon
         return a
 
-    bad = _rewrite_events(root, tmp_path / "photon.root", recode)
+    bad = rewrite_events(root, tmp_path / "photon.root", recode)
     with pytest.raises(
         InputDataError,
         match=r"photon.root: .*branch 'mc_primary_pdg' .*unknown particle code\(s\) \[22\]",

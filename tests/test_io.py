@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import uproot
 
+from conftest import rewrite_events
 from uhecr import io
 from uhecr.io import InputDataError, InputLayout
 
@@ -48,27 +49,6 @@ def test_rntuple_round_trip_gives_same_layout(small_rntuple):
     assert set(chunks[0].pmt) == set(io.PMT_LEVEL)
 
 
-def _rewrite(src, dst, transform):
-    """Copy a detector file, letting ``transform`` edit the arrays (rename/drop/retype)."""
-    with uproot.open(src) as f:
-        arrays = {k: f["Events"][k].array() for k in f["Events"].keys() if not k.startswith("n")}
-    arrays = transform(arrays)
-    with uproot.recreate(dst) as out:
-        out.mktree(
-            "Events",
-            {
-                k: (
-                    v.type.content
-                    if isinstance(v, ak.Array) and v.ndim > 1
-                    else np.asarray(v).dtype
-                )
-                for k, v in arrays.items()
-            },
-        )
-        out["Events"].extend(arrays)
-    return dst
-
-
 def test_branch_mapping_reads_renamed_branches(small_root, tmp_path):
     path, counts = small_root
 
@@ -77,7 +57,7 @@ def test_branch_mapping_reads_renamed_branches(small_root, tmp_path):
         a["MCEnergy"] = a.pop("mc_energy")
         return a
 
-    dst = _rewrite(path, tmp_path / "renamed.root", rename)
+    dst = rewrite_events(path, tmp_path / "renamed.root", rename)
     with pytest.raises(
         InputDataError,
         match=r"no branch 'mc_energy' \(config key extraction.branches.energy\), 'trace_hg' \(config key extraction.branches.trace_hg\)",
@@ -142,7 +122,7 @@ def test_wrong_dtype_is_reported(small_root, tmp_path):
         a["station_id"] = ak.values_astype(a["station_id"], np.float64)
         return a
 
-    dst = _rewrite(path, tmp_path / "float_ids.root", retype)
+    dst = rewrite_events(path, tmp_path / "float_ids.root", retype)
     with pytest.raises(InputDataError, match=r"branch 'station_id' .*dtype float64"):
         _all_stations(dst)
 
@@ -154,7 +134,7 @@ def test_inconsistent_trace_length_is_reported(small_root, tmp_path):
         a["trace_lg"] = a["trace_lg"][:, :-5]
         return a
 
-    dst = _rewrite(path, tmp_path / "short.root", shorten)
+    dst = rewrite_events(path, tmp_path / "short.root", shorten)
     with pytest.raises(
         InputDataError, match=r"branch 'trace_lg' at entry 0 .*extraction.n_bins=768"
     ):

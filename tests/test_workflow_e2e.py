@@ -67,6 +67,21 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
         trials = pd.read_csv(r / "search" / model / "trials.csv")
         assert len(trials) >= best["n_trials_budget"]
     assert (r / "mlflow" / "mlflow.db").stat().st_size > 0
+    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+        metrics = json.loads((r / "evaluation" / model / "metrics.json").read_text())
+        split_n = split["n_stations"]["test"]
+        assert metrics["accuracy"]["n"] == split_n  # intervals use the real test n
+        assert (
+            metrics["accuracy"]["lower"]
+            < metrics["accuracy"]["value"]
+            < metrics["accuracy"]["upper"]
+        )
+        for fig in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
+            assert (r / "figures" / model / f"{fig}.png").read_bytes()[:8] == PNG_MAGIC
+    pairs = pd.read_csv(r / "evaluation" / "paired_comparisons.csv")
+    assert len(pairs) == 10 and pairs["p_holm"].between(0, 1).all()
+    assert "Wilson" in (r / "tables" / "results.md").read_text()
+    assert "\\begin{tabular}" in (r / "tables" / "results.tex").read_text()
 
 
 def test_rerun_is_a_no_op(quick_run):
@@ -88,3 +103,58 @@ def test_report_builds(quick_run, tmp_path):
         "signal_fluctuations.png",
     ):
         assert name in html
+
+
+def test_provenance_record(quick_run):
+    record = json.loads((quick_run / "provenance" / "provenance.json").read_text())
+    assert len(record["git_commit"]) >= 40 or record["git_commit"] == "unknown"
+    assert len(record["config_sha256"]) == 64
+    assert len(record["input_files"]) == 4 and all(
+        len(h) == 64 for h in record["input_files"].values()
+    )
+    assert record["seeds"]["master_seed"] == 1234 and "xgboost_best_trial_seed" in record["seeds"]
+    assert record["packages"]["optuna"] and record["hardware"]["cores"] >= 1
+    assert any(t["job"].startswith("search_worker/") for t in record["timings"])
+
+
+def test_zenodo_bundle(quick_run, tmp_path):
+    import os
+
+    from uhecr import archive
+
+    env = {**os.environ, "ZENODO_TOKEN": "not-a-real-token-0123456789"}
+    out = _snakemake(
+        "--config", f"results_dir={quick_run}", f"reports_dir={tmp_path}", "zenodo", env=env
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    bundle = tmp_path / "zenodo"
+    for name in (
+        "README.md",
+        "CITATION.cff",
+        ".zenodo.json",
+        "provenance.json",
+        "input_checksums.sha256",
+        "config/config_used.yaml",
+        "envs/requirements.lock",
+        "envs/ml.yaml",
+        "results/results.md",
+        "metrics/xgboost_metrics.json",
+        "search/vae_best_params.json",
+        "figures/accuracy_comparison.png",
+    ):
+        assert (bundle / name).is_file(), name
+    assert archive.verify_manifest(bundle) == []
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            assert b"not-a-real-token-0123456789" not in path.read_bytes()
+    json.loads((bundle / ".zenodo.json").read_text())
+    dry = subprocess.run(
+        [sys.executable, "tools/zenodo_upload.py", str(bundle), "--dry-run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in env.items() if k != "ZENODO_TOKEN"},
+    )
+    assert dry.returncode == 0 and "manifest OK" in dry.stdout
+    (bundle / "README.md").write_text("tampered")
+    assert archive.verify_manifest(bundle) == ["README.md"]

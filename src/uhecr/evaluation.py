@@ -9,6 +9,7 @@ import pandas as pd
 
 from uhecr import models, splits
 from uhecr.features import CLASSES
+from uhecr.models import LABELS
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,6 @@ REFERENCE_TABLE_7_13 = {
 }
 REFERENCE_TEST_N = 16_016
 REFERENCE_ALL_N = 80_089
-MODEL_LABELS = {
-    "svm": "SVM",
-    "xgboost": "XGBoost",
-    "dae": "Autoencoder V1",
-    "sdae": "Autoencoder V2",
-    "vae": "VAE",
-}
 BINS = {
     "lg_energy": np.linspace(18.5, 20.0, 7),
     "zenith_deg": np.degrees(np.arccos(np.sqrt(np.linspace(1.0, 0.25, 6)))),  # equal in cos^2
@@ -207,7 +201,7 @@ def reference_comparison(metrics: dict[str, dict], confidence: float = 0.99) -> 
         lo_all, hi_all = wilson_interval(round(acc * REFERENCE_ALL_N), REFERENCE_ALL_N, confidence)
         row = {
             "model": name,
-            "label": MODEL_LABELS[name],
+            "label": LABELS[name],
             "reference_accuracy": acc,
             "reference_stated_halfwidth": stated,
             "reference_halfwidth_n_test": (hi - lo) / 2,

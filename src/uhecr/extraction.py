@@ -61,6 +61,14 @@ class _ParquetSink:
         self.tmp.replace(self.path)
 
 
+def _abort(*sinks: _ParquetSink) -> None:
+    """Drop half-written outputs so a failed run leaves nothing under the final names."""
+    for s in sinks:
+        if s.writer is not None:
+            s.writer.close()
+        s.tmp.unlink(missing_ok=True)
+
+
 def _quarantine_schema() -> pa.Schema:
     return pa.schema(
         [
@@ -199,10 +207,7 @@ def extract_station_table(
         if schema is None:
             raise InputDataError(f"{root_path}: no stations found in tree {layout.tree!r}")
     except BaseException:
-        for s in (sink, qsink):
-            if s.writer is not None:
-                s.writer.close()
-            s.tmp.unlink(missing_ok=True)
+        _abort(sink, qsink)
         raise
     sink.close(schema)
     qsink.close(_quarantine_schema())
@@ -269,10 +274,7 @@ def compute_feature_table(
         if schema is None:
             schema = pf.schema_arrow.remove(pf.schema_arrow.get_field_index(TRACE_COLUMN))
     except BaseException:
-        for s in (sink, qsink):
-            if s.writer is not None:
-                s.writer.close()
-            s.tmp.unlink(missing_ok=True)
+        _abort(sink, qsink)
         raise
     sink.close(schema)
     qsink.close(_quarantine_schema())

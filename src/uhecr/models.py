@@ -463,6 +463,14 @@ class VariationalAutoencoder(PerClassAutoencoder):
     name, kind = "vae", "vae"
 
 
+LABELS = {
+    "svm": "SVM",
+    "xgboost": "XGBoost",
+    "dae": "Autoencoder V1",
+    "sdae": "Autoencoder V2",
+    "vae": "VAE",
+}
+
 MODELS: dict[str, type[Classifier]] = {
     "svm": SVMClassifier,
     "xgboost": XGBoostClassifier,

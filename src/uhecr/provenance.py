@@ -114,3 +114,93 @@ def redact(text: str) -> str:
     import re
 
     return re.sub(r"(://[^:/@]+):[^@]+@", r"\1:***@", text)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def all_package_versions() -> dict[str, str]:
+    return {d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}
+
+
+def rule_timings(benchmark_dir: str | Path) -> list[dict]:
+    """Wall time and peak memory of every benchmarked job (Snakemake benchmark TSVs)."""
+    rows = []
+    for tsv in sorted(Path(benchmark_dir).rglob("*.tsv")):
+        lines = tsv.read_text().splitlines()
+        if len(lines) < 2:
+            continue
+        header, values = lines[0].split("\t"), lines[-1].split("\t")
+        rec = dict(zip(header, values, strict=False))
+        rows.append(
+            {
+                "job": str(tsv.relative_to(benchmark_dir).with_suffix("")),
+                "seconds": float(rec["s"]),
+                "max_rss_mb": float(rec["max_rss"]) if rec.get("max_rss", "NA") != "NA" else None,
+            }
+        )
+    return rows
+
+
+def run_provenance(
+    config: dict,
+    input_files: list[str],
+    result_files: list[str],
+    benchmark_dir: str | Path,
+    repo: str | Path = ".",
+) -> dict:
+    """One provenance record for a whole run: code, config, inputs, software, hardware, seeds, timings."""
+    import datetime
+
+    seeds = {"master_seed": config.get("seed")}
+    for path in result_files:
+        p = Path(path)
+        if p.name == "best_params.json":
+            best = json.loads(p.read_text())
+            seeds[f"{best['model']}_best_trial_seed"] = best.get("seed")
+    return {
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(repo),
+        "config_sha256": config_hash(config),
+        "config": config,
+        "input_files": {str(p): sha256_file(p) for p in input_files},
+        "result_files": {str(p): sha256_file(p) for p in result_files},
+        "seeds": seeds,
+        "packages": all_package_versions(),
+        "hardware": hardware(),
+        "timings": rule_timings(benchmark_dir),
+        "environment_variables_redacted": sorted(
+            k for k in os.environ if any(m in k.upper() for m in SECRET_MARKERS)
+        ),
+    }
+
+
+def provenance_markdown(record: dict) -> str:
+    lines = [
+        "# Provenance of this run",
+        "",
+        f"* created (UTC): {record['created_utc']}",
+        f"* git commit: `{record['git_commit']}`",
+        f"* config SHA-256: `{record['config_sha256']}`",
+        f"* master seed: {record['seeds'].get('master_seed')}",
+        f"* hardware: {record['hardware']['cpu']}, {record['hardware']['cores']} cores, "
+        f"{record['hardware']['memory_gib']} GiB, GPUs: {record['hardware']['gpus'] or 'none'}",
+        f"* Python {record['hardware']['python']} on {record['hardware']['platform']}",
+        "",
+        "## Input files (SHA-256)",
+        "",
+    ]
+    lines += [f"* `{p}`: `{h}`" for p, h in record["input_files"].items()]
+    lines += ["", "## Key packages", ""]
+    lines += [
+        f"* {k} {record['packages'].get(k, record['packages'].get(k.replace('-', '_'), '?'))}"
+        for k in KEY_PACKAGES
+    ]
+    lines += ["", "## Job timings", "", "| job | seconds | peak RSS (MB) |", "|---|---|---|"]
+    lines += [f"| {t['job']} | {t['seconds']:.1f} | {t['max_rss_mb']} |" for t in record["timings"]]
+    return "\n".join(lines) + "\n"

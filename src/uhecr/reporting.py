@@ -12,6 +12,8 @@ import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from uhecr.models import LABELS  # noqa: E402
+
 PRIMARY_COLORS = {
     "proton": "tab:red",
     "helium": "tab:orange",
@@ -122,13 +124,6 @@ def plot_fluctuation_check(rows: list[dict], path) -> None:
 
 
 # --------------------------------------------------------------------------- study figures
-MODEL_LABELS = {
-    "svm": "SVM",
-    "xgboost": "XGBoost",
-    "dae": "Autoencoder V1",
-    "sdae": "Autoencoder V2",
-    "vae": "VAE",
-}
 FEATURE_LABELS = {
     "lg_energy": r"$\lg(E/\mathrm{eV})$",
     "zenith_deg": r"zenith $\theta$ [deg]",
@@ -216,7 +211,7 @@ def plot_binned_accuracy(metrics: dict[str, dict], path) -> None:
                 yerr=[rows["value"] - rows["lower"], rows["upper"] - rows["value"]],
                 fmt="o-",
                 capsize=3,
-                label=MODEL_LABELS.get(name, name),
+                label=LABELS.get(name, name),
             )
         ax.axhline(0.25, ls=":", color="grey")
         ax.set(xlabel=FEATURE_LABELS.get(column, column), ylabel="test accuracy", ylim=(0, 1))
@@ -411,7 +406,7 @@ def render_paper(
     )
     for metrics_path, trials_path in zip(metrics_paths, trials_paths, strict=True):
         name = _model_name(metrics_path)
-        label = MODEL_LABELS.get(name, name)
+        label = LABELS.get(name, name)
         metrics = json.loads(Path(metrics_path).read_text())
         trials = pd.read_csv(trials_path)
         for path in both(f"{name}_confusion"):

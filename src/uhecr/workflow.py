@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,22 @@ def _setup_logging(smk) -> None:
     logging.captureWarnings(True)
 
 
+def _inject_failure_once(rule: str, smk) -> None:
+    """Fault injection for the retry tests: ``UHECR_FAIL_ONCE=<rule>:<marker folder>`` makes the
+    first attempt of each job of that rule fail (a marker file records the attempt)."""
+    spec = os.environ.get("UHECR_FAIL_ONCE")
+    if not spec:
+        return
+    target, _, folder = spec.partition(":")
+    if target != rule:
+        return
+    marker = Path(folder) / f"{rule}-{'-'.join(str(v) for v in smk.wildcards) or 'job'}.failed"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("failed once on purpose\n")
+        raise RuntimeError(f"injected failure of rule {rule} (UHECR_FAIL_ONCE), marker {marker}")
+
+
 def rule_entry(func):
     """Log to the rule's log file, and record the full error there before re-raising."""
 
@@ -38,6 +55,7 @@ def rule_entry(func):
             "rule %s: inputs %s -> outputs %s", func.__name__, list(smk.input), list(smk.output)
         )
         try:
+            _inject_failure_once(func.__name__, smk)
             return func(smk)
         except Exception as exc:
             log.exception("rule %s failed: %s", func.__name__, exc)
@@ -315,7 +333,7 @@ def model_figures(smk):
     from uhecr import reporting
 
     model = smk.wildcards.model
-    label = reporting.MODEL_LABELS.get(model, model)
+    label = reporting.LABELS.get(model, model)
     trials = pd.read_csv(smk.input.trials)
     metrics = json.loads(Path(smk.input.metrics).read_text())
     reporting.plot_optimisation_history(
@@ -366,3 +384,53 @@ def paper(smk):
         checks_path=smk.input.checks,
         features=smk.params.features,
     )
+
+
+# --------------------------------------------------------------------------- provenance & archive
+@rule_entry
+def provenance(smk):
+    from uhecr import provenance as prov
+
+    record = prov.run_provenance(
+        dict(smk.params.config),
+        list(smk.input.raw),
+        list(smk.input.results),
+        smk.params.benchmarks,
+        repo=Path(smk.scriptdir).parent,
+    )
+    Path(smk.output.json).write_text(json.dumps(record, indent=2, default=str))
+    Path(smk.output.markdown).write_text(prov.provenance_markdown(record))
+
+
+@rule_entry
+def zenodo(smk):
+    from uhecr import archive
+
+    record = json.loads(Path(smk.input.provenance).read_text())
+    results = list(smk.input.results)
+    per_model = [
+        f
+        for f in results
+        if Path(f).parent.parent.name in ("evaluation", "search")
+        and Path(f).parent.name not in ("evaluation", "search")
+    ]
+    info = archive.build_bundle(
+        Path(smk.output[0]),
+        run_name=smk.params.run_name,
+        result_files={
+            "results": [f for f in results if f not in per_model],
+            "metrics": [f for f in per_model if Path(f).name == "metrics.json"],
+            "search": [f for f in per_model if Path(f).name != "metrics.json"],
+            "figures": [
+                f for f in smk.input.figures if Path(f).parent.name in ("figures", "validation")
+            ],
+            "figures_models": [
+                f for f in smk.input.figures if Path(f).parent.name not in ("figures", "validation")
+            ],
+        },
+        config=dict(smk.params.config),
+        repo=Path(smk.scriptdir).parent,
+        provenance_file=smk.input.provenance,
+        input_checksums=record["input_files"],
+    )
+    log.info("bundle %s", json.dumps(info))

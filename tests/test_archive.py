@@ -1,0 +1,31 @@
+import pytest
+
+from uhecr import archive
+
+
+def _bundle(tmp_path):
+    out = tmp_path / "bundle"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "a.json").write_text('{"accuracy": 0.5}')
+    (out / "README.md").write_text("hello")
+    archive.write_manifest(out)
+    return out
+
+
+def test_manifest_detects_changes_missing_and_extra_files(tmp_path):
+    out = _bundle(tmp_path)
+    assert archive.verify_manifest(out) == []
+    (out / "results" / "a.json").write_text('{"accuracy": 0.9}')
+    assert archive.verify_manifest(out) == ["results/a.json"]
+    (out / "README.md").unlink()
+    (out / "extra.txt").write_text("x")
+    assert set(archive.verify_manifest(out)) == {"results/a.json", "README.md", "extra.txt"}
+
+
+def test_secret_values_are_refused(tmp_path, monkeypatch):
+    out = _bundle(tmp_path)
+    monkeypatch.setenv("ZENODO_TOKEN", "s3cr3t-token-value-123")
+    archive.scan_for_secrets(out)  # not present: fine
+    (out / "results" / "log.txt").write_text("token=s3cr3t-token-value-123")
+    with pytest.raises(archive.SecretLeakError, match="log.txt"):
+        archive.scan_for_secrets(out)
