@@ -50,14 +50,15 @@ def plain_pass(path: Path) -> int:
 
 
 def peak_rss_of_extraction(path: Path) -> float:
-    """Max RSS (MiB) of a fresh process that extracts ``path`` (the child reports its own)."""
+    """Peak RSS (MiB) of a fresh process that extracts ``path``: the child reports its own VmHWM
+    (ru_maxrss would carry over the parent's peak across fork/exec on Linux)."""
     code = (
-        "import resource, sys, tempfile, pathlib; sys.path.insert(0, 'src');"
+        "import sys, tempfile, pathlib; sys.path.insert(0, 'src');"
         "from uhecr import extraction, features, io;"
         "d = pathlib.Path(tempfile.mkdtemp());"
         f"extraction.extract_station_table(r'{path}', d / 's.parquet', d / 'q.parquet', io.InputLayout(),"
         f" features.FeatureSettings(), step_size='{STEP}');"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

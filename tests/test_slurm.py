@@ -45,11 +45,7 @@ def cluster():
 def test_quick_workflow_runs_through_slurm_with_a_retry(cluster, tmp_path):
     results = tmp_path / "results"
     markers = tmp_path / "markers"
-    env = {
-        **os.environ,
-        "SLURM_PARTITION": os.environ.get("SLURM_PARTITION", "debug"),
-        "UHECR_FAIL_ONCE": f"compute_features:{markers}",
-    }
+    env = {**os.environ, "UHECR_FAIL_ONCE": f"compute_features:{markers}"}
     cfg = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
     cfg["results_dir"] = str(results)
     cfg["models"]["enabled"] = ["svm"]

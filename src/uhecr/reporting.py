@@ -261,6 +261,7 @@ def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str) -> None:
             ax.plot(x, done["value"], "o", alpha=0.7)
             if p.replace("params_", "") in ("C", "learning_rate", "lr", "min_child_weight"):
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(p.replace("params_", ""), fontsize=12)
         ax.set_ylabel("val. accuracy", fontsize=12)
     for ax in axes.ravel()[len(params) :]:
