@@ -14,18 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _snakemake(*args, cwd=ROOT):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        "2",
-        "--configfile",
-        "config/quick.yaml",
-        *args,
-    ]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=1800)
+def _snakemake(*args, target=None, env=None):
+    """Snakemake on the quick config; ``target`` goes first (``--config`` takes many values)."""
+    cmd = [sys.executable, "-m", "snakemake", *([target] if target else []), "--cores", "2"]
+    cmd += ["--configfile", "config/quick.yaml", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +89,48 @@ def test_report_builds(quick_run, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     html = report.read_text(errors="ignore")
     assert len(html) > 100_000
-    for name in (
+    expected = [
         "xmax_moments.png",
         "multiplicity.png",
         "risetime_1000m.png",
         "signal_fluctuations.png",
+        "accuracy_comparison.png",
+        "binned_accuracy.png",
+        "feature_distributions.png",
+        "results.md",
+        "paired_comparisons.md",
+        "provenance.md",
+        "optimisation_history.png",
+        "params_vs_accuracy.png",
+        "confusion_matrix.png",
+    ]
+    for name in expected:
+        assert name in html, name
+    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+        assert f"figures/{model}/confusion_matrix.png" in html or model in html
+
+
+def test_paper_target(quick_run, tmp_path):
+    out = _snakemake(
+        "--config", f"results_dir={quick_run}", f"reports_dir={tmp_path}", target="paper"
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    figures = tmp_path / "paper" / "figures"
+    for name in (
+        "accuracy_comparison",
+        "binned_accuracy",
+        "feature_distributions",
+        "xgboost_confusion",
+        "svm_optimisation_history",
+        "vae_params_vs_accuracy",
+        "validation_xmax",
+        "validation_risetime",
     ):
-        assert name in html
+        assert (figures / f"{name}.pdf").read_bytes()[:4] == b"%PDF", name
+        assert (figures / f"{name}.png").read_bytes()[:8] == PNG_MAGIC, name
+    tables = tmp_path / "paper" / "tables"
+    assert "tabular" in (tables / "results.tex").read_text()
+    assert (tables / "paired_comparisons.md").stat().st_size > 0
 
 
 def test_provenance_record(quick_run):
@@ -124,7 +152,7 @@ def test_zenodo_bundle(quick_run, tmp_path):
 
     env = {**os.environ, "ZENODO_TOKEN": "not-a-real-token-0123456789"}
     out = _snakemake(
-        "--config", f"results_dir={quick_run}", f"reports_dir={tmp_path}", "zenodo", env=env
+        "--config", f"results_dir={quick_run}", f"reports_dir={tmp_path}", target="zenodo", env=env
     )
     assert out.returncode == 0, out.stderr[-3000:]
     bundle = tmp_path / "zenodo"

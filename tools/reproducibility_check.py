@@ -35,9 +35,14 @@ def run(config: Path, results: Path) -> None:
         "2",
         "--configfile",
         str(cfg_path),
+        "--",  # end of --configfile's values
         f"{results}/provenance/provenance.json",
     ]
-    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(
+            f"snakemake failed for {results}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+        )
 
 
 def fingerprint(results: Path, models: list[str]) -> dict:

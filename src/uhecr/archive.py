@@ -14,6 +14,8 @@ from pathlib import Path
 from uhecr.provenance import SECRET_MARKERS, sha256_file
 
 MANIFEST = "MANIFEST.sha256"
+# Snakemake drops this marker into directory outputs after the rule ran; it is not bundle content.
+IGNORED = {MANIFEST, ".snakemake_timestamp"}
 
 
 class SecretLeakError(RuntimeError):
@@ -98,7 +100,7 @@ To regenerate: check out the recorded git commit, then
 
 def write_manifest(out: Path) -> dict[str, str]:
     entries = {}
-    for path in sorted(p for p in Path(out).rglob("*") if p.is_file() and p.name != MANIFEST):
+    for path in sorted(p for p in Path(out).rglob("*") if p.is_file() and p.name not in IGNORED):
         entries[str(path.relative_to(out))] = sha256_file(path)
     (Path(out) / MANIFEST).write_text("".join(f"{h}  {p}\n" for p, h in entries.items()))
     return entries
@@ -117,7 +119,7 @@ def verify_manifest(out: Path) -> list[str]:
         if not (out / name).is_file() or sha256_file(out / name) != digest
     ]
     present = {
-        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != MANIFEST
+        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name not in IGNORED
     }
     problems += sorted(present - set(listed))
     return problems
