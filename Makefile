@@ -54,7 +54,8 @@ lock:
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_extraction.py
-	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_search.py --model xgboost
+	$(BIN)/python bench/bench_search.py --model dae --trials 8
 
 clean:
 	rm -rf results/quick .snakemake

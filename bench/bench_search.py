@@ -111,26 +111,41 @@ def main() -> None:
     )
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--max-train", type=int, default=20_000)
+    parser.add_argument(
+        "--model", choices=["xgboost", "dae", "svm", "sdae", "vae"], default="xgboost"
+    )
+    parser.add_argument("--epochs", type=int, default=20, help="autoencoder epochs per trial")
     args = parser.parse_args()
     cfg_all = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     features = cfg_all["models"]["features"]
     data = load(args.table, features, args.max_train)
-    xgb = {**cfg_all["models"]["xgboost"], "n_trials": args.trials}
-    xgb["space"] = {**xgb["space"], "num_boost_round": "choice([100, 250, 500])"}
-    print(
-        f"table {args.table}: {len(data['train'][0])} training stations, {args.trials} XGBoost trials"
-    )
+    cfg = {**cfg_all["models"][args.model], "n_trials": args.trials}
+    if args.model == "xgboost":  # keep single trials short enough for a benchmark
+        cfg["space"] = {**cfg["space"], "num_boost_round": "choice([100, 250, 500])"}
+    if "epochs" in cfg.get("fixed", {}):
+        cfg["fixed"] = {**cfg["fixed"], "epochs": args.epochs}
+    n_train = len(data["train"][0])
+    print(f"table {args.table}: {n_train} training stations, {args.trials} {args.model} trials")
 
-    workers = [sweep("xgboost", xgb, data, n, "none", f"w{n}") for n in (1, 2)]
+    workers = [sweep(args.model, cfg, data, n, "none", f"w{n}") for n in (1, 2)]
     for r in workers:
         r["ratio"] = r["trials_per_hour"] / workers[0]["trials_per_hour"]
-    print_table("Trials per hour, 1 vs 2 workers (no pruning)", workers)
+    print_table(f"{args.model}: trials per hour, 1 vs 2 workers (no pruning)", workers)
 
-    pruning = [sweep("xgboost", xgb, data, 1, p, f"p-{p}") for p in ("none", "median")]
+    pruning = [sweep(args.model, cfg, data, 1, p, f"p-{p}") for p in ("none", "median")]
     for r in pruning:
         r["ratio"] = r["wall_s"] / pruning[0]["wall_s"]
-    print_table("Pruning vs no pruning (1 worker, same budget and seed)", pruning)
-    write_json("search", {"table": str(args.table), "workers": workers, "pruning": pruning})
+    print_table(f"{args.model}: pruning vs no pruning (1 worker, same budget and seed)", pruning)
+    write_json(
+        f"search_{args.model}",
+        {
+            "table": str(args.table),
+            "model": args.model,
+            "n_train": n_train,
+            "workers": workers,
+            "pruning": pruning,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -68,6 +68,8 @@ def test_quick_workflow_runs_through_slurm_with_a_retry(cluster, tmp_path):
         "profiles/slurm",
         "--configfile",
         str(config_file),
+        "--slurm-init-seconds-before-status-checks",
+        "5",  # a one-node test cluster: poll sooner than the polite default of 40 s
         "--jobs",
         "4",
         *targets,

@@ -32,6 +32,7 @@ ENVS = {
         "mlflow",
         "statsmodels",
         "pyyaml",
+        "psycopg2-binary",
     ],
     "report": [
         "numpy",
@@ -43,6 +44,9 @@ ENVS = {
         "statsmodels",
         "uproot",
         "awkward",
+        "tabulate",
+        "jinja2",
+        "pyyaml",
     ],
 }
 

@@ -1,0 +1,113 @@
+"""Sweep workers sharing one study in a real PostgreSQL server (the multi-node storage).
+
+The server is a throw-away cluster in a temporary folder (Debian's PostgreSQL binaries); the
+password reaches the storage URL only through an environment variable. CI=true: a missing
+PostgreSQL is a failure; elsewhere the test is skipped.
+"""
+
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from test_search import SVM_CFG, _blobs
+
+from uhecr import search
+
+PASSWORD = "uhecr-test-pw-7f3a"  # local throw-away server only
+PORT = 55432
+
+
+def _pg_bin() -> Path | None:
+    for version in ("17", "16", "15"):
+        path = Path(f"/usr/lib/postgresql/{version}/bin")
+        if (path / "initdb").exists():
+            return path
+    return None
+
+
+def _as_postgres(*cmd, **kw):
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", *map(str, cmd)],
+        check=True,
+        capture_output=True,
+        text=True,
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    pg = _pg_bin()
+    if pg is None or not shutil.which("runuser") or os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL server binaries (package postgresql) and root are needed in CI")
+        pytest.skip("no PostgreSQL server binaries here")
+    # pytest's temporary folders are private to root; the server runs as the postgres user.
+    base = Path(tempfile.mkdtemp(prefix="uhecr-pg-"))
+    base.chmod(0o755)
+    data = base / "data"
+    data.mkdir()
+    pwfile = base / "pw"
+    pwfile.write_text(PASSWORD)
+    for path in (base, data, pwfile):
+        shutil.chown(path, "postgres", "postgres")
+    _as_postgres(
+        pg / "initdb", "-D", data, "-U", "uhecr", "--pwfile", pwfile, "-A", "scram-sha-256"
+    )
+    options = f"-p {PORT} -k {base} -c listen_addresses=127.0.0.1"
+    _as_postgres(pg / "pg_ctl", "-D", data, "-o", options, "-l", base / "log", "-w", "start")
+    try:
+        env = {**os.environ, "PGPASSWORD": PASSWORD}
+        createdb = [pg / "createdb", "-h", "127.0.0.1", "-p", str(PORT), "-U", "uhecr", "optuna"]
+        subprocess.run(createdb, check=True, env=env, capture_output=True)
+        yield f"postgresql+psycopg2://uhecr:${{UHECR_OPTUNA_DB_PASSWORD}}@127.0.0.1:{PORT}/optuna"
+    finally:
+        _as_postgres(pg / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _worker(args):
+    url, info, worker, tracking = args
+    os.environ["UHECR_OPTUNA_DB_PASSWORD"] = PASSWORD
+    storage = search.storage_for(url, "unused")
+    return search.run_worker(
+        "svm",
+        {**SVM_CFG, "n_trials": 6},
+        _blobs(),
+        storage,
+        info,
+        worker,
+        {"sampler": {"name": "tpe", "n_startup_trials": 2}, "pruner": {"name": "none"}},
+        5,
+        tracking,
+    )
+
+
+def test_two_workers_share_a_postgres_study(postgres_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("UHECR_OPTUNA_DB_PASSWORD", PASSWORD)
+    storage = search.storage_for(postgres_url, "unused")
+    assert "postgresql" in type(storage).__name__.lower() or hasattr(storage, "engine")
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    info = search.create_study(
+        "svm", f"pg-{time.time_ns()}", storage, tracking, "pg", {**SVM_CFG, "n_trials": 6}, 5
+    )
+    with mp.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_worker, [(postgres_url, info, w, tracking) for w in ("00", "01")])
+    assert sum(len(r["trials"]) for r in results) == 6
+    study = optuna.load_study(study_name=info["study_name"], storage=storage)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 6
+    assert str(storage.engine.url).startswith("postgresql")
+    assert PASSWORD not in postgres_url  # the URL in config carries only the variable's name
+
+
+def test_missing_password_variable_is_an_error(postgres_url, monkeypatch):
+    monkeypatch.delenv("UHECR_OPTUNA_DB_PASSWORD", raising=False)
+    with pytest.raises(ValueError, match="unset environment variable"):
+        search.storage_for(postgres_url, "unused")
