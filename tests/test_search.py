@@ -68,7 +68,7 @@ def test_range_excludes_upper_bound_and_conditionals_and_layers():
 def test_shipped_spaces_parse():
     import yaml
 
-    for name in ("config.yaml", "quick.yaml"):
+    for name in ("config.yaml", "quick.yaml", "thesis.yaml"):
         cfg = yaml.safe_load(open(f"config/{name}"))
         validate_spaces(cfg["models"])
 

@@ -303,7 +303,9 @@ def results_table(comparison: pd.DataFrame, best: dict[str, dict]) -> pd.DataFra
     for _, r in comparison.iterrows():
         if pd.isna(r.get("accuracy")):
             continue
-        params = best.get(r["model"], {}).get("params", {})
+        chosen = best.get(r["model"], {})
+        # What the test model was trained with (early stopping may have cut XGBoost's rounds).
+        params = chosen.get("refit_params", chosen.get("params", {}))
         rows.append(
             {
                 "Model": r["label"],
