@@ -141,10 +141,11 @@ FEATURE_LABELS = {
 def plot_confusion(metrics: dict, path, title: str) -> None:
     cm = np.asarray(metrics["confusion_matrix"], dtype=float)
     frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig, (ax,) = _figure(width=6.4)
+    plt.style.use(mplhep.style.ROOT)
+    fig, ax = plt.subplots(figsize=(8.0, 7.0))
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     classes = metrics["classes"]
-    ax.set_xticks(range(len(classes)), classes, rotation=30)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.minorticks_off()
     for i in range(len(classes)):
@@ -155,11 +156,15 @@ def plot_confusion(metrics: dict, path, title: str) -> None:
                 f"{frac[i, j]:.2f}\n({int(cm[i, j])})",
                 ha="center",
                 va="center",
-                fontsize=10,
+                fontsize=12,
                 color="white" if frac[i, j] > 0.5 else "black",
             )
-    ax.set(xlabel="predicted primary", ylabel="true primary", title=title)
-    fig.colorbar(im, ax=ax, label="fraction of true class")
+    ax.set_xlabel("predicted primary")
+    ax.set_ylabel("true primary")
+    ax.set_title(title, fontsize=16)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label(
+        "fraction of true class", fontsize=14
+    )
     _save(fig, path)
 
 

@@ -344,7 +344,7 @@ def model_figures(smk):
     reporting.plot_confusion(
         metrics,
         smk.output.confusion,
-        f"{label}: accuracy {acc['value']:.3f} [{acc['lower']:.3f}, {acc['upper']:.3f}]",
+        f"{label}\ntest accuracy {acc['value']:.3f}, 99% CI [{acc['lower']:.3f}, {acc['upper']:.3f}]",
     )
 
 
