@@ -214,6 +214,3 @@ def reference_comparison(metrics: dict[str, dict], confidence: float = 0.99) -> 
             )
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-__all__ = ["CLASSES", "leakage_study", "wilson_interval"]

@@ -480,6 +480,13 @@ MODELS: dict[str, type[Classifier]] = {
 }
 
 
+def model_of(path) -> str:
+    """Model name of a per-model output (``.../<model>/metrics.json`` and the like)."""
+    from pathlib import Path
+
+    return Path(path).parent.name
+
+
 def build(name: str, params: dict, seed: int) -> Classifier:
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r} (config key models); known: {sorted(MODELS)}")

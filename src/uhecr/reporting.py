@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +13,7 @@ import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from uhecr.models import LABELS  # noqa: E402
+from uhecr.models import LABELS, model_of  # noqa: E402
 
 PRIMARY_COLORS = {
     "proton": "tab:red",
@@ -339,18 +340,12 @@ def write_tables(df: pd.DataFrame, stem, caption: str) -> None:
 
 
 # --------------------------------------------------------------------------- assembled outputs
-def _model_name(path) -> str:
-    return Path(path).parent.name
-
-
 def render_summary(
     metrics_paths, best_paths, reference_path, comparisons_path, table_path, features, outputs: dict
 ) -> None:
     """Cross-model figures and tables; ``outputs`` maps each item to its path(s)/stem."""
-    import json
-
-    metrics = {_model_name(p): json.loads(Path(p).read_text()) for p in metrics_paths}
-    best = {_model_name(p): json.loads(Path(p).read_text()) for p in best_paths}
+    metrics = {model_of(p): json.loads(Path(p).read_text()) for p in metrics_paths}
+    best = {model_of(p): json.loads(Path(p).read_text()) for p in best_paths}
     reference = pd.read_csv(reference_path)
     comparisons = pd.read_csv(comparisons_path)
     table = pd.read_parquet(table_path, columns=[*features, "primary"])
@@ -389,8 +384,6 @@ def render_paper(
     features,
 ) -> None:
     """Publication figures (PDF and PNG) and tables (LaTeX and Markdown) in one folder."""
-    import json
-
     outdir = Path(outdir)
     (outdir / "figures").mkdir(parents=True, exist_ok=True)
 
@@ -413,23 +406,52 @@ def render_paper(
         },
     )
     for metrics_path, trials_path in zip(metrics_paths, trials_paths, strict=True):
-        name = _model_name(metrics_path)
-        label = LABELS.get(name, name)
-        metrics = json.loads(Path(metrics_path).read_text())
-        trials = pd.read_csv(trials_path)
-        for path in both(f"{name}_confusion"):
-            plot_confusion(metrics, path, label)
-        for path in both(f"{name}_optimisation_history"):
-            plot_optimisation_history(trials, path, label)
-        for path in both(f"{name}_params_vs_accuracy"):
-            plot_params_vs_accuracy(trials, path, label)
+        name = model_of(metrics_path)
+        render_model_figures(
+            name,
+            metrics_path,
+            trials_path,
+            {
+                "history": both(f"{name}_optimisation_history"),
+                "params": both(f"{name}_params_vs_accuracy"),
+                "confusion": both(f"{name}_confusion"),
+            },
+        )
     checks = json.loads(Path(checks_path).read_text())
-    table = pd.read_parquet(table_path)
-    for path in both("validation_xmax"):
+    render_validation_figures(
+        checks,
+        pd.read_parquet(table_path),
+        {
+            "xmax": both("validation_xmax"),
+            "multiplicity": both("validation_multiplicity"),
+            "risetime": both("validation_risetime"),
+            "fluctuations": both("validation_fluctuations"),
+        },
+    )
+
+
+def render_model_figures(name: str, metrics_path, trials_path, outputs: dict[str, list]) -> None:
+    """Optimisation history, hyper-parameters vs accuracy and test confusion matrix of one model."""
+    label = LABELS.get(name, name)
+    metrics = json.loads(Path(metrics_path).read_text())
+    trials = pd.read_csv(trials_path)
+    acc = metrics["accuracy"]
+    for path in outputs["history"]:
+        plot_optimisation_history(trials, path, f"{label}: optimisation history")
+    for path in outputs["params"]:
+        plot_params_vs_accuracy(trials, path, f"{label}: hyper-parameters")
+    title = f"{label}\ntest accuracy {acc['value']:.3f}, 99% CI [{acc['lower']:.3f}, {acc['upper']:.3f}]"
+    for path in outputs["confusion"]:
+        plot_confusion(metrics, path, title)
+
+
+def render_validation_figures(checks: dict, table: pd.DataFrame, outputs: dict[str, list]) -> None:
+    """The four simulation-vs-sheet figures from the checks record and the feature table."""
+    for path in outputs["xmax"]:
         plot_xmax_check(checks["xmax"], path)
-    for path in both("validation_multiplicity"):
+    for path in outputs["multiplicity"]:
         plot_multiplicity_check(checks["multiplicity"], path)
-    for path in both("validation_risetime"):
+    for path in outputs["risetime"]:
         plot_risetime_check(table, checks["risetime"], path)
-    for path in both("validation_fluctuations"):
+    for path in outputs["fluctuations"]:
         plot_fluctuation_check(checks["fluctuations"], path)

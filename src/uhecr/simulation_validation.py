@@ -143,8 +143,5 @@ def run_checks(raw_files, table_path, sim_cfg: dict, seed: int, figures: dict) -
     for key, rows in checks.items():
         if key in ("xmax", "multiplicity", "fluctuations", "risetime"):
             log.info("%s:\n%s", key, pd.DataFrame(rows).to_string())
-    reporting.plot_xmax_check(checks["xmax"], figures["xmax"])
-    reporting.plot_multiplicity_check(checks["multiplicity"], figures["multiplicity"])
-    reporting.plot_risetime_check(table, checks["risetime"], figures["risetime"])
-    reporting.plot_fluctuation_check(checks["fluctuations"], figures["fluctuations"])
+    reporting.render_validation_figures(checks, table, {k: [v] for k, v in figures.items()})
     return checks

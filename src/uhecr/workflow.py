@@ -309,42 +309,32 @@ def evaluate(smk):
     log.info("test accuracy %s", json.dumps(metrics["accuracy"]))
 
 
-def _model_of(path) -> str:
-    return Path(path).parent.name
-
-
 @rule_entry
 def compare_models(smk):
     import pandas as pd
 
-    from uhecr import evaluation
+    from uhecr import evaluation, models
 
-    predictions = {_model_of(p): pd.read_parquet(p) for p in smk.input.predictions}
+    predictions = {models.model_of(p): pd.read_parquet(p) for p in smk.input.predictions}
     rows = evaluation.paired_comparisons(predictions)
     pd.DataFrame(rows).to_csv(smk.output.comparisons, index=False)
-    metrics = {_model_of(p): json.loads(Path(p).read_text()) for p in smk.input.metrics}
+    metrics = {models.model_of(p): json.loads(Path(p).read_text()) for p in smk.input.metrics}
     evaluation.reference_comparison(metrics).to_csv(smk.output.reference, index=False)
 
 
 @rule_entry
 def model_figures(smk):
-    import pandas as pd
-
     from uhecr import reporting
 
-    model = smk.wildcards.model
-    label = reporting.LABELS.get(model, model)
-    trials = pd.read_csv(smk.input.trials)
-    metrics = json.loads(Path(smk.input.metrics).read_text())
-    reporting.plot_optimisation_history(
-        trials, smk.output.history, f"{label}: optimisation history"
-    )
-    reporting.plot_params_vs_accuracy(trials, smk.output.params, f"{label}: hyper-parameters")
-    acc = metrics["accuracy"]
-    reporting.plot_confusion(
-        metrics,
-        smk.output.confusion,
-        f"{label}\ntest accuracy {acc['value']:.3f}, 99% CI [{acc['lower']:.3f}, {acc['upper']:.3f}]",
+    reporting.render_model_figures(
+        smk.wildcards.model,
+        smk.input.metrics,
+        smk.input.trials,
+        {
+            "history": [smk.output.history],
+            "params": [smk.output.params],
+            "confusion": [smk.output.confusion],
+        },
     )
 
 
