@@ -24,11 +24,14 @@ run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report reports/report.html
 
+report: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report reports/report.html
+
 quick:
 	$(MAKE) run CONFIG=config/quick.yaml
 
 paper: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) paper
+	$(BIN)/snakemake paper --cores $(CORES) --configfile $(CONFIG)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -64,4 +67,4 @@ repro: $(STAMP)
 	$(BIN)/python tools/reproducibility_check.py --config config/quick.yaml --out results/repro
 
 zenodo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) zenodo
+	$(BIN)/snakemake zenodo --cores $(CORES) --configfile $(CONFIG)

@@ -57,7 +57,7 @@ def peak_rss_of_extraction(path: Path) -> float:
         "from uhecr import extraction, features, io;"
         "d = pathlib.Path(tempfile.mkdtemp());"
         f"extraction.extract_station_table(r'{path}', d / 's.parquet', d / 'q.parquet', io.InputLayout(),"
-        f" features.FeatureSettings(), step_size='{STEP}');"
+        f" features.FeatureSettings(), step_size='{STEP}', sample='bench');"
         "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     out = subprocess.run(
@@ -94,6 +94,7 @@ def main() -> None:
                 io.InputLayout(),
                 features.FeatureSettings(),
                 step_size=STEP,
+                sample="bench",
             )
         )
 

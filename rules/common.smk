@@ -1,6 +1,7 @@
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 validate(config, schema="../config/schema.yaml")
@@ -33,6 +34,31 @@ def sample_names():
     ]
 
 
+def check_input_files():
+    """With data.source: files, every listed file must exist: fail at start-up naming the key
+    (otherwise the DAG stops with a MissingInputException that names neither)."""
+    data = config["data"]
+    if data["source"] != "files":
+        return
+    for name, path in data["input_files"].items():
+        if not Path(path).is_file():
+            what = "is not a file" if Path(path).exists() else "does not exist"
+            raise WorkflowError(
+                f"config key data.input_files.{name}: {path} {what} "
+                f"(relative paths are relative to {Path.cwd()})"
+            )
+
+
+check_input_files()
+
+
+def input_config_key(wildcards):
+    """Config key of a sample's input file, named in extraction errors ('' when simulated)."""
+    if config["data"]["source"] == "files":
+        return f"data.input_files.{wildcards.sample}"
+    return ""
+
+
 def raw_file(wildcards):
     data = config["data"]
     if data["source"] == "files":
@@ -57,12 +83,13 @@ def result_files():
         f"{RESULTS}/evaluation/reference_comparison.csv",
         f"{RESULTS}/tables/results.md",
         f"{RESULTS}/tables/paired_comparisons.md",
+        f"{RESULTS}/tables/best_parameters.md",
     ]
     files += expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=models)
     files += expand(f"{RESULTS}/search/{{model}}/best_params.json", model=models)
     files += expand(f"{RESULTS}/search/{{model}}/trials.csv", model=models)
     if config["splits"]["leakage_study"]:
-        files.append(f"{RESULTS}/splits/leakage.json")
+        files += [f"{RESULTS}/splits/leakage.json", f"{RESULTS}/tables/leakage.md"]
     if config["data"]["source"] == "simulation":
         files.append(f"{RESULTS}/validation/simulation_checks.json")
     return files
@@ -99,7 +126,7 @@ def all_outputs():
         outputs.append(f"{RESULTS}/validation/simulation_checks.json")
     outputs.append(f"{RESULTS}/splits/summary.json")
     if config["splits"]["leakage_study"]:
-        outputs.append(f"{RESULTS}/splits/leakage.json")
+        outputs += [f"{RESULTS}/splits/leakage.json", f"{RESULTS}/tables/leakage.md"]
     models = config["models"]["enabled"]
     outputs += expand(f"{RESULTS}/search/{{model}}/best_params.json", model=models)
     outputs += expand(f"{RESULTS}/figures/{{model}}/confusion_matrix.png", model=models)

@@ -1,3 +1,4 @@
+# Same pattern as propertyNames of data.input_files in config/schema.yaml (a test checks).
 wildcard_constraints:
     sample="[A-Za-z0-9_.-]+",
 
@@ -24,6 +25,7 @@ rule extract_stations:
     output:
         stations=f"{RESULTS}/stations/{{sample}}.parquet",
         quarantine=f"{RESULTS}/stations/{{sample}}.quarantine.parquet",
+        summary=f"{RESULTS}/stations/{{sample}}.summary.json",
     log:
         f"{LOGS}/extract_stations/{{sample}}.log",
     benchmark:
@@ -33,6 +35,7 @@ rule extract_stations:
     params:
         extraction=config["extraction"],
         features=config["features"],
+        config_key=input_config_key,
     script:
         "../scripts/extract_stations.py"
 
@@ -67,6 +70,9 @@ rule merge_features:
         )
         + expand(
             f"{RESULTS}/stations/{{sample}}.quarantine.parquet", sample=sample_names()
+        ),
+        summaries=expand(
+            f"{RESULTS}/stations/{{sample}}.summary.json", sample=sample_names()
         ),
     output:
         table=f"{RESULTS}/features/stations.parquet",

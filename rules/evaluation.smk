@@ -18,6 +18,7 @@ rule evaluate:
         mem_mb=6000,
     params:
         features=config["models"]["features"],
+        evaluation=config["evaluation"],
         seed=config["seed"],
     script:
         "../scripts/evaluate.py"
@@ -37,7 +38,8 @@ rule compare_models:
     conda:
         "../envs/ml.yaml"
     params:
-        models=MODELS,
+        evaluation=config["evaluation"],
+        seed=config["seed"],
     script:
         "../scripts/compare_models.py"
 
@@ -111,6 +113,15 @@ rule summary_figures:
             subcategory="All models",
             caption="../reports/captions/paired_comparisons.rst",
         ),
+        parameters_table=report(
+            f"{RESULTS}/tables/best_parameters.md",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/best_parameters.rst",
+        ),
+        results_tex=f"{RESULTS}/tables/results.tex",
+        comparisons_tex=f"{RESULTS}/tables/paired_comparisons.tex",
+        parameters_tex=f"{RESULTS}/tables/best_parameters.tex",
     log:
         f"{LOGS}/summary_figures.log",
     conda:
@@ -142,3 +153,22 @@ rule paper:
         features=config["models"]["features"],
     script:
         "../scripts/paper.py"
+
+
+rule leakage_table:
+    input:
+        f"{RESULTS}/splits/leakage.json",
+    output:
+        markdown=report(
+            f"{RESULTS}/tables/leakage.md",
+            category="2. Splits",
+            subcategory="Leakage",
+            caption="../reports/captions/leakage.rst",
+        ),
+        latex=f"{RESULTS}/tables/leakage.tex",
+    log:
+        f"{LOGS}/leakage_table.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/leakage_table.py"

@@ -35,9 +35,11 @@ rule leakage_study:
         f"{BENCH}/leakage_study.tsv"
     conda:
         "../envs/ml.yaml"
+    threads: 2
     params:
         splits=config["splits"],
         features=config["models"]["features"],
+        evaluation=config["evaluation"],
         seed=config["seed"],
     script:
         "../scripts/leakage_study.py"

@@ -39,54 +39,146 @@ def test_reference_halfwidths_correspond_to_whole_dataset():
     assert (table["reference_halfwidth_n_test"] > 2 * table["reference_stated_halfwidth"]).all()
 
 
+INTERVALS = evaluation.IntervalSettings(confidence=0.99, n_resamples=2000, seed=3)
+
+
 def test_classification_metrics_counts():
     y = np.array([0, 0, 1, 1, 2, 2, 3, 3])
     p = np.array([0, 1, 1, 1, 2, 0, 3, 3])
-    m = evaluation.classification_metrics(y, p)
+    showers = np.array(["a", "a", "b", "b", "c", "c", "d", "d"])
+    m = evaluation.classification_metrics(y, p, showers, INTERVALS)
     assert m["accuracy"]["value"] == pytest.approx(6 / 8) and m["accuracy"]["n"] == 8
+    assert m["accuracy"]["n_showers"] == 4
     assert m["confusion_matrix"][0] == [1, 1, 0, 0]
     assert m["per_class"]["proton"]["recall"]["n"] == 2
     assert m["per_class"]["proton"]["precision"]["n"] == 2  # predicted 0 twice
     assert m["per_class"]["helium"]["precision"]["value"] == pytest.approx(2 / 3)
-    lo, hi = evaluation.wilson_interval(6, 8, 0.99)
-    assert (m["accuracy"]["lower"], m["accuracy"]["upper"]) == (lo, hi)
+    # The study's convention survives only as the labelled "independent stations" column.
+    assert tuple(m["accuracy"]["wilson_independent"]) == evaluation.wilson_interval(6, 8, 0.99)
+    assert m["accuracy"]["resampling_unit"] == "shower"
+    assert m["chance_accuracy"] == pytest.approx(0.25)
 
 
-def _preds(correct, seed=0):
+def _preds(correct, labels=None, per_shower=3):
     n = len(correct)
-    label = np.arange(n) % 4
+    label = np.arange(n) % 4 if labels is None else labels
     pred = np.where(correct, label, (label + 1) % 4)
     return pd.DataFrame(
         {
-            "shower_id": [f"s{i // 3}" for i in range(n)],
-            "station_id": np.arange(n) % 3,
+            "shower_id": [f"s{i // per_shower:05d}" for i in range(n)],
+            "station_id": np.arange(n) % per_shower,
             "label": label,
             "prediction": pred,
         }
     )
 
 
-def test_mcnemar_exact_and_holm():
-    from statsmodels.stats.contingency_tables import mcnemar
-
+def test_paired_comparisons_resample_showers_and_holm():
     rng = np.random.default_rng(1)
-    a = rng.random(600) < 0.8
+    n_showers, m = 300, 8
+    # Shower-level quality: whole showers are easy or hard, for both models alike.
+    easy = np.repeat(rng.random(n_showers) < 0.5, m)
+    a = rng.random(n_showers * m) < np.where(easy, 0.9, 0.2)
     b = a.copy()
-    b[:40] = ~b[:40]  # discordant pairs
-    c = rng.random(600) < 0.5
-    rows = evaluation.paired_comparisons({"a": _preds(a), "b": _preds(b), "c": _preds(c)})
+    # The models differ on whole showers only: a better on 24 showers, b on 16 (8 stations
+    # each). McNemar sees 192 vs 128 discordant stations; the showers say 24 vs 16.
+    a_better = np.repeat(np.isin(np.arange(n_showers), np.arange(0, 24)), m)
+    b_better = np.repeat(np.isin(np.arange(n_showers), np.arange(100, 116)), m)
+    a[a_better], b[a_better] = True, False
+    a[b_better], b[b_better] = False, True
+    c = rng.random(n_showers * m) < 0.25
+    preds = {k: _preds(v, per_shower=m) for k, v in {"a": a, "b": b, "c": c}.items()}
+    rows = evaluation.paired_comparisons(preds, INTERVALS)
+    assert len(rows) == 3
     ab = next(r for r in rows if {r["model_a"], r["model_b"]} == {"a", "b"})
-    table = [[int((a & b).sum()), int((a & ~b).sum())], [int((~a & b).sum()), int((~a & ~b).sum())]]
-    assert ab["p_value"] == pytest.approx(mcnemar(table, exact=True).pvalue)
+    assert ab["n_showers"] == n_showers and ab["n_stations"] == n_showers * m
+    assert ab["difference"] == pytest.approx(a.mean() - b.mean())
+    assert ab["difference_lower"] < ab["difference"] < ab["difference_upper"]
+    # Stations of a shower move together, so the clustered test is far less confident
+    # than McNemar's, which treats the 2,400 stations as independent.
+    assert ab["design_effect"] > 3
+    assert ab["p_mcnemar_independent"] < 0.01 < 0.1 < ab["p_value"]
+    assert not ab["significant"]
     ps = sorted(r["p_value"] for r in rows)
     holm = sorted(r["p_holm"] for r in rows)
     assert holm[0] == pytest.approx(min(1, 3 * ps[0]))
     ac = next(r for r in rows if {r["model_a"], r["model_b"]} == {"a", "c"})
-    assert ac["significant"]
+    assert ac["significant"] and ac["p_holm"] < 0.01
+    again = evaluation.paired_comparisons(preds, INTERVALS)
+    assert again == rows  # seeded: same numbers twice
+
+
+def test_one_model_has_no_pairs():
+    assert evaluation.paired_comparisons({"a": _preds(np.ones(30, bool))}, INTERVALS) == []
 
 
 def test_comparison_needs_same_test_stations():
     a = _preds(np.ones(30, bool))
     b = _preds(np.ones(30, bool)).iloc[:20]
     with pytest.raises(ValueError, match="lacks predictions"):
-        evaluation.paired_comparisons({"a": a, "b": b})
+        evaluation.paired_comparisons({"a": a, "b": b}, INTERVALS)
+
+
+def _station_probabilities(showers: dict[str, tuple[int, list[list[float]]]]) -> pd.DataFrame:
+    rows = []
+    for sid, (label, probs) in showers.items():
+        for i, p in enumerate(probs):
+            rows.append(
+                {"shower_id": sid, "station_id": i, "label": label}
+                | {f"p_{c}": v for c, v in zip(evaluation.CLASSES, p, strict=True)}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_combine_stations_product_of_posteriors_with_prior_correction():
+    frame = _station_probabilities(
+        {
+            # Two weak votes for helium beat one strong vote for proton: product rule.
+            "s1": (1, [[0.7, 0.1, 0.1, 0.1], [0.2, 0.75, 0.03, 0.02], [0.2, 0.75, 0.03, 0.02]]),
+            "s2": (3, [[0.1, 0.1, 0.1, 0.7]]),
+        }
+    )
+    flat = evaluation.combine_stations(frame, [0.25] * 4)
+    assert flat["prediction"].tolist() == [1, 3]
+    assert flat["n_stations"].tolist() == [3, 1]
+    # Hand computation with a skewed prior: score_k = sum log p_k - (m - 1) log pi_k.
+    prior = np.array([0.7, 0.1, 0.1, 0.1])
+    p = frame.loc[frame["shower_id"] == "s1", [f"p_{c}" for c in evaluation.CLASSES]].to_numpy()
+    expected = np.argmax(np.log(p).sum(axis=0) - 2 * np.log(prior))
+    got = evaluation.combine_stations(frame, prior)
+    assert got.loc[got["shower_id"] == "s1", "prediction"].item() == expected == 1
+    # A one-station shower keeps its station's own prediction whatever the prior.
+    assert got.loc[got["shower_id"] == "s2", "prediction"].item() == 3
+
+
+def test_combine_stations_refuses_mixed_primaries():
+    frame = _station_probabilities({"s1": (1, [[0.25] * 4])})
+    frame = pd.concat([frame, frame.assign(station_id=1, label=2)])
+    with pytest.raises(ValueError, match="different true primaries"):
+        evaluation.combine_stations(frame, [0.25] * 4)
+
+
+def test_event_metrics_wilson_over_showers():
+    showers = pd.DataFrame(
+        {"shower_id": list("abcdefgh"), "n_stations": 3, "label": [0, 0, 1, 1, 2, 2, 3, 3]}
+    )
+    showers["prediction"] = [0, 0, 1, 0, 2, 2, 3, 1]
+    m = evaluation.event_metrics(showers, 0.99)
+    assert m["accuracy"]["value"] == pytest.approx(6 / 8) and m["accuracy"]["n"] == 8
+    assert (m["accuracy"]["lower"], m["accuracy"]["upper"]) == evaluation.wilson_interval(6, 8)
+    assert m["recall"]["helium"]["value"] == pytest.approx(0.5)
+
+
+def test_shower_constant_features():
+    df = pd.DataFrame(
+        {
+            "shower_id": ["a", "a", "b", "b"],
+            "lg_energy": [19.0, 19.0, 19.5, 19.5],
+            "zeta_rad": [0.1, 2.0, -1.0, 0.3],
+            "zenith_deg": [30.0, 30.0, 10.0, 10.0],
+        }
+    )
+    assert evaluation.shower_constant_features(df, ["lg_energy", "zeta_rad", "zenith_deg"]) == [
+        "lg_energy",
+        "zenith_deg",
+    ]

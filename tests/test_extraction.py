@@ -1,3 +1,7 @@
+import hashlib
+import json
+import shutil
+
 import awkward as ak
 import numpy as np
 import pandas as pd
@@ -15,10 +19,20 @@ LAYOUT = InputLayout()
 FS = feat.FeatureSettings()
 
 
-def _extract(root, tmp_path, on_bad="quarantine", step_size="2 MB"):
-    st, q = tmp_path / f"{root.stem}.parquet", tmp_path / f"{root.stem}.q.parquet"
+def _extract(root, tmp_path, on_bad="quarantine", step_size="2 MB", sample=None, config_key=None):
+    sample = sample or root.stem
+    st, q = tmp_path / f"{sample}.parquet", tmp_path / f"{sample}.q.parquet"
     summary = ex.extract_station_table(
-        root, st, q, LAYOUT, FS, step_size=step_size, on_bad_station=on_bad
+        root,
+        st,
+        q,
+        LAYOUT,
+        FS,
+        step_size=step_size,
+        on_bad_station=on_bad,
+        sample=sample,
+        config_key=config_key,
+        summary_path=tmp_path / f"{sample}.summary.json",
     )
     return st, q, summary
 
@@ -49,8 +63,8 @@ def test_chunk_size_does_not_change_the_table(small_root, tmp_path):
     assert a.equals(b)
 
 
-def _features(root, tmp_path):
-    st, q, _ = _extract(root, tmp_path)
+def _features(root, tmp_path, sample=None):
+    st, q, _ = _extract(root, tmp_path, sample=sample)
     out, fq = tmp_path / "f.parquet", tmp_path / "fq.parquet"
     ex.compute_feature_table(st, out, fq, FS, batch_size=100)
     return out, [q, fq]
@@ -65,7 +79,11 @@ def test_features_and_merge_validate(small_root, small_rntuple, tmp_path):
         paths.append(f)
         quarantines += q
     merged, mq, summary = tmp_path / "m.parquet", tmp_path / "mq.parquet", tmp_path / "s.json"
-    result = ex.merge_feature_tables(paths, quarantines, merged, mq, summary)
+    summaries = [
+        tmp_path / r.stem / f"{r.stem}.summary.json" for r in (small_root[0], small_rntuple[0])
+    ]
+    result = ex.merge_feature_tables(paths, quarantines, merged, mq, summary, summaries)
+    assert set(result["inputs"]) == {"proton_00", "iron_00"}
     df = pd.read_parquet(merged)
     validate_table(df, FEATURE_SCHEMA)
     assert result["stations"] == len(df) == small_root[1]["stations"] + small_rntuple[1]["stations"]
@@ -87,17 +105,97 @@ def test_duplicate_ids_across_files_are_an_error(small_root, tmp_path):
     assert not (tmp_path / "m.parquet").exists()
 
 
-def test_duplicate_event_ids_in_one_file(small_root, tmp_path):
+def _duplicate_event_id(a, empty_entry=False):
+    """Entry 5 gets the event id of entry 2 (and, optionally, no stations at all)."""
+    ids = ak.to_numpy(a["event_id"]).copy()
+    ids[5] = ids[2]
+    a["event_id"] = ids
+    if empty_entry:
+        for name, v in a.items():
+            if isinstance(v, ak.Array) and v.ndim > 1:
+                a[name] = ak.concatenate([v[:5], v[5:6][:, :0], v[6:]])
+    return a, int(ids[2])
+
+
+@pytest.mark.parametrize("empty_entry", [False, True], ids=["stations", "no-stations"])
+@pytest.mark.parametrize("step_size", [1, 2, "1 GB"], ids=["1-entry", "2-entries", "whole-file"])
+def test_duplicate_event_ids_in_one_file(small_root, tmp_path, step_size, empty_entry):
+    """Caught whatever the chunking: one entry per chunk, the two entries in different chunks,
+    or both in one chunk; also when the repeated entry has no stations."""
+    event_id = {}
+
     def dup(a):
-        ids = ak.to_numpy(a["event_id"]).copy()
-        ids[5] = ids[2]
-        a["event_id"] = ids
+        a, event_id["value"] = _duplicate_event_id(a, empty_entry)
         return a
 
     bad = rewrite_events(small_root[0], tmp_path / "dup.root", dup)
-    with pytest.raises(InputDataError, match=r"dup.root: .*duplicate event id"):
-        _extract(bad, tmp_path, step_size=2)
+    with pytest.raises(
+        InputDataError,
+        match=rf"dup.root: tree 'Events' branch 'event_id' \(config key "
+        rf"extraction.branches.event_id\): duplicate event id {event_id['value']} "
+        r"at entries 2 and 5",
+    ):
+        _extract(bad, tmp_path, step_size=step_size)
     assert not (tmp_path / "dup.parquet").exists()  # no half-written table
+
+
+def test_errors_name_the_input_config_key(small_root, tmp_path):
+    bad = rewrite_events(small_root[0], tmp_path / "dup.root", lambda a: _duplicate_event_id(a)[0])
+    with pytest.raises(InputDataError, match=r"^data.input_files.runA: .*dup.root: .*duplicate"):
+        _extract(bad, tmp_path, sample="runA", config_key="data.input_files.runA")
+    with pytest.raises(InputDataError, match=r"^data.input_files.runB: .*nope.root: file does not"):
+        _extract(
+            tmp_path / "nope.root", tmp_path, sample="runB", config_key="data.input_files.runB"
+        )
+
+
+def _first_entry_with_stations(a, start):
+    n = ak.to_numpy(ak.num(a["station_id"]))
+    k = int(np.flatnonzero((np.arange(len(n)) >= start) & (n > 0))[0])
+    return k, int(n[:k].sum())
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    ("logical", "branch"),
+    [
+        ("energy", "mc_energy"),
+        ("zenith", "mc_zenith"),
+        ("core_x", "mc_core_x"),
+        ("station_x", "station_x"),
+        ("station_y", "station_y"),
+    ],
+)
+def test_non_finite_event_or_station_value_is_an_extraction_error(
+    small_root, tmp_path, logical, branch, value
+):
+    where = {}
+
+    def corrupt(a):
+        k, first = _first_entry_with_stations(a, 3)
+        if a[branch].ndim > 1:  # station level: the first station of entry k
+            flat = ak.to_numpy(ak.flatten(a[branch])).astype(np.float64)
+            flat[first] = value
+            a[branch] = ak.unflatten(flat, ak.num(a[branch]))
+            where["text"] = (
+                rf"entry {k} \(station id {ak.to_numpy(ak.flatten(a['station_id']))[first]}\)"
+            )
+        else:
+            v = ak.to_numpy(a[branch]).astype(np.float64)
+            v[k] = value
+            a[branch] = v
+            where["text"] = f"entry {k}"
+        return a
+
+    bad = rewrite_events(small_root[0], tmp_path / "nonfinite.root", corrupt)
+    with pytest.raises(
+        InputDataError,
+        match=rf"^data.input_files.s: .*nonfinite.root: tree 'Events' branch '{branch}' "
+        rf"\(config key extraction.branches.{logical}\) has a non-finite value "
+        rf"-?(nan|inf) at {where['text']}",
+    ):
+        _extract(bad, tmp_path, sample="s", config_key="data.input_files.s")
+    assert not (tmp_path / "s.parquet").exists()
 
 
 def test_bad_stations_are_quarantined_and_counted(small_root, tmp_path):
@@ -116,7 +214,7 @@ def test_bad_stations_are_quarantined_and_counted(small_root, tmp_path):
     assert summary["stations"] == small_root[1]["stations"] - 2
     qt = pd.read_parquet(q)
     assert sorted(qt["reason"]) == ["no_working_pmt", "non_finite_calibration"]
-    assert (qt["source_file"] == "bad.root").all()
+    assert (qt["source_file"] == str(bad)).all()  # the path, not only the base name
     (tmp_path / "strict").mkdir()
     with pytest.raises(InputDataError, match=r"bad.root: entry 0 station \d+: no_working_pmt"):
         _extract(bad, tmp_path / "strict", on_bad="error")
@@ -179,3 +277,136 @@ def test_schema_catches_nan_range_and_missing_columns():
     bad["station_id"] = bad["station_id"].astype(float)
     with pytest.raises(SchemaError, match="'station_id' has dtype float64"):
         validate_table(bad, FEATURE_SCHEMA, "t")
+
+
+def test_zeta_is_per_station_and_phi_per_shower(small_root, tmp_path):
+    """The azimuth feature is the station's shower-plane azimuth zeta: it varies between the
+    stations of a shower (phi, the same for all of them, would identify the shower)."""
+    st, _, _ = _extract(small_root[0], tmp_path)
+    df = pd.read_parquet(st, columns=["shower_id", "azimuth_rad", "zeta_rad"])
+    assert df["zeta_rad"].between(-np.pi, np.pi).all()
+    per_shower = df.groupby("shower_id").agg(
+        n=("zeta_rad", "size"), zeta=("zeta_rad", "nunique"), phi=("azimuth_rad", "nunique")
+    )
+    multi = per_shower[per_shower["n"] > 1]
+    assert len(multi) > 3
+    assert (multi["phi"] == 1).all()
+    assert (multi["zeta"] == multi["n"]).all()
+    # Stations all around the core: both the early and the late half are populated.
+    assert (np.abs(df["zeta_rad"]) < np.pi / 2).mean() == pytest.approx(0.5, abs=0.2)
+
+
+def test_shower_id_comes_from_the_sample_name_not_the_file_name(tmp_path):
+    """runA/run.root and runB/run.root share a base name and event ids: two samples, distinct
+    showers, nothing mixed at the merge."""
+    paths, quarantines, summaries, events = [], [], [], {}
+    for sample, primary, seed in (("runA", "proton", 1), ("runB", "iron", 2)):
+        d = tmp_path / sample
+        d.mkdir()
+        root = d / "run.root"
+        write_small_file(root, primary=primary, n_stations=40, seed=seed)
+        with uproot.open(root) as f:
+            events[sample] = set(f["Events"]["event_id"].array(library="np").tolist())
+        f, q = _features(root, d, sample=sample)
+        paths.append(f)
+        quarantines += q
+        summaries.append(d / f"{sample}.summary.json")
+    assert events["runA"] & events["runB"]  # the event ids do overlap
+    merged = tmp_path / "m.parquet"
+    result = ex.merge_feature_tables(
+        paths, quarantines, merged, tmp_path / "mq.parquet", tmp_path / "s.json", summaries
+    )
+    df = pd.read_parquet(merged)
+    assert set(df["shower_id"].str.split(":").str[0]) == {"runA", "runB"}
+    assert (df.groupby("shower_id", observed=True)["primary"].nunique() == 1).all()
+    assert (df.groupby("shower_id")["source_file"].nunique() == 1).all()
+    assert set(df["source_file"]) == {str(tmp_path / s / "run.root") for s in ("runA", "runB")}
+    per_sample = df.groupby(df["shower_id"].str.split(":").str[0])["primary"].unique()
+    assert list(per_sample["runA"]) == ["proton"] and list(per_sample["runB"]) == ["iron"]
+    assert result["showers"] == df["shower_id"].nunique()
+    assert result["inputs"]["runA"]["sha256"] != result["inputs"]["runB"]["sha256"]
+
+
+def test_extraction_summary_records_the_input_checksum(small_root, tmp_path):
+    _, _, summary = _extract(small_root[0], tmp_path, sample="s", config_key="data.input_files.s")
+    written = json.loads((tmp_path / "s.summary.json").read_text())
+    assert written == summary
+    assert summary["sha256"] == hashlib.sha256(small_root[0].read_bytes()).hexdigest()
+    assert summary["sample"] == "s" and summary["config_key"] == "data.input_files.s"
+
+
+def test_same_file_content_under_two_sample_names_is_an_error(small_root, tmp_path):
+    """The same file listed twice (here a copy under another name) would count each shower
+    twice under two ids; the merge refuses it before reading any feature table."""
+    copy = tmp_path / "elsewhere" / "other_name.root"
+    copy.parent.mkdir()
+    shutil.copy(small_root[0], copy)
+    summaries = []
+    for sample, root in (("A", small_root[0]), ("B", copy)):
+        d = tmp_path / sample
+        d.mkdir()
+        _extract(root, d, sample=sample, config_key=f"data.input_files.{sample}")
+        summaries.append(d / f"{sample}.summary.json")
+    sha = json.loads(summaries[0].read_text())["sha256"]
+    merged = tmp_path / "m.parquet"
+    with pytest.raises(
+        InputDataError,
+        match=rf"^data.input_files.A and data.input_files.B are the same file content "
+        rf"\(sha256 {sha}: .*proton_00.root and .*other_name.root\)",
+    ):
+        ex.merge_feature_tables(
+            [tmp_path / "never_read.parquet"] * 2,
+            [],
+            merged,
+            tmp_path / "mq.parquet",
+            tmp_path / "s.json",
+            summaries,
+        )
+    assert not merged.exists()
+
+
+def test_same_checksum_in_hand_written_summaries_names_both_keys(tmp_path):
+    paths = []
+    for name, key in (("x", "data.input_files.first"), ("y", "data.input_files.second")):
+        p = tmp_path / f"{name}.summary.json"
+        p.write_text(
+            json.dumps(
+                {"sample": name, "config_key": key, "file": f"{name}.root", "sha256": "ab" * 32}
+            )
+        )
+        paths.append(p)
+    with pytest.raises(
+        InputDataError,
+        match="data.input_files.first and data.input_files.second are the same file content",
+    ):
+        ex.merge_feature_tables([], [], tmp_path / "m", tmp_path / "q", tmp_path / "s", paths)
+    # Simulated samples have no config key: the message names the samples.
+    for p in paths:
+        p.write_text(p.read_text().replace('"data.input_files.first"', "null"))
+    with pytest.raises(InputDataError, match="sample 'x' and data.input_files.second are the same"):
+        ex.merge_feature_tables([], [], tmp_path / "m", tmp_path / "q", tmp_path / "s", paths)
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan, -np.inf], ids=["inf", "nan", "-inf"])
+def test_non_finite_trace_bin_is_quarantined_not_saturation(small_root, tmp_path, value):
+    """+inf in a high-gain bin is not a saturated bin: the station is quarantined as
+    non_finite_trace (float traces are allowed in user files)."""
+    station = {}
+
+    def corrupt(a):
+        ok = ak.to_numpy(ak.flatten(a["pmt_ok"])).astype(bool)
+        j = int(np.argmax(ok))  # first working PMT of the file
+        hg = ak.to_numpy(ak.flatten(a["trace_hg"])).astype(np.float64)
+        hg[j * 768 + 300] = value
+        a["trace_hg"] = ak.unflatten(hg, ak.num(a["trace_hg"]))
+        station["id"] = int(ak.to_numpy(ak.flatten(a["station_id"]))[j // 3])
+        return a
+
+    bad = rewrite_events(small_root[0], tmp_path / "inf.root", corrupt)
+    st, q, summary = _extract(bad, tmp_path)
+    assert summary["quarantined"] == {"non_finite_trace": 1}
+    assert summary["stations"] == small_root[1]["stations"] - 1
+    qt = pd.read_parquet(q)
+    assert qt[["station_id", "reason"]].to_dict("records") == [
+        {"station_id": station["id"], "reason": "non_finite_trace"}
+    ]

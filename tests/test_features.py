@@ -149,3 +149,30 @@ def test_nan_float_trace_is_flagged():
 def test_zero_trace_has_no_signal():
     f, _, _ = _features(np.zeros(768))
     assert not f["has_signal"][0]
+
+
+@pytest.mark.parametrize("value", [np.inf, np.nan, -np.inf], ids=["inf", "nan", "-inf"])
+@pytest.mark.parametrize("gain", ["trace_hg", "trace_lg"])
+def test_non_finite_raw_trace_of_working_pmt_is_quarantined(value, gain):
+    """+inf in a high-gain bin used to pass as saturation (hg >= adc_max) and change S."""
+    trace = np.zeros((2, 768))
+    trace[:, 100:140] = 1.0
+    chunk = _chunk(trace)
+    for k in chunk.traces:
+        chunk.traces[k] = chunk.traces[k].astype(np.float64)
+    chunk.traces[gain][0, 1, 120] = value
+    _, info = feat.calibrate(chunk, S)
+    code = feat.QUARANTINE_REASONS.index("non_finite_trace") + 1
+    assert info["reason"].tolist() == [code, 0]
+
+
+def test_non_finite_trace_of_flagged_pmt_is_ignored():
+    trace = np.zeros((1, 768))
+    trace[:, 100:140] = 1.0
+    chunk = _chunk(trace, pmt_ok=np.array([[True, False, True]]))
+    chunk.traces["trace_hg"] = chunk.traces["trace_hg"].astype(np.float64)
+    chunk.traces["trace_hg"][0, 1, 120] = np.inf
+    vem, info = feat.calibrate(chunk, S)
+    assert info["reason"][0] == 0 and info["n_good_pmts"][0] == 2
+    f = feat.trace_features(vem, info["charge_over_peak"], S)
+    assert f["total_signal_vem"][0] == pytest.approx(40.0, rel=0.01)

@@ -97,6 +97,18 @@ def test_truncated_file_names_file(small_root, tmp_path):
             _all_stations(cut)
 
 
+@pytest.mark.parametrize("fraction", [0.1, 0.3, 0.6, 0.9, 0.99])
+def test_truncated_rntuple_names_file_and_tree(small_rntuple, tmp_path, fraction):
+    """uproot opens a truncated RNTuple and fails later (footer, pages) with a raw OSError."""
+    data = Path(small_rntuple[0]).read_bytes()
+    cut = tmp_path / f"cut_{fraction}.root"
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(
+        InputDataError, match=rf"cut_{fraction}.root: .*tree 'Events'.* truncated or corrupt"
+    ):
+        _all_stations(cut)
+
+
 def test_corrupted_basket_names_file_and_tree(small_root, tmp_path):
     path, _ = small_root
     data = bytearray(Path(path).read_bytes())
@@ -236,3 +248,48 @@ def test_copy_of_file_reads_identically(small_root, tmp_path):
     a = _all_stations(path)
     b = _all_stations(dst)
     np.testing.assert_array_equal(a[0].traces["trace_hg"], b[0].traces["trace_hg"])
+
+
+def test_chunks_carry_per_entry_event_arrays(small_root, tmp_path):
+    """One value per entry, entries without stations included (duplicate ids among them must be
+    visible to the extraction)."""
+
+    def empty_entry_4(a):
+        for name, v in a.items():
+            if isinstance(v, ak.Array) and v.ndim > 1:
+                a[name] = ak.concatenate([v[:4], v[4:5][:, :0], v[5:]])
+        return a
+
+    dst = rewrite_events(small_root[0], tmp_path / "empty4.root", empty_entry_4)
+    chunks = _all_stations(dst, step_size=3)
+    entries = np.concatenate([c.events["entry"] for c in chunks])
+    np.testing.assert_array_equal(entries, np.arange(small_root[1]["events"]))
+    with uproot.open(dst) as f:
+        ids = f["Events"]["event_id"].array(library="np")
+    np.testing.assert_array_equal(np.concatenate([c.events["event_id"] for c in chunks]), ids)
+    assert 4 not in np.concatenate([c.columns["entry"] for c in chunks])
+
+
+@pytest.mark.parametrize(
+    ("branch", "logical"),
+    [("mc_energy", "energy"), ("mc_azimuth", "azimuth"), ("station_x", "station_x")],
+)
+def test_non_finite_value_is_reported_at_reading(small_root, tmp_path, branch, logical):
+    def corrupt(a):
+        if a[branch].ndim > 1:
+            flat = ak.to_numpy(ak.flatten(a[branch])).copy()
+            flat[int(ak.sum(ak.num(a[branch])[:7]))] = np.inf  # first station of entry 7
+            a[branch] = ak.unflatten(flat, ak.num(a[branch]))
+        else:
+            v = ak.to_numpy(a[branch]).copy()
+            v[7] = np.nan
+            a[branch] = v
+        return a
+
+    dst = rewrite_events(small_root[0], tmp_path / "nonfinite.root", corrupt)
+    with pytest.raises(
+        InputDataError,
+        match=rf"nonfinite.root: tree 'Events' branch '{branch}' \(config key "
+        rf"extraction.branches.{logical}\) has a non-finite value -?(nan|inf) at entry 7",
+    ):
+        _all_stations(dst, step_size=5)

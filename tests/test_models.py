@@ -42,6 +42,9 @@ def test_interface_and_learning(name):
     assert proba.shape == (len(Xv), 4)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     assert m.predict(Xv).shape == (len(Xv),)
+    # One decision rule: the predicted class is the most probable one (for the autoencoders,
+    # the lowest raw reconstruction error), so station and shower-level results agree.
+    np.testing.assert_array_equal(m.predict(Xv), proba.argmax(axis=1))
     acc = m.score(Xv, yv)
     floor = 0.5 if name in ("dae", "sdae", "vae") else 0.9
     assert acc > floor, f"{name}: accuracy {acc}"
@@ -73,3 +76,18 @@ def test_report_can_stop_training():
 def test_unknown_model():
     with pytest.raises(KeyError, match="unknown model 'rf'"):
         models.build("rf", {}, 1)
+
+
+def test_autoencoder_probabilities_follow_the_lowest_error_rule():
+    """Classes reconstructed with very different typical errors (here a noisy iron-like class)
+    must not get a different winner in ``predict_proba`` than in ``predict``."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 1200)
+    centers = np.array([[0, 0, 0, 0], [4, 0, 0, 4], [0, 4, 4, 0], [4, 4, 4, 4]], dtype=float)
+    noise = np.array([0.2, 0.2, 0.2, 1.5])[y]
+    X = centers[y] + rng.normal(size=(len(y), 4)) * noise[:, None]
+    ambiguous = rng.uniform(-1, 5, size=(500, 4))
+    m = models.build("dae", FAST["dae"], seed=1).fit(X, y)
+    errors = m.reconstruction_errors(ambiguous)
+    np.testing.assert_array_equal(m.predict(ambiguous), errors.argmin(axis=1))
+    np.testing.assert_array_equal(m.predict_proba(ambiguous).argmax(axis=1), errors.argmin(axis=1))

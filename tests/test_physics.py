@@ -65,3 +65,69 @@ def test_shower_plane_distance_vertical_and_inclined():
     r, t = physics.shower_plane_geometry(np.array([1000.0]), np.array([0.0]), np.radians(60), 0.0)
     assert r[0] == pytest.approx(500.0)
     assert t[0] < 0  # upstream station is hit first
+
+
+def _zeta(dx, dy, zenith_deg, azimuth_deg):
+    return physics.shower_plane_azimuth(
+        np.atleast_1d(float(dx)),
+        np.atleast_1d(float(dy)),
+        np.radians(zenith_deg),
+        np.radians(azimuth_deg),
+    )[0]
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "zenith", "azimuth", "expected_deg"),
+    [
+        # Vertical shower: zeta is the station's ground azimuth measured from phi.
+        (1000.0, 0.0, 0.0, 0.0, 0.0),
+        (0.0, 1000.0, 0.0, 0.0, 90.0),
+        (-1000.0, 0.0, 0.0, 0.0, 180.0),
+        (0.0, -1000.0, 0.0, 0.0, -90.0),
+        (0.0, 1000.0, 0.0, 90.0, 0.0),
+        (1000.0, 0.0, 0.0, 90.0, -90.0),
+        # Inclined (60 deg from azimuth 30 deg): upstream 0, downstream pi, sides +-pi/2.
+        (866.0254, 500.0, 60.0, 30.0, 0.0),
+        (-866.0254, -500.0, 60.0, 30.0, 180.0),
+        (-500.0, 866.0254, 60.0, 30.0, 90.0),
+        (500.0, -866.0254, 60.0, 30.0, -90.0),
+        # Projection shrinks the along-azimuth offset by cos(60): atan2(1000, 500).
+        (1000.0, 1000.0, 60.0, 0.0, np.degrees(np.arctan2(1000.0, 500.0))),
+        (1000.0, -1000.0, 60.0, 0.0, -np.degrees(np.arctan2(1000.0, 500.0))),
+        # Station at the core: defined as 0.
+        (0.0, 0.0, 45.0, 123.0, 0.0),
+    ],
+)
+def test_shower_plane_azimuth_hand_computed(dx, dy, zenith, azimuth, expected_deg):
+    zeta = _zeta(dx, dy, zenith, azimuth)
+    assert -np.pi < zeta <= np.pi
+    # Compared on the circle: an exactly downstream station sits on the +-pi cut.
+    diff = np.angle(np.exp(1j * (zeta - np.radians(expected_deg))))
+    assert np.degrees(diff) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_shower_plane_azimuth_downstream_is_plus_pi_not_minus_pi():
+    # atan2(-0.0, negative) is -pi; the range is (-pi, pi].
+    zeta = physics.shower_plane_azimuth(np.array([-1000.0]), np.array([-0.0]), 0.5, 0.0)
+    assert zeta[0] == pytest.approx(np.pi)
+
+
+def test_shower_plane_azimuth_matches_3d_projection_and_early_region():
+    """zeta from the closed form equals the angle of the projected offset in the (e1, e2) basis;
+    |zeta| < 90 deg exactly for the stations the plane front reaches before the core."""
+    rng = np.random.default_rng(3)
+    n = 500
+    dx, dy = rng.uniform(-3000, 3000, n), rng.uniform(-3000, 3000, n)
+    theta, phi = np.radians(rng.uniform(1, 70, n)), rng.uniform(0, 2 * np.pi, n)
+    zeta = physics.shower_plane_azimuth(dx, dy, theta, phi)
+    d = np.stack([dx, dy, np.zeros(n)], axis=1)
+    e1 = np.stack([np.cos(theta) * np.cos(phi), np.cos(theta) * np.sin(phi), -np.sin(theta)], 1)
+    e2 = np.stack([-np.sin(phi), np.cos(phi), np.zeros(n)], axis=1)
+    axis = np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], 1)
+    in_plane = d - (d * axis).sum(1, keepdims=True) * axis
+    a, b = (in_plane * e1).sum(1), (in_plane * e2).sum(1)
+    np.testing.assert_allclose(np.cos(zeta), a / np.hypot(a, b), atol=1e-9)
+    np.testing.assert_allclose(np.sin(zeta), b / np.hypot(a, b), atol=1e-9)
+    r, t = physics.shower_plane_geometry(dx, dy, theta, phi)
+    np.testing.assert_allclose(np.hypot(a, b), r, rtol=1e-9)
+    assert np.array_equal(np.abs(zeta) < np.pi / 2, t < 0)

@@ -51,8 +51,15 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
         table
     )
     leak = json.loads((r / "splits" / "leakage.json").read_text())
-    assert leak["station"]["fraction_test_stations_with_shower_in_train"] > 0.5
-    assert leak["shower"]["fraction_test_stations_with_shower_in_train"] == 0.0
+    assert {"lg_energy", "zenith_deg"} <= set(leak["shower_constant_features"])
+    assert set(leak["variants"]) == {"all_features", "without_shower_constant_features"}
+    for variant in leak["variants"].values():
+        assert variant["station"]["fraction_test_stations_with_shower_in_train"] > 0.5
+        assert variant["shower"]["fraction_test_stations_with_shower_in_train"] == 0.0
+        assert variant["shower"]["resampling_unit"] == "shower"
+    reduced = leak["variants"]["without_shower_constant_features"]["features"]
+    assert not set(reduced) & set(leak["shower_constant_features"])
+    assert "without lg_energy" in (r / "tables" / "leakage.md").read_text()
     for model in ("svm", "xgboost", "dae", "sdae", "vae"):
         best = json.loads((r / "search" / model / "best_params.json").read_text())
         assert best["n_trials_counted"] == best["n_trials_budget"]
@@ -63,17 +70,26 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     for model in ("svm", "xgboost", "dae", "sdae", "vae"):
         metrics = json.loads((r / "evaluation" / model / "metrics.json").read_text())
         split_n = split["n_stations"]["test"]
-        assert metrics["accuracy"]["n"] == split_n  # intervals use the real test n
-        assert (
-            metrics["accuracy"]["lower"]
-            < metrics["accuracy"]["value"]
-            < metrics["accuracy"]["upper"]
+        acc = metrics["accuracy"]
+        assert acc["n"] == split_n  # intervals use the real test n
+        assert acc["n_showers"] == split["n_showers"]["test"]
+        assert acc["resampling_unit"] == "shower"
+        assert acc["lower"] < acc["value"] < acc["upper"]
+        assert acc["n_effective"] == pytest.approx(acc["n"] / acc["design_effect"])
+        event = metrics["event_level"]["accuracy"]
+        assert event["n"] == split["n_showers"]["test"]
+        assert event["lower"] < event["value"] < event["upper"]
+        assert metrics["chance_accuracy"] == pytest.approx(
+            max(split["counts"]["test"].values()) / split_n
         )
         for fig in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
             assert (r / "figures" / model / f"{fig}.png").read_bytes()[:8] == PNG_MAGIC
     pairs = pd.read_csv(r / "evaluation" / "paired_comparisons.csv")
     assert len(pairs) == 10 and pairs["p_holm"].between(0, 1).all()
-    assert "Wilson" in (r / "tables" / "results.md").read_text()
+    assert (pairs["difference_lower"] < pairs["difference_upper"]).all()
+    results_md = (r / "tables" / "results.md").read_text()
+    assert "shower bootstrap" in results_md and "as if stations were independent" in results_md
+    assert "Accuracy per shower" in results_md
     assert "\\begin{tabular}" in (r / "tables" / "results.tex").read_text()
 
 
@@ -99,6 +115,8 @@ def test_report_builds(quick_run, tmp_path):
         "feature_distributions.png",
         "results.md",
         "paired_comparisons.md",
+        "best_parameters.md",
+        "leakage.md",
         "provenance.md",
         "optimisation_history.png",
         "params_vs_accuracy.png",
@@ -186,3 +204,30 @@ def test_zenodo_bundle(quick_run, tmp_path):
     assert dry.returncode == 0 and "manifest OK" in dry.stdout
     (bundle / "README.md").write_text("tampered")
     assert archive.verify_manifest(bundle) == ["README.md"]
+
+
+def test_one_model_run(tmp_path):
+    """``models.enabled: [xgboost]`` is schema-valid, so it must run, report included."""
+    import yaml
+
+    overlay = tmp_path / "one_model.yaml"
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "results_dir": str(tmp_path / "results"),
+                "models": {"enabled": ["xgboost"]},
+                "splits": {"leakage_study": False},
+            }
+        )
+    )
+    out = _snakemake("--configfile", "config/quick.yaml", str(overlay))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    r = tmp_path / "results"
+    pairs = pd.read_csv(r / "evaluation" / "paired_comparisons.csv")
+    assert len(pairs) == 0 and "p_holm" in pairs.columns
+    assert "XGBoost" in (r / "tables" / "results.md").read_text()
+    assert not (r / "evaluation" / "svm").exists()
+    report = tmp_path / "report.html"
+    out = _snakemake("--configfile", "config/quick.yaml", str(overlay), "--report", str(report))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "accuracy_comparison.png" in report.read_text(errors="ignore")

@@ -1,8 +1,16 @@
-"""Held-out evaluation: accuracy with Wilson intervals, per-class metrics, paired comparisons."""
+"""Held-out evaluation: per-station and per-shower accuracy, per-class metrics, comparisons.
+
+Every interval on a station-level quantity resamples whole showers (``uhecr.uncertainty``); the
+Wilson interval with the station count is kept only as the labelled "as if stations were
+independent" column, the reference study's convention. Per-shower (event) accuracies use the
+Wilson interval with the number of showers: showers are independent.
+"""
 
 from __future__ import annotations
 
 import logging
+import zlib
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -10,8 +18,18 @@ import pandas as pd
 from uhecr import models, splits
 from uhecr.features import CLASSES
 from uhecr.models import LABELS
+from uhecr.uncertainty import (
+    IntervalSettings,
+    cluster_robust_se,
+    clustered_proportion,
+    paired_difference,
+    per_shower_sums,
+    wilson_interval,
+)
 
 log = logging.getLogger(__name__)
+
+__all__ = ["IntervalSettings", "wilson_interval"]
 
 # A plain, fixed XGBoost for the split-leakage measurement (not tuned: same for both splits).
 LEAKAGE_MODEL = {
@@ -19,51 +37,77 @@ LEAKAGE_MODEL = {
     "learning_rate": 0.1,
     "max_depth": 6,
     "subsample": 0.9,
-    "n_jobs": 2,
 }
 
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.99) -> tuple[float, float]:
-    """Wilson score interval (statsmodels), computed with the real number of trials ``n``."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    if n <= 0:
-        raise ValueError("Wilson interval needs n > 0")
-    lo, hi = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
-    return float(lo), float(hi)
+EVENT_RULE = (
+    "A shower's class is the argmax over k of sum_i log p_k(station i) - (m - 1) log pi_k, with m "
+    "its number of test stations and pi_k the class shares of the training data: the product of "
+    "the stations' posteriors, treating stations as independent given the class (they are not: "
+    "this is a combination rule, not a likelihood)."
+)
 
 
-def leakage_study(table_path, features: list[str], split_cfg: dict, seed: int) -> dict:
+def _stream(*names) -> tuple[int, ...]:
+    """A stable random stream number per quantity, so each interval is reproducible alone."""
+    return tuple(zlib.crc32(str(n).encode()) for n in names)
+
+
+def shower_constant_features(df: pd.DataFrame, features: list[str]) -> list[str]:
+    """Features that take one value per shower (energy, zenith, the shower's azimuth...)."""
+    varying = df.groupby("shower_id", observed=True)[features].nunique().max()
+    return [f for f in features if varying[f] <= 1]
+
+
+def leakage_study(
+    table_path, features: list[str], split_cfg: dict, intervals: IntervalSettings, threads: int = 1
+) -> dict:
     """Test accuracy of one fixed model under the shower-level and the station-level split.
 
     Stations of one shower share MC energy and zenith (and nearly core geometry); with a random
-    station-level split the test set holds showers already seen in training.
+    station-level split the test set holds showers already seen in training. The study is run
+    with all features and again without the features that are constant within a shower, so
+    memorisation of a shower's values and physics are separated.
     """
     df = pd.read_parquet(table_path)
-    result = {"model": "xgboost", "params": LEAKAGE_MODEL, "features": features}
-    for method in ("shower", "station"):
-        labels = splits.make_split(
-            df, method, split_cfg["test_fraction"], split_cfg["validation_fraction"], seed
+    constant = shower_constant_features(df, features)
+    variants = {"all_features": list(features)}
+    reduced = [f for f in features if f not in constant]
+    if reduced and constant:
+        variants["without_shower_constant_features"] = reduced
+    params = {**LEAKAGE_MODEL, "n_jobs": int(threads)}
+    result = {
+        "model": "xgboost",
+        "params": params,
+        "features": list(features),
+        "shower_constant_features": constant,
+        "variants": {},
+    }
+    labels = {
+        method: splits.make_split(
+            df, method, split_cfg["test_fraction"], split_cfg["validation_fraction"], intervals.seed
         )
-        train, val, test = (df[labels == s] for s in ("train", "validation", "test"))
-        model = models.build("xgboost", LEAKAGE_MODEL, seed)
-        model.fit(
-            train[features].to_numpy(),
-            train["label"].to_numpy(),
-            val[features].to_numpy(),
-            val["label"].to_numpy(),
-        )
-        correct = int((model.predict(test[features].to_numpy()) == test["label"].to_numpy()).sum())
-        n = len(test)
-        lo, hi = wilson_interval(correct, n)
-        shared = test["shower_id"].isin(set(train["shower_id"])).mean()
-        result[method] = {
-            "test_accuracy": correct / n,
-            "wilson99": [lo, hi],
-            "n_test": n,
-            "fraction_test_stations_with_shower_in_train": float(shared),
-        }
-    result["inflation"] = result["station"]["test_accuracy"] - result["shower"]["test_accuracy"]
+        for method in ("shower", "station")
+    }
+    for variant, cols in variants.items():
+        rows = {"features": cols}
+        for method, lab in labels.items():
+            train, val, test = (df[lab == s] for s in ("train", "validation", "test"))
+            model = models.build("xgboost", params, intervals.seed)
+            model.fit(
+                train[cols].to_numpy(),
+                train["label"].to_numpy(),
+                val[cols].to_numpy(),
+                val["label"].to_numpy(),
+            )
+            correct = model.predict(test[cols].to_numpy()) == test["label"].to_numpy()
+            k, n = per_shower_sums(test["shower_id"], correct, np.ones(len(test)))
+            acc = clustered_proportion(k, n, intervals, _stream("leakage", variant, method))
+            acc["fraction_test_stations_with_shower_in_train"] = float(
+                test["shower_id"].isin(set(train["shower_id"])).mean()
+            )
+            rows[method] = acc
+        rows["inflation"] = rows["station"]["value"] - rows["shower"]["value"]
+        result["variants"][variant] = rows
     return result
 
 
@@ -85,85 +129,178 @@ BINS = {
 }
 
 
-def _interval_record(successes: int, n: int, confidence: float) -> dict:
-    lo, hi = wilson_interval(successes, n, confidence) if n else (float("nan"), float("nan"))
-    return {"value": successes / n if n else float("nan"), "lower": lo, "upper": hi, "n": int(n)}
+def _class_prior(y_train) -> np.ndarray:
+    counts = np.bincount(np.asarray(y_train), minlength=len(CLASSES)).astype(float)
+    return counts / counts.sum()
 
 
-def classification_metrics(y_true, y_pred, confidence: float = 0.99) -> dict:
-    """Accuracy, per-class recall/precision (Wilson intervals with their own n), confusion."""
+def classification_metrics(
+    y_true, y_pred, shower_ids, intervals: IntervalSettings, prefix: str = ""
+) -> dict:
+    """Accuracy and per-class recall/precision over stations, shower-bootstrap intervals."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    n = len(y_true)
     cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
     np.add.at(cm, (y_true, y_pred), 1)
+    correct = y_true == y_pred
+
+    def proportion(name, success, trial):
+        k, n = per_shower_sums(shower_ids, success, trial)
+        return clustered_proportion(k, n, intervals, _stream(prefix, name))
+
+    accuracy = proportion("accuracy", correct, np.ones(len(correct)))
+    accuracy["se_cluster_robust"] = cluster_robust_se(correct, shower_ids)
     per_class = {}
     for k, name in enumerate(CLASSES):
         per_class[name] = {
-            "recall": _interval_record(int(cm[k, k]), int(cm[k].sum()), confidence),
-            "precision": _interval_record(int(cm[k, k]), int(cm[:, k].sum()), confidence),
+            "recall": proportion(f"recall-{name}", correct & (y_true == k), y_true == k),
+            "precision": proportion(f"precision-{name}", correct & (y_pred == k), y_pred == k),
         }
+    shares = np.bincount(y_true, minlength=len(CLASSES)) / max(len(y_true), 1)
     return {
-        "accuracy": _interval_record(int(np.trace(cm)), n, confidence),
-        "confidence": confidence,
+        "accuracy": accuracy,
+        "confidence": intervals.confidence,
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
         "classes": list(CLASSES),
+        "chance_accuracy": float(shares.max()),
     }
 
 
-def binned_accuracy(frame: pd.DataFrame, correct: np.ndarray, confidence: float = 0.99) -> dict:
+def binned_accuracy(frame: pd.DataFrame, correct: np.ndarray, intervals, prefix="") -> dict:
+    """Accuracy in bins of energy, zenith and core distance, shower-bootstrap intervals."""
     out = {}
     for column, edges in BINS.items():
         idx = np.digitize(frame[column].to_numpy(), edges) - 1
         rows = []
         for b in range(len(edges) - 1):
             sel = idx == b
-            rec = _interval_record(int(correct[sel].sum()), int(sel.sum()), confidence)
+            k, n = per_shower_sums(frame["shower_id"], correct & sel, sel)
+            rec = clustered_proportion(k, n, intervals, _stream(prefix, column, b))
             rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), **rec})
         out[column] = rows
     return out
 
 
-def evaluate_on_test(model_name: str, best: dict, data: dict, seed: int, confidence: float = 0.99):
+def combine_stations(predictions: pd.DataFrame, class_prior) -> pd.DataFrame:
+    """One prediction per shower from its stations' class probabilities (``EVENT_RULE``)."""
+    proba_cols = [f"p_{c}" for c in CLASSES]
+    logp = np.log(np.clip(predictions[proba_cols].to_numpy(dtype=float), 1e-300, None))
+    codes, showers = pd.factorize(predictions["shower_id"], sort=True)
+    n_showers = len(showers)
+    summed = np.zeros((n_showers, len(CLASSES)))
+    np.add.at(summed, codes, logp)
+    m = np.bincount(codes, minlength=n_showers)
+    score = summed - (m - 1)[:, None] * np.log(np.asarray(class_prior, dtype=float))[None, :]
+    labels = predictions.groupby(codes)["label"].agg(["min", "max"])
+    if (labels["min"] != labels["max"]).any():
+        bad = showers[labels.index[labels["min"] != labels["max"]][0]]
+        raise ValueError(f"shower {bad!r} has stations with different true primaries")
+    return pd.DataFrame(
+        {
+            "shower_id": np.asarray(showers),
+            "n_stations": m,
+            "label": labels["min"].to_numpy(),
+            "prediction": score.argmax(axis=1),
+        }
+    )
+
+
+def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
+    """Per-shower accuracy and recall: Wilson intervals with the number of showers."""
+    y, p = showers["label"].to_numpy(), showers["prediction"].to_numpy()
+    cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
+    np.add.at(cm, (y, p), 1)
+    n, k = len(y), int((y == p).sum())
+    lo, hi = wilson_interval(k, n, confidence)
+    recall = {}
+    for c, name in enumerate(CLASSES):
+        nc = int(cm[c].sum())
+        rl, rh = wilson_interval(int(cm[c, c]), nc, confidence) if nc else (np.nan, np.nan)
+        recall[name] = {"value": cm[c, c] / nc if nc else np.nan, "lower": rl, "upper": rh, "n": nc}
+    shares = np.bincount(y, minlength=len(CLASSES)) / max(n, 1)
+    return {
+        "rule": EVENT_RULE,
+        "accuracy": {
+            "value": k / n,
+            "lower": lo,
+            "upper": hi,
+            "n": n,
+            "method": "Wilson score (showers are independent)",
+            "confidence": confidence,
+        },
+        "recall": recall,
+        "confusion_matrix": cm.tolist(),
+        "chance_accuracy": float(shares.max()),
+        "mean_stations_per_shower": float(showers["n_stations"].mean()),
+    }
+
+
+def evaluate_on_test(model_name: str, best: dict, data: dict, intervals: IntervalSettings):
     """Refit the best configuration on train + validation, predict the held-out test set once."""
     (X, y, _), (Xv, yv, _), (Xt, yt, frame) = data["train"], data["validation"], data["test"]
     params = best.get("refit_params", best["params"])
-    model = models.build(model_name, params, seed)
-    model.fit(np.concatenate([X, Xv]), np.concatenate([y, yv]))
+    model = models.build(model_name, params, intervals.seed)
+    y_fit = np.concatenate([y, yv])
+    model.fit(np.concatenate([X, Xv]), y_fit)
     proba = model.predict_proba(Xt)
     pred = model.predict(Xt)
-    metrics = classification_metrics(yt, pred, confidence)
-    metrics["binned"] = binned_accuracy(frame, pred == yt, confidence)
-    metrics.update(
-        {"model": model_name, "params": params, "seed": seed, "n_train": int(len(X) + len(Xv))}
-    )
+    shower_ids = frame["shower_id"].to_numpy()
+    metrics = classification_metrics(yt, pred, shower_ids, intervals, prefix=model_name)
+    metrics["binned"] = binned_accuracy(frame, pred == yt, intervals, prefix=model_name)
     predictions = frame[
         ["shower_id", "station_id", "label", "lg_energy", "zenith_deg", "core_distance_m"]
     ].copy()
     predictions["prediction"] = pred
     for k, name in enumerate(CLASSES):
         predictions[f"p_{name}"] = proba[:, k]
+    prior = _class_prior(y_fit)
+    metrics["event_level"] = event_metrics(
+        combine_stations(predictions, prior), intervals.confidence
+    )
+    metrics["event_level"]["class_prior"] = prior.tolist()
+    metrics.update(
+        {
+            "model": model_name,
+            "params": params,
+            "seed": intervals.seed,
+            "n_train": int(len(X) + len(Xv)),
+            "intervals": {
+                "resampling_unit": "shower",
+                "method": intervals.method,
+                "n_resamples": intervals.n_resamples,
+                "n_permutations": intervals.n_permutations,
+                "confidence": intervals.confidence,
+            },
+        }
+    )
     return metrics, predictions
 
 
-def paired_comparisons(predictions: dict[str, pd.DataFrame], alpha: float = 0.01) -> list[dict]:
-    """Exact McNemar test for every model pair on the same test stations, Holm-corrected."""
-    from itertools import combinations
+def paired_comparisons(
+    predictions: dict[str, pd.DataFrame], intervals: IntervalSettings, alpha: float = 0.01
+) -> list[dict]:
+    """Every model pair on the same test stations, shower as resampling unit, Holm-corrected.
 
+    The decision uses the shower-level sign-flip permutation test; the exact McNemar p-value
+    (which treats stations as independent) is kept as a labelled column for comparison.
+    """
     from statsmodels.stats.contingency_tables import mcnemar
     from statsmodels.stats.multitest import multipletests
 
     keys = ["shower_id", "station_id"]
     names = sorted(predictions)
+    if not names:
+        return []
     base = predictions[names[0]][keys + ["label"]]
     correct = {}
     for name in names:
         merged = base.merge(
             predictions[name][keys + ["prediction"]], on=keys, how="left", validate="one_to_one"
         )
-        if merged["prediction"].isna().any():
+        if merged["prediction"].isna().any() or len(predictions[name]) != len(base):
             raise ValueError(f"model {name} lacks predictions for some test stations of {names[0]}")
         correct[name] = merged["prediction"].to_numpy() == merged["label"].to_numpy()
+    shower_ids = base["shower_id"].to_numpy()
     rows = []
     for a, b in combinations(names, 2):
         ca, cb = correct[a], correct[b]
@@ -171,16 +308,23 @@ def paired_comparisons(predictions: dict[str, pd.DataFrame], alpha: float = 0.01
             [int((ca & cb).sum()), int((ca & ~cb).sum())],
             [int((~ca & cb).sum()), int((~ca & ~cb).sum())],
         ]
-        res = mcnemar(table, exact=True)
+        diff = paired_difference(ca, cb, shower_ids, intervals, _stream("pair", a, b))
         rows.append(
             {
                 "model_a": a,
                 "model_b": b,
                 "accuracy_a": float(ca.mean()),
                 "accuracy_b": float(cb.mean()),
+                "difference": diff["difference"],
+                "difference_lower": diff["lower"],
+                "difference_upper": diff["upper"],
+                "design_effect": diff["design_effect"],
+                "n_stations": diff["n"],
+                "n_showers": diff["n_showers"],
                 "a_right_b_wrong": table[0][1],
                 "a_wrong_b_right": table[1][0],
-                "p_value": float(res.pvalue),
+                "p_value": diff["p_value"],
+                "p_mcnemar_independent": float(mcnemar(table, exact=True).pvalue),
             }
         )
     if rows:
@@ -191,6 +335,26 @@ def paired_comparisons(predictions: dict[str, pd.DataFrame], alpha: float = 0.01
             r["p_holm"] = float(ph)
             r["significant"] = bool(rej)
     return rows
+
+
+COMPARISON_COLUMNS = [
+    "model_a",
+    "model_b",
+    "accuracy_a",
+    "accuracy_b",
+    "difference",
+    "difference_lower",
+    "difference_upper",
+    "design_effect",
+    "n_stations",
+    "n_showers",
+    "a_right_b_wrong",
+    "a_wrong_b_right",
+    "p_value",
+    "p_mcnemar_independent",
+    "p_holm",
+    "significant",
+]
 
 
 def reference_comparison(metrics: dict[str, dict], confidence: float = 0.99) -> pd.DataFrame:
@@ -209,8 +373,25 @@ def reference_comparison(metrics: dict[str, dict], confidence: float = 0.99) -> 
         }
         if name in metrics:
             a = metrics[name]["accuracy"]
+            ev = metrics[name]["event_level"]["accuracy"]
             row.update(
-                {"accuracy": a["value"], "lower": a["lower"], "upper": a["upper"], "n_test": a["n"]}
+                {
+                    "accuracy": a["value"],
+                    "lower": a["lower"],
+                    "upper": a["upper"],
+                    "n_test": a["n"],
+                    "n_test_showers": a["n_showers"],
+                    "design_effect": a["design_effect"],
+                    "n_effective": a["n_effective"],
+                    "wilson_independent_lower": a["wilson_independent"][0],
+                    "wilson_independent_upper": a["wilson_independent"][1],
+                    "chance_accuracy": metrics[name]["chance_accuracy"],
+                    "event_accuracy": ev["value"],
+                    "event_lower": ev["lower"],
+                    "event_upper": ev["upper"],
+                    "event_n": ev["n"],
+                    "event_chance_accuracy": metrics[name]["event_level"]["chance_accuracy"],
+                }
             )
         rows.append(row)
     return pd.DataFrame(rows)

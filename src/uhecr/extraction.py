@@ -5,6 +5,11 @@ record batches, so memory is bounded by the chunk size, not by the file size.
 
 Stations that cannot be used are *quarantined*: written to a side table with a reason code and
 counted, never silently dropped; with ``on_bad_station: error`` the first one raises instead.
+
+Identity: a shower is ``"{sample}:{event_id}"``, the sample being the config key of the input
+(``data.input_files.<sample>``) or the simulated sample's name, never the file's base name (two
+files ``runA/run.root`` and ``runB/run.root`` are two samples). Each input's SHA-256 goes into
+its per-sample summary; the merge refuses two samples with the same content.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pyarrow.parquet as pq
 from uhecr import features as feat
 from uhecr import physics
 from uhecr.io import InputDataError, InputLayout, iterate_stations
+from uhecr.provenance import sha256_file
 from uhecr.schema import FEATURE_SCHEMA, validate_table
 
 log = logging.getLogger(__name__)
@@ -115,6 +121,34 @@ def _handle_bad(reason_codes, ids, source, entries, on_bad, path, reasons) -> pa
     )
 
 
+def _check_unique_events(chunk, seen: dict[int, int], path: Path, layout: InputLayout) -> None:
+    """Event ids must be unique among the file's entries, whatever the chunking.
+
+    ``seen`` maps the event ids of earlier chunks to their entry and is updated in place.
+    """
+    ids = chunk.events["event_id"].astype(np.int64)
+    entries = chunk.events["entry"]
+    order = np.argsort(ids, kind="stable")
+    ids_sorted, entries_sorted = ids[order], entries[order]
+    same = ids_sorted[1:] == ids_sorted[:-1]
+    pair = None
+    if same.any():  # within the chunk
+        k = int(np.argmax(same))
+        pair = int(ids_sorted[k]), int(entries_sorted[k]), int(entries_sorted[k + 1])
+    else:  # with an earlier chunk
+        for event_id, entry in zip(ids.tolist(), entries.tolist(), strict=True):
+            if event_id in seen:
+                pair = event_id, seen[event_id], entry
+                break
+    if pair is not None:
+        raise InputDataError(
+            f"{path}: tree {layout.tree!r} branch {layout.branches['event_id']!r} "
+            f"(config key extraction.branches.event_id): duplicate event id {pair[0]} "
+            f"at entries {pair[1]} and {pair[2]}; event ids must be unique within a file"
+        )
+    seen.update(zip(ids.tolist(), entries.tolist(), strict=True))
+
+
 def extract_station_table(
     root_path: str | Path,
     out_path: str | Path,
@@ -123,27 +157,29 @@ def extract_station_table(
     settings: feat.FeatureSettings,
     step_size: str | int = "50 MB",
     on_bad_station: str = "quarantine",
+    *,
+    sample: str,
+    config_key: str | None = None,
+    summary_path: str | Path | None = None,
 ) -> dict:
-    """Read one ROOT file chunk by chunk and write calibrated station rows with VEM traces."""
+    """Read one ROOT file chunk by chunk and write calibrated station rows with VEM traces.
+
+    ``sample`` names the input (the config key of ``data.input_files`` or the simulated sample):
+    shower ids are ``"{sample}:{event_id}"``. ``config_key`` (e.g. ``data.input_files.runA``)
+    prefixes every error message. The returned summary (also written as JSON to
+    ``summary_path`` if given) holds the counts and the file's SHA-256.
+    """
     root_path = Path(root_path)
-    source = root_path.name
-    stem = root_path.stem
+    source = str(root_path)
     sink, qsink = _ParquetSink(Path(out_path)), _ParquetSink(Path(quarantine_path))
     reasons = Counter()
-    seen_events: set[int] = set()
+    seen_events: dict[int, int] = {}
     schema = None
     n_bins = layout.n_bins
     try:
         for chunk in iterate_stations(root_path, layout, step_size):
             c = chunk.columns
-            events = np.unique(c["event_id"])
-            dup = seen_events.intersection(events.tolist())
-            if dup:
-                raise InputDataError(
-                    f"{root_path}: tree {layout.tree!r} branch {layout.branches['event_id']!r}: "
-                    f"duplicate event id(s) {sorted(dup)[:5]} in different entries"
-                )
-            seen_events.update(events.tolist())
+            _check_unique_events(chunk, seen_events, root_path, layout)
             station_key = c["event_id"].astype(np.int64) * 100_000_000 + c["station_id"]
             if len(np.unique(station_key)) != len(station_key):
                 first = station_key[np.argmax(pd.Series(station_key).duplicated().to_numpy())]
@@ -153,7 +189,7 @@ def extract_station_table(
                 )
             vem, info = feat.calibrate(chunk, settings)
             ids = {
-                "shower_id": np.char.add(f"{stem}:", c["event_id"].astype(str)),
+                "shower_id": np.char.add(f"{sample}:", c["event_id"].astype(str)),
                 "station_id": c["station_id"],
             }
             q = _handle_bad(
@@ -169,12 +205,9 @@ def extract_station_table(
                 qsink.write(q)
                 reasons.update(q.column("reason").to_pylist())
             good = info["reason"] == 0
-            r, _ = physics.shower_plane_geometry(
-                c["station_x"] - c["core_x"],
-                c["station_y"] - c["core_y"],
-                c["zenith"],
-                c["azimuth"],
-            )
+            dx, dy = c["station_x"] - c["core_x"], c["station_y"] - c["core_y"]
+            r, _ = physics.shower_plane_geometry(dx, dy, c["zenith"], c["azimuth"])
+            zeta = physics.shower_plane_azimuth(dx, dy, c["zenith"], c["azimuth"])
             cols = {
                 "shower_id": pa.array(ids["shower_id"][good].astype(str)),
                 "source_file": pa.array([source] * int(good.sum())),
@@ -186,7 +219,10 @@ def extract_station_table(
                 ),
                 "lg_energy": pa.array(np.log10(c["energy"][good]).astype(np.float64)),
                 "zenith_deg": pa.array(np.degrees(c["zenith"][good]).astype(np.float64)),
+                # The shower's arrival azimuth phi (the same for every station of a shower,
+                # kept for reference only) and the station's shower-plane azimuth zeta.
                 "azimuth_rad": pa.array(np.mod(c["azimuth"][good], 2 * np.pi).astype(np.float64)),
+                "zeta_rad": pa.array(zeta[good].astype(np.float64)),
                 "core_distance_m": pa.array(r[good].astype(np.float64)),
                 "n_good_pmts": pa.array(info["n_good_pmts"][good]),
                 "charge_over_peak": pa.array(info["charge_over_peak"][good]),
@@ -206,18 +242,28 @@ def extract_station_table(
             sink.write(table.cast(schema))
         if schema is None:
             raise InputDataError(f"{root_path}: no stations found in tree {layout.tree!r}")
-    except BaseException:
+    except BaseException as exc:
         _abort(sink, qsink)
+        if config_key and isinstance(exc, InputDataError):
+            raise InputDataError(f"{config_key}: {exc}") from exc
         raise
     sink.close(schema)
     qsink.close(_quarantine_schema())
     summary = {
+        "sample": sample,
+        "config_key": config_key,
         "file": str(root_path),
+        "sha256": sha256_file(root_path),
+        "bytes": root_path.stat().st_size,
         "stations": sink.rows,
         "events": len(seen_events),
         "quarantined": dict(reasons),
     }
     log.info("extracted %s", json.dumps(summary))
+    if summary_path is not None:
+        tmp = Path(str(summary_path) + ".part")
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(summary_path)
     return summary
 
 
@@ -285,14 +331,34 @@ def compute_feature_table(
     }
 
 
+def check_distinct_inputs(station_summaries: list[dict]) -> None:
+    """Two samples with the same file content (SHA-256) would count the same showers twice."""
+    first: dict[str, dict] = {}
+    for s in station_summaries:
+        other = first.setdefault(s["sha256"], s)
+        if other is not s:
+            a, b = (x.get("config_key") or f"sample {x['sample']!r}" for x in (other, s))
+            raise InputDataError(
+                f"{a} and {b} are the same file content (sha256 {s['sha256']}: "
+                f"{other['file']} and {s['file']}); list each input file once"
+            )
+
+
 def merge_feature_tables(
     feature_paths: list[str | Path],
     quarantine_paths: list[str | Path],
     out_path: str | Path,
     quarantine_out: str | Path,
     summary_out: str | Path,
+    station_summaries: list[str | Path] = (),
 ) -> dict:
-    """Concatenate per-file feature tables, check ids are unique, validate the schema."""
+    """Concatenate per-file feature tables, check ids are unique, validate the schema.
+
+    ``station_summaries`` are the per-sample JSON summaries of the extraction: identical input
+    files under two sample names are an error, raised before anything is merged.
+    """
+    inputs = [json.loads(Path(p).read_text()) for p in station_summaries]
+    check_distinct_inputs(inputs)
     tables = [pq.read_table(p) for p in feature_paths]
     if not tables:
         raise InputDataError("no feature tables to merge (data.input_files is empty?)")
@@ -324,6 +390,7 @@ def merge_feature_tables(
         "quarantined_total": len(quarantine),
         "quarantined_by_reason": quarantine["reason"].value_counts().to_dict(),
         "saturated_stations": int(df["saturated"].sum()),
+        "inputs": {s["sample"]: {"file": s["file"], "sha256": s["sha256"]} for s in inputs},
     }
     Path(summary_out).write_text(json.dumps(summary, indent=2, default=str))
     return summary

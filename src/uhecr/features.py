@@ -85,6 +85,9 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     good = flagged_ok & finite_cal & positive_cal
     n_good = good.sum(axis=1)
 
+    # A non-finite raw sample (NaN, +-inf) of a working PMT is bad data, checked before the
+    # saturation switch: +inf would otherwise pass as a saturated high-gain bin.
+    finite_trace = np.isfinite(hg).all(axis=2) & np.isfinite(lg).all(axis=2)
     hg_sat = hg >= s.adc_max
     with np.errstate(invalid="ignore", divide="ignore"):
         adc = np.where(
@@ -100,7 +103,7 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
         ~flagged_ok.any(axis=1),
         (flagged_ok & ~finite_cal).any(axis=1),
         (flagged_ok & finite_cal & ~positive_cal).any(axis=1),
-        ~np.isfinite(vem).all(axis=1),
+        (flagged_ok & ~finite_trace).any(axis=1) | ~np.isfinite(vem).all(axis=1),
     ]
     reason = np.zeros(len(n_good), dtype=np.int8)
     for code, bad in enumerate(checks, start=1):

@@ -61,6 +61,9 @@ PMT_LEVEL = ("pmt_ok", "baseline_hg", "baseline_lg", "vem_peak", "vem_charge", "
 TRACE_LEVEL = ("trace_hg", "trace_lg")
 # Truth branches a user's file may lack; everything else is required.
 OPTIONAL = ("xmax", "mc_signal_muon", "mc_signal_em")
+# Event- and station-level quantities that must be finite (features and geometry derive from
+# them); a NaN or inf is an input error, reported where it is read.
+MUST_BE_FINITE = ("energy", "zenith", "azimuth", "core_x", "core_y", "station_x", "station_y")
 
 # Accepted numeric kinds per logical quantity ("i": integer, "f": float, "b": bool).
 EXPECTED_KINDS = {
@@ -220,10 +223,19 @@ def open_tree(path: str | Path, layout: InputLayout):
             f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})"
         ) from exc
     try:
+        keys = sorted({k.split(";")[0] for k in f.keys()})
+    except Exception as exc:
+        f.close()
+        raise InputDataError(
+            f"{path}: not a readable ROOT file, its directory cannot be read "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+    try:
         tree = f[layout.tree]
     except Exception as exc:
-        keys = sorted({k.split(";")[0] for k in f.keys()})
         f.close()
+        if layout.tree in keys:  # listed in the directory but its header cannot be read
+            raise _unreadable(path, layout, exc, "at open") from exc
         raise InputDataError(
             f"{path}: tree {layout.tree!r} not found (config key extraction.tree); "
             f"the file holds {keys}"
@@ -234,6 +246,14 @@ def open_tree(path: str | Path, layout: InputLayout):
             f"{path}: object {layout.tree!r} is a {type(tree).__name__}, not a TTree or RNTuple"
         )
     return f, tree
+
+
+def _unreadable(path, layout: InputLayout, exc: Exception, where: str) -> InputDataError:
+    """Wrap a raw uproot/OS error (truncated file, bad basket or page) with file and tree."""
+    return InputDataError(
+        f"{path}: tree {layout.tree!r} unreadable {where}, truncated or corrupt file? "
+        f"({type(exc).__name__}: {exc})"
+    )
 
 
 def required_branches(layout: InputLayout, tree) -> dict[str, str]:
@@ -265,12 +285,17 @@ def _check_kind(path, tree_name, logical, branch, array):
 
 @dataclass
 class StationChunk:
-    """Flat per-station arrays of one chunk of events."""
+    """Flat per-station arrays of one chunk of events.
+
+    ``events`` holds the event-level arrays, one value per entry of the chunk (entries without
+    stations included): ``entry`` and the event-level logical quantities such as ``event_id``.
+    """
 
     columns: dict[str, np.ndarray]
     pmt: dict[str, np.ndarray]  # (n_stations, n_pmts)
     traces: dict[str, np.ndarray]  # (n_stations, n_pmts, n_bins)
     entry_start: int
+    events: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.columns["station_id"])
@@ -282,7 +307,13 @@ def iterate_stations(
     """Read a detector file in bounded chunks of events, flattened to stations."""
     f, tree = open_tree(path, layout)
     try:
-        if tree.num_entries == 0:
+        # RNTuple reads its footer lazily: a truncated file fails here, not at open.
+        try:
+            num_entries = tree.num_entries
+            tree.keys()
+        except Exception as exc:
+            raise _unreadable(path, layout, exc, "(header or footer)") from exc
+        if num_entries == 0:
             raise InputDataError(f"{path}: tree {layout.tree!r} has no entries")
         names = required_branches(layout, tree)
         entry_start = 0
@@ -293,11 +324,8 @@ def iterate_stations(
                 entry_start += len(chunk)
         except InputDataError:
             raise
-        except Exception as exc:  # truncated baskets, decompression errors, ...
-            raise InputDataError(
-                f"{path}: tree {layout.tree!r} unreadable near entry {entry_start} "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
+        except Exception as exc:  # truncated baskets or pages, decompression errors, ...
+            raise _unreadable(path, layout, exc, f"near entry {entry_start}") from exc
     finally:
         f.close()
 
@@ -327,18 +355,33 @@ def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
                     f"{per[group]} per station (extraction.n_pmts={layout.n_pmts}, "
                     f"extraction.n_bins={layout.n_bins})"
                 )
-    columns = {}
+    events = {lg: ak.to_numpy(data[lg]) for lg in EVENT_LEVEL if lg in data}
+    events["entry"] = entry_start + np.arange(len(n_st))
     event_index = np.repeat(np.arange(len(n_st)), n_st)
-    for logical in EVENT_LEVEL:
-        if logical in data:
-            columns[logical] = ak.to_numpy(data[logical])[event_index]
-    columns["entry"] = entry_start + event_index
+    columns = {lg: values[event_index] for lg, values in events.items()}
     for logical in STATION_LEVEL:
         if logical in data:
             columns[logical] = ak.to_numpy(ak.flatten(data[logical]))
+    for logical in MUST_BE_FINITE:
+        values = events[logical] if logical in EVENT_LEVEL else columns[logical]
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.argmax(bad))
+            if logical in EVENT_LEVEL:
+                where = f"entry {events['entry'][i]}"
+            else:
+                where = f"entry {columns['entry'][i]} (station id {columns['station_id'][i]})"
+            raise InputDataError(
+                f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} "
+                f"(config key extraction.branches.{logical}) has a non-finite value "
+                f"{values[i]} at {where}; {int(bad.sum())} such value(s) in entries "
+                f"{entry_start}-{entry_start + len(n_st) - 1}"
+            )
     pmt = {lg: ak.to_numpy(ak.flatten(data[lg])).reshape(-1, layout.n_pmts) for lg in PMT_LEVEL}
     traces = {
         lg: ak.to_numpy(ak.flatten(data[lg])).reshape(-1, layout.n_pmts, layout.n_bins)
         for lg in TRACE_LEVEL
     }
-    return StationChunk(columns=columns, pmt=pmt, traces=traces, entry_start=entry_start)
+    return StationChunk(
+        columns=columns, pmt=pmt, traces=traces, entry_start=entry_start, events=events
+    )

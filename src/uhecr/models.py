@@ -398,7 +398,6 @@ class PerClassAutoencoder(Classifier):
             self.kind, p, X.shape[1], math.ceil(len(Xs) / batch) * epochs, self.seed
         )
         target = np.concatenate([Xs, np.eye(N_CLASSES, dtype=np.float32)[y]], axis=1)
-        self._error_scale = None
         classifier = self
 
         class EpochReport(keras.callbacks.Callback):
@@ -420,10 +419,9 @@ class PerClassAutoencoder(Classifier):
             callbacks=[EpochReport()],
         )
         train_err = self._errors(Xs)
-        # Error scale per class: its own mean training reconstruction error (for probabilities).
-        self._error_scale = (
-            np.array([train_err[y == c, c].mean() for c in range(N_CLASSES)]) + 1e-12
-        )
+        # One temperature for all classes (the mean own-class training error), so that
+        # argmax(predict_proba) == argmin(raw error) == predict: one decision rule for both.
+        self._temperature = float(train_err[np.arange(len(y)), y].mean()) + 1e-12
         return self
 
     def _scale_inputs(self, X):
@@ -437,12 +435,12 @@ class PerClassAutoencoder(Classifier):
         return self._errors(self._scale_inputs(X))
 
     def predict(self, X):
+        """The study's rule: the class whose autoencoder reconstructs the sample best."""
         return np.argmin(self.reconstruction_errors(X), axis=1)
 
     def predict_proba(self, X):
-        err = self.reconstruction_errors(X)
-        scale = self._error_scale if self._error_scale is not None else err.mean(axis=0) + 1e-12
-        return _softmax(-err / scale)
+        """Softmax of the negative raw errors over one common temperature (same ranking)."""
+        return _softmax(-self.reconstruction_errors(X) / self._temperature)
 
 
 class DenoisingAutoencoder(PerClassAutoencoder):

@@ -178,3 +178,27 @@ def shower_plane_geometry(dx, dy, zenith, azimuth):
     along = dx * ux + dy * uy  # projection on the axis (points back to the source)
     r = np.sqrt(np.maximum(dx**2 + dy**2 - along**2, 0.0))
     return r, -along / SPEED_OF_LIGHT_M_PER_NS
+
+
+def shower_plane_azimuth(dx, dy, zenith, azimuth):
+    """Station azimuth ζ in the shower plane (rad, in (−π, π]), the study's azimuth feature.
+
+    The station's ground offset from the core ``d = (dx, dy, 0)`` is projected onto the plane
+    perpendicular to the shower axis, with the in-plane basis
+
+    * ``e1 = (cosθ cosφ, cosθ sinφ, −sinθ)``: towards the arrival azimuth φ (the direction the
+      shower comes from), i.e. the upstream side, reached first by the shower front;
+    * ``e2 = (−sinφ, cosφ, 0)``: perpendicular to it, horizontal;
+
+    ``ζ = atan2(d·e2, d·e1) = atan2(−dx sinφ + dy cosφ, cosθ (dx cosφ + dy sinφ))``.
+
+    Convention (Auger, ``shared/docs/physics.md`` section 5, asymmetry correction): ζ = 0 for a
+    station upstream of the core (the *early* region is |ζ| < 90°), |ζ| = π downstream (late);
+    for a vertical shower ζ is the station's ground azimuth relative to φ. A station at the core
+    gets ζ = 0. Unlike the shower's φ, ζ differs between the stations of one shower.
+    """
+    dx = np.asarray(dx, dtype=float)
+    dy = np.asarray(dy, dtype=float)
+    cos_phi, sin_phi = np.cos(azimuth), np.sin(azimuth)
+    zeta = np.arctan2(-dx * sin_phi + dy * cos_phi, np.cos(zenith) * (dx * cos_phi + dy * sin_phi))
+    return np.where(zeta <= -np.pi, zeta + 2.0 * np.pi, zeta)

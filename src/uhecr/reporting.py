@@ -128,7 +128,8 @@ def plot_fluctuation_check(rows: list[dict], path) -> None:
 FEATURE_LABELS = {
     "lg_energy": r"$\lg(E/\mathrm{eV})$",
     "zenith_deg": r"zenith $\theta$ [deg]",
-    "azimuth_rad": r"azimuth $\phi$ [rad]",
+    "azimuth_rad": r"shower azimuth $\phi$ [rad]",
+    "zeta_rad": r"station azimuth in the shower plane $\zeta$ [rad]",
     "core_distance_m": "core distance $r$ [m]",
     "lg_total_signal": r"$\lg(S/\mathrm{VEM})$",
     "total_signal_vem": "total signal $S$ [VEM]",
@@ -169,21 +170,50 @@ def plot_confusion(metrics: dict, path, title: str) -> None:
     _save(fig, path)
 
 
-def plot_accuracy_comparison(table: pd.DataFrame, path) -> None:
-    """Our test accuracies (99 % Wilson) next to the reference study's Table 7.13."""
+def plot_accuracy_comparison(table: pd.DataFrame, path):
+    """Per-station test accuracy (shower bootstrap; Wilson as if independent) and per-shower
+    accuracy, next to the reference study's Table 7.13. Returns the axes (for tests)."""
     fig, (ax,) = _figure(width=8.0)
     y = np.arange(len(table))
     has = table["accuracy"].notna() if "accuracy" in table else pd.Series(False, index=table.index)
     if has.any():
         t = table[has]
+        rows = y[has.to_numpy()]
         ax.errorbar(
             t["accuracy"],
-            y[has.to_numpy()],
+            rows,
             xerr=[t["accuracy"] - t["lower"], t["upper"] - t["accuracy"]],
             fmt="o",
             color="k",
             capsize=4,
-            label="this workflow (shower split, 99% Wilson, real test n)",
+            label="per station, shower split: 99% shower-bootstrap interval",
+        )
+        ax.errorbar(
+            t["accuracy"],
+            rows - 0.2,
+            xerr=[
+                t["accuracy"] - t["wilson_independent_lower"],
+                t["wilson_independent_upper"] - t["accuracy"],
+            ],
+            fmt="none",
+            ecolor="grey",
+            capsize=3,
+            label="per station: 99% Wilson as if stations were independent",
+        )
+        ax.errorbar(
+            t["event_accuracy"],
+            rows + 0.4,
+            xerr=[t["event_accuracy"] - t["event_lower"], t["event_upper"] - t["event_accuracy"]],
+            fmt="D",
+            color="tab:blue",
+            capsize=4,
+            label="per shower (stations combined): 99% Wilson, n = showers",
+        )
+        ax.axvline(
+            float(t["chance_accuracy"].max()),
+            ls=":",
+            color="grey",
+            label="chance: largest class share of the test stations",
         )
     ax.errorbar(
         table["reference_accuracy"],
@@ -194,35 +224,37 @@ def plot_accuracy_comparison(table: pd.DataFrame, path) -> None:
         capsize=4,
         label="reference study, interval recomputed with n = 16,016",
     )
-    ax.axvline(0.25, ls=":", color="grey", label="random guess (4 classes)")
     ax.set_yticks(y + 0.1, table["label"])
     ax.minorticks_off()
     ax.set(xlabel="test accuracy", xlim=(0, 1))
     ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.45, -0.2), ncol=1, frameon=False)
-    fig.set_size_inches(8.0, 6.5)
+    fig.set_size_inches(8.0, 7.0)
     _save(fig, path)
+    return ax
 
 
-def plot_binned_accuracy(metrics: dict[str, dict], path) -> None:
+def plot_binned_accuracy(metrics: dict[str, dict], path):
+    """Accuracy in bins, 99 % shower-bootstrap intervals; chance = largest class share."""
     columns = list(next(iter(metrics.values()))["binned"])
+    chance = max(m["chance_accuracy"] for m in metrics.values())
     fig, axes = _figure(len(columns), width=5.2)
     for ax, column in zip(axes, columns, strict=True):
         for name, m in metrics.items():
             rows = pd.DataFrame(m["binned"][column])
             rows = rows[rows["n"] > 0]
             x = 0.5 * (rows["low"] + rows["high"].clip(upper=rows["low"].max() * 1.5 + 1))
+            err = [
+                (rows["value"] - rows["lower"]).clip(lower=0).fillna(0),
+                (rows["upper"] - rows["value"]).clip(lower=0).fillna(0),
+            ]
             ax.errorbar(
-                x,
-                rows["value"],
-                yerr=[rows["value"] - rows["lower"], rows["upper"] - rows["value"]],
-                fmt="o-",
-                capsize=3,
-                label=LABELS.get(name, name),
+                x, rows["value"], yerr=err, fmt="o-", capsize=3, label=LABELS.get(name, name)
             )
-        ax.axhline(0.25, ls=":", color="grey")
+        ax.axhline(chance, ls=":", color="grey", label="chance (largest class share)")
         ax.set(xlabel=FEATURE_LABELS.get(column, column), ylabel="test accuracy", ylim=(0, 1))
     axes[0].legend(fontsize=9)
     _save(fig, path)
+    return axes
 
 
 def plot_optimisation_history(trials: pd.DataFrame, path, title: str) -> None:
@@ -304,22 +336,98 @@ def plot_feature_distributions(table: pd.DataFrame, features: list[str], path) -
 
 
 # --------------------------------------------------------------------------- tables
-def results_table(comparison: pd.DataFrame, best: dict[str, dict]) -> pd.DataFrame:
+def _interval(lo, hi, digits: int = 3) -> str:
+    return f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def results_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per model: per-station accuracy with its shower-bootstrap interval, design effect,
+    the Wilson interval as if stations were independent, and the per-shower accuracy."""
     rows = []
     for _, r in comparison.iterrows():
         if pd.isna(r.get("accuracy")):
             continue
-        chosen = best.get(r["model"], {})
-        # What the test model was trained with (early stopping may have cut XGBoost's rounds).
-        params = chosen.get("refit_params", chosen.get("params", {}))
         rows.append(
             {
                 "Model": r["label"],
-                "Accuracy (test)": f"{r['accuracy']:.4f}",
-                "99% Wilson interval": f"[{r['lower']:.4f}, {r['upper']:.4f}]",
-                "n test": int(r["n_test"]),
-                "Reference (Table 7.13)": f"{r['reference_accuracy']:.5f} ± {r['reference_halfwidth_n_test']:.4f}",
-                "Best parameters": ", ".join(f"{k}: {_fmt(v)}" for k, v in params.items()),
+                "Accuracy per station": f"{r['accuracy']:.3f}",
+                "99% CI (shower bootstrap)": _interval(r["lower"], r["upper"]),
+                "Design effect": f"{r['design_effect']:.1f}",
+                "n stations (effective)": f"{int(r['n_test'])} ({r['n_effective']:.0f})",
+                "n showers": int(r["n_test_showers"]),
+                "99% Wilson as if stations were independent (study's convention)": _interval(
+                    r["wilson_independent_lower"], r["wilson_independent_upper"]
+                ),
+                "Accuracy per shower [99% Wilson]": (
+                    f"{r['event_accuracy']:.3f} {_interval(r['event_lower'], r['event_upper'])}"
+                ),
+                "Reference (Table 7.13)": f"{r['reference_accuracy']:.3f} ± {r['reference_halfwidth_n_test']:.3f}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def parameters_table(best: dict[str, dict]) -> pd.DataFrame:
+    """The hyper-parameters each test model was trained with (one row per parameter)."""
+    rows = []
+    for name, chosen in best.items():
+        # What the test model was trained with (early stopping may have cut XGBoost's rounds).
+        params = chosen.get("refit_params", chosen.get("params", {}))
+        for key, value in params.items():
+            rows.append({"Model": LABELS.get(name, name), "Parameter": key, "Value": _fmt(value)})
+    return pd.DataFrame(rows, columns=["Model", "Parameter", "Value"])
+
+
+def comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """Paired comparisons, formatted; an empty table (one model) keeps its header."""
+    columns = {
+        "Model A": lambda r: LABELS.get(r["model_a"], r["model_a"]),
+        "Model B": lambda r: LABELS.get(r["model_b"], r["model_b"]),
+        "Accuracy A - B": lambda r: f"{r['difference']:+.3f}",
+        "99% CI (shower bootstrap)": lambda r: _interval(
+            r["difference_lower"], r["difference_upper"]
+        ),
+        "Design effect": lambda r: f"{r['design_effect']:.1f}",
+        "p (shower permutation)": lambda r: f"{r['p_value']:.2e}",
+        "p Holm": lambda r: f"{r['p_holm']:.2e}",
+        "Significant (Holm, 1%)": lambda r: "yes" if r["significant"] else "no",
+        "p McNemar as if stations were independent": lambda r: f"{r['p_mcnemar_independent']:.2e}",
+    }
+    rows = [{k: f(r) for k, f in columns.items()} for _, r in comparisons.iterrows()]
+    return pd.DataFrame(rows, columns=list(columns))
+
+
+def leakage_table(leakage: dict) -> pd.DataFrame:
+    """Station-split vs shower-split accuracy, with and without shower-constant features."""
+    names = {
+        "all_features": "all features",
+        "without_shower_constant_features": "without "
+        + ", ".join(leakage["shower_constant_features"]),
+    }
+    rows = []
+    for variant, res in leakage["variants"].items():
+        for split in ("station", "shower"):
+            r = res[split]
+            rows.append(
+                {
+                    "Features": names.get(variant, variant),
+                    "Split": f"by {split}",
+                    "Accuracy per station": f"{r['value']:.3f}",
+                    "99% CI (shower bootstrap)": _interval(r["lower"], r["upper"]),
+                    "n stations": r["n"],
+                    "Test stations whose shower is in training": (
+                        f"{r['fraction_test_stations_with_shower_in_train']:.1%}"
+                    ),
+                }
+            )
+        rows.append(
+            {
+                "Features": names.get(variant, variant),
+                "Split": "inflation (station - shower)",
+                "Accuracy per station": f"{res['inflation']:+.3f}",
+                "99% CI (shower bootstrap)": "",
+                "n stations": "",
+                "Test stations whose shower is in training": "",
             }
         )
     return pd.DataFrame(rows)
@@ -331,11 +439,31 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters of plain text (captions)."""
+    special = {
+        "\\": r"\textbackslash{}",
+        "%": r"\%",
+        "&": r"\&",
+        "#": r"\#",
+        "_": r"\_",
+        "$": r"\$",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+    }
+    return "".join(special.get(c, c) for c in text)
+
+
 def write_tables(df: pd.DataFrame, stem, caption: str) -> None:
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{stem}.md").write_text(f"{caption}\n\n" + df.to_markdown(index=False) + "\n")
-    latex = df.to_latex(index=False, escape=True, caption=caption, label=f"tab:{stem.name}")
+    body = df.to_markdown(index=False) if len(df) else "| " + " | ".join(df.columns) + " |"
+    Path(f"{stem}.md").write_text(f"{caption}\n\n{body}\n")
+    latex = df.to_latex(
+        index=False, escape=True, caption=latex_escape(caption), label=f"tab:{stem.name}"
+    )
     Path(f"{stem}.tex").write_text(latex)
 
 
@@ -356,19 +484,37 @@ def render_summary(
     for path in outputs["features"]:
         plot_feature_distributions(table, features, path)
     write_tables(
-        results_table(reference, best),
+        results_table(reference),
         outputs["results_table"],
-        "Test accuracy (99 % Wilson score intervals, real test n) and best hyper-parameters.",
+        "Test accuracy per station with its 99 % interval from resampling whole test showers "
+        "(cluster bootstrap, BCa), the design effect (variance over the binomial one) and "
+        "effective number of stations; the 99 % Wilson interval as if stations were independent "
+        "(the reference study's convention); and the accuracy per shower, combining the "
+        "stations' probabilities, with its 99 % Wilson interval over showers.",
     )
-    comp = comparisons.copy()
-    for c in ("accuracy_a", "accuracy_b"):
-        comp[c] = comp[c].map(lambda v: f"{v:.4f}")
-    for c in ("p_value", "p_holm"):
-        comp[c] = comp[c].map(lambda v: f"{v:.2e}")
     write_tables(
-        comp,
+        parameters_table(best),
+        outputs["parameters_table"],
+        "Hyper-parameters of each test model (refit on training + validation data).",
+    )
+    write_tables(
+        comparisons_table(comparisons),
         outputs["comparisons_table"],
-        "Paired model comparisons on the same test stations: exact McNemar, Holm-corrected.",
+        "Paired model comparisons on the same test stations: accuracy difference with its 99 % "
+        "interval from resampling the same showers for both models, p-value of a shower-level "
+        "sign-flip permutation test, Holm-corrected over all pairs; McNemar's exact p-value, "
+        "which treats stations as independent, for comparison only.",
+    )
+
+
+def render_leakage(leakage_path, stem) -> None:
+    leakage = json.loads(Path(leakage_path).read_text())
+    write_tables(
+        leakage_table(leakage),
+        stem,
+        "Split leakage: one fixed XGBoost, test accuracy with a station-level split (the "
+        "reference study's) and with a split by shower, with all features and without the "
+        "features that are constant within a shower; 99 % shower-bootstrap intervals.",
     )
 
 
@@ -402,6 +548,7 @@ def render_paper(
             "binned": both("binned_accuracy"),
             "features": both("feature_distributions"),
             "results_table": outdir / "tables" / "results",
+            "parameters_table": outdir / "tables" / "best_parameters",
             "comparisons_table": outdir / "tables" / "paired_comparisons",
         },
     )
@@ -440,7 +587,10 @@ def render_model_figures(name: str, metrics_path, trials_path, outputs: dict[str
         plot_optimisation_history(trials, path, f"{label}: optimisation history")
     for path in outputs["params"]:
         plot_params_vs_accuracy(trials, path, f"{label}: hyper-parameters")
-    title = f"{label}\ntest accuracy {acc['value']:.3f}, 99% CI [{acc['lower']:.3f}, {acc['upper']:.3f}]"
+    title = (
+        f"{label}\nper-station test accuracy {acc['value']:.3f}, "
+        f"99% CI [{acc['lower']:.3f}, {acc['upper']:.3f}] (shower bootstrap)"
+    )
     for path in outputs["confusion"]:
         plot_confusion(metrics, path, title)
 

@@ -29,7 +29,8 @@ FEATURE_SCHEMA: dict[str, Column] = {
     "label": Column("iu", 0, 3),
     "lg_energy": Column("f", 16.0, 22.0),
     "zenith_deg": Column("f", 0.0, 90.0),
-    "azimuth_rad": Column("f", 0.0, 2 * np.pi),
+    "azimuth_rad": Column("f", 0.0, 2 * np.pi),  # shower arrival azimuth phi (per shower)
+    "zeta_rad": Column("f", -np.pi, np.pi),  # station azimuth in the shower plane (per station)
     "core_distance_m": Column("f", 0.0, 50_000.0),
     "total_signal_vem": Column("f", 0.0, 1e7),
     "lg_total_signal": Column("f", -3.0, 7.0),

@@ -117,6 +117,9 @@ def extract_stations(smk):
         _feature_settings(smk.params),
         step_size=ext["step_size"],
         on_bad_station=ext["on_bad_station"],
+        sample=smk.wildcards.sample,
+        config_key=smk.params.config_key or None,
+        summary_path=smk.output.summary,
     )
     log.info("summary %s", json.dumps(summary))
 
@@ -145,6 +148,7 @@ def merge_features(smk):
         smk.output.table,
         smk.output.quarantine,
         smk.output.summary,
+        station_summaries=list(smk.input.summaries),
     )
     log.info("summary %s", json.dumps(summary, default=str))
 
@@ -213,8 +217,9 @@ def split(smk):
 def leakage_study(smk):
     from uhecr import evaluation
 
+    intervals = evaluation.IntervalSettings.from_config(smk.params.evaluation, smk.params.seed)
     result = evaluation.leakage_study(
-        smk.input.table, smk.params.features, smk.params.splits, smk.params.seed
+        smk.input.table, smk.params.features, smk.params.splits, intervals, threads=smk.threads
     )
     Path(smk.output[0]).write_text(json.dumps(result, indent=2))
     log.info("leakage %s", json.dumps(result))
@@ -303,7 +308,8 @@ def evaluate(smk):
     model = smk.wildcards.model
     best = json.loads(Path(smk.input.best).read_text())
     data = splits.load_split(smk.input.table, smk.input.manifest, smk.params.features)
-    metrics, predictions = evaluation.evaluate_on_test(model, best, data, smk.params.seed)
+    intervals = evaluation.IntervalSettings.from_config(smk.params.evaluation, smk.params.seed)
+    metrics, predictions = evaluation.evaluate_on_test(model, best, data, intervals)
     predictions.to_parquet(smk.output.predictions, index=False)
     Path(smk.output.metrics).write_text(json.dumps(metrics, indent=2, default=str))
     log.info("test accuracy %s", json.dumps(metrics["accuracy"]))
@@ -316,8 +322,12 @@ def compare_models(smk):
     from uhecr import evaluation, models
 
     predictions = {models.model_of(p): pd.read_parquet(p) for p in smk.input.predictions}
-    rows = evaluation.paired_comparisons(predictions)
-    pd.DataFrame(rows).to_csv(smk.output.comparisons, index=False)
+    intervals = evaluation.IntervalSettings.from_config(smk.params.evaluation, smk.params.seed)
+    rows = evaluation.paired_comparisons(predictions, intervals)
+    # With one model there is no pair: the table still has its header (a valid empty CSV).
+    pd.DataFrame(rows, columns=evaluation.COMPARISON_COLUMNS).to_csv(
+        smk.output.comparisons, index=False
+    )
     metrics = {models.model_of(p): json.loads(Path(p).read_text()) for p in smk.input.metrics}
     evaluation.reference_comparison(metrics).to_csv(smk.output.reference, index=False)
 
@@ -355,8 +365,16 @@ def summary_figures(smk):
             "features": [smk.output.features],
             "results_table": Path(smk.output.results_table).with_suffix(""),
             "comparisons_table": Path(smk.output.comparisons_table).with_suffix(""),
+            "parameters_table": Path(smk.output.parameters_table).with_suffix(""),
         },
     )
+
+
+@rule_entry
+def leakage_table(smk):
+    from uhecr import reporting
+
+    reporting.render_leakage(smk.input[0], Path(smk.output.markdown).with_suffix(""))
 
 
 @rule_entry

@@ -1,0 +1,87 @@
+"""Start-up checks of data.input_files (names, existence) and the default feature list.
+
+The Snakemake tests are dry runs that fail while parsing the workflow: a few seconds each.
+"""
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+SHIPPED = [p for p in sorted((ROOT / "config").glob("*.yaml")) if p.name != "schema.yaml"]
+
+
+def _dry_run(tmp_path, input_files: dict):
+    """``snakemake -n`` on the quick config plus a temporary config with our input files."""
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(
+        yaml.safe_dump(
+            {
+                "results_dir": str(tmp_path / "results"),
+                "data": {"source": "files", "input_files": input_files},
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "1"]
+    cmd += ["--configfile", "config/quick.yaml", str(extra)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return out.returncode, out.stdout + out.stderr
+
+
+def test_sample_pattern_is_the_wildcard_constraint():
+    """The schema's propertyNames pattern and the rules' {sample} constraint must agree, or a
+    name accepted at start-up fails later with an unrelated MissingInputException."""
+    schema = yaml.safe_load(SCHEMA.read_text())
+    pattern = schema["properties"]["data"]["properties"]["input_files"]["propertyNames"]["pattern"]
+    smk = (ROOT / "rules" / "data.smk").read_text()
+    constraint = re.search(r'wildcard_constraints:\s*\n\s*sample="([^"]+)"', smk).group(1)
+    assert pattern == f"^{constraint}$"
+
+
+@pytest.mark.parametrize("name", ["run A", "runé", "run/A", "run:A", ""])
+def test_schema_rejects_bad_sample_names(name):
+    cfg = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
+    cfg = copy.deepcopy(cfg)
+    cfg["data"]["input_files"] = {name: "x.root"}
+    with pytest.raises(WorkflowError, match=re.escape(repr(name))):
+        validate(cfg, str(SCHEMA))
+
+
+@pytest.mark.parametrize("name", ["run A", "runé"])
+def test_bad_sample_name_stops_the_dry_run_naming_it(tmp_path, small_root, name):
+    rc, out = _dry_run(tmp_path, {name: str(small_root[0])})
+    assert rc != 0
+    assert f"{name!r} does not match" in out and "input_files" in out, out[-2000:]
+    assert "MissingInputException" not in out
+
+
+def test_missing_input_file_stops_the_dry_run_naming_the_key(tmp_path, small_root):
+    missing = tmp_path / "nowhere" / "run.root"
+    rc, out = _dry_run(tmp_path, {"good": str(small_root[0]), "runB": str(missing)})
+    assert rc != 0
+    assert f"config key data.input_files.runB: {missing} does not exist" in out, out[-2000:]
+    assert "MissingInputException" not in out
+
+
+def test_directory_as_input_file_stops_the_dry_run(tmp_path):
+    rc, out = _dry_run(tmp_path, {"runA": str(tmp_path)})
+    assert rc != 0
+    assert f"config key data.input_files.runA: {tmp_path} is not a file" in out, out[-2000:]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_default_features_use_zeta_not_the_shower_azimuth(path):
+    """The shower's phi is the same for every station of a shower (a shower identifier); the
+    study's azimuth feature is the station's shower-plane azimuth zeta."""
+    features = yaml.safe_load(path.read_text())["models"]["features"]
+    assert "zeta_rad" in features and "azimuth_rad" not in features
