@@ -1,8 +1,14 @@
 # UHECR primary classification from single-station WCD signals.
 # Thin entry point: configuration and rules live in rules/, logic in src/uhecr.
+from snakemake.utils import min_version
+
+min_version("9.0")
 
 
 configfile: "config/config.yaml"
+
+
+report: "reports/workflow.rst"
 
 
 # Used only with --sdm apptainer (see README): per-rule conda envs run inside it, or set
@@ -15,6 +21,20 @@ include: "rules/data.smk"
 include: "rules/search.smk"
 include: "rules/evaluation.smk"
 include: "rules/archive.smk"
+
+
+# Tiny bookkeeping jobs: run on the submitting host, never as cluster jobs.
+localrules:
+    all,
+    init_tracking,
+    create_study,
+    collect_search,
+    compare_models,
+    tables,
+    leakage_table,
+    provenance,
+    paper,
+    zenodo,
 
 
 rule all:

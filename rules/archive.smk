@@ -24,7 +24,7 @@ rule zenodo:
     input:
         provenance=f"{RESULTS}/provenance/provenance.json",
         results=result_files(),
-        figures=report_figures(),
+        figures=list(figure_sources("png").values()),
     output:
         directory(f"{REPORTS}/zenodo"),
     log:
@@ -34,5 +34,6 @@ rule zenodo:
     params:
         config=config,
         run_name=config["run_name"],
+        results_dir=RESULTS,
     script:
         "../scripts/zenodo.py"

@@ -17,21 +17,26 @@ LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 
 
+MODELS = config["models"]["enabled"]
+
+# Simulated sample name -> (primary, file index); names are the identities of the samples.
+SIMULATED_SAMPLES = {
+    f"{primary}_{i:02d}": (primary, i)
+    for primary in config["data"]["simulation"]["primaries"]
+    for i in range(config["data"]["simulation"]["files_per_primary"])
+}
+
+
 def sample_names():
     """Names of the input ROOT files: simulated ones, or the user's from config."""
     data = config["data"]
     if data["source"] == "files":
         if not data["input_files"]:
-            raise ValueError(
+            raise WorkflowError(
                 "config key data.input_files is empty but data.source is 'files'"
             )
         return sorted(data["input_files"])
-    sim = data["simulation"]
-    return [
-        f"{primary}_{i:02d}"
-        for primary in sim["primaries"]
-        for i in range(sim["files_per_primary"])
-    ]
+    return sorted(SIMULATED_SAMPLES)
 
 
 def check_input_files():
@@ -73,66 +78,73 @@ def raw_files():
     return [f"{RESULTS}/raw/{s}.root" for s in sample_names()]
 
 
-def result_files():
-    """The run's numbers: what the provenance record and the Zenodo bundle checksum."""
-    models = config["models"]["enabled"]
+def run_results():
+    """Run-level result files (not per model)."""
     files = [
         f"{RESULTS}/features/summary.json",
         f"{RESULTS}/splits/summary.json",
         f"{RESULTS}/evaluation/paired_comparisons.csv",
         f"{RESULTS}/evaluation/reference_comparison.csv",
-        f"{RESULTS}/tables/results.md",
-        f"{RESULTS}/tables/paired_comparisons.md",
-        f"{RESULTS}/tables/best_parameters.md",
     ]
-    files += expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=models)
-    files += expand(f"{RESULTS}/search/{{model}}/best_params.json", model=models)
-    files += expand(f"{RESULTS}/search/{{model}}/trials.csv", model=models)
+    files += list(table_sources("md").values())
     if config["splits"]["leakage_study"]:
-        files += [f"{RESULTS}/splits/leakage.json", f"{RESULTS}/tables/leakage.md"]
+        files.append(f"{RESULTS}/splits/leakage.json")
     if config["data"]["source"] == "simulation":
         files.append(f"{RESULTS}/validation/simulation_checks.json")
     return files
 
 
-def report_figures():
-    models = config["models"]["enabled"]
-    figures = [
-        f"{RESULTS}/figures/accuracy_comparison.png",
-        f"{RESULTS}/figures/binned_accuracy.png",
-        f"{RESULTS}/figures/feature_distributions.png",
+def model_results(name):
+    """One per-model result file for every enabled model, in MODELS order."""
+    paths = {
+        "metrics": f"{RESULTS}/evaluation/{{model}}/metrics.json",
+        "best_params": f"{RESULTS}/search/{{model}}/best_params.json",
+        "trials": f"{RESULTS}/search/{{model}}/trials.csv",
+    }
+    return expand(paths[name], model=MODELS)
+
+
+def result_files():
+    """The run's numbers: what the provenance record and the Zenodo bundle checksum."""
+    return run_results() + [
+        f for name in ("metrics", "best_params", "trials") for f in model_results(name)
     ]
-    for name in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
-        figures += expand(f"{RESULTS}/figures/{{model}}/{name}.png", model=models)
+
+
+def table_sources(ext):
+    """Table name -> file (md for the report, tex for the paper)."""
+    names = ["results", "best_parameters", "paired_comparisons"]
+    if config["splits"]["leakage_study"]:
+        names.append("leakage")
+    return {n: f"{RESULTS}/tables/{n}.{ext}" for n in names}
+
+
+def figure_sources(ext):
+    """Figure name -> file, png for the report, pdf for the paper: one rendering path."""
+    figures = {
+        n: f"{RESULTS}/figures/{n}.{ext}"
+        for n in ("accuracy_comparison", "binned_accuracy", "feature_distributions")
+    }
+    for model in MODELS:
+        for n in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
+            figures[f"{model}_{n}"] = f"{RESULTS}/figures/{model}/{n}.{ext}"
     if config["data"]["source"] == "simulation":
-        figures += [
-            f"{RESULTS}/validation/{n}.png"
-            for n in (
-                "xmax_moments",
-                "multiplicity",
-                "risetime_1000m",
-                "signal_fluctuations",
-            )
-        ]
+        for n in (
+            "xmax_moments",
+            "multiplicity",
+            "risetime_1000m",
+            "signal_fluctuations",
+        ):
+            figures[f"validation_{n}"] = f"{RESULTS}/validation/{n}.{ext}"
     return figures
 
 
 def all_outputs():
+    """Everything of a run (the report collects the png figures and Markdown tables)."""
     outputs = [
         f"{RESULTS}/features/stations.parquet",
-        f"{RESULTS}/features/summary.json",
-    ]
-    if config["data"]["source"] == "simulation":
-        outputs.append(f"{RESULTS}/validation/simulation_checks.json")
-    outputs.append(f"{RESULTS}/splits/summary.json")
-    if config["splits"]["leakage_study"]:
-        outputs += [f"{RESULTS}/splits/leakage.json", f"{RESULTS}/tables/leakage.md"]
-    models = config["models"]["enabled"]
-    outputs += expand(f"{RESULTS}/search/{{model}}/best_params.json", model=models)
-    outputs += expand(f"{RESULTS}/figures/{{model}}/confusion_matrix.png", model=models)
-    outputs += [
-        f"{RESULTS}/figures/accuracy_comparison.png",
-        f"{RESULTS}/tables/results.md",
         f"{RESULTS}/provenance/provenance.json",
     ]
+    outputs += result_files()
+    outputs += list(figure_sources("png").values())
     return outputs

@@ -1,6 +1,7 @@
 # Same pattern as propertyNames of data.input_files in config/schema.yaml (a test checks).
 wildcard_constraints:
-    sample="[A-Za-z0-9_.-]+",
+    sample="[A-Za-z0-9_-]+",
+    ext="png|pdf",
 
 
 rule simulate:
@@ -12,8 +13,13 @@ rule simulate:
         f"{BENCH}/simulate/{{sample}}.tsv"
     conda:
         "../envs/data.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
     params:
         simulation=config["data"]["simulation"],
+        primary=lambda wc: SIMULATED_SAMPLES[wc.sample][0],
+        file_index=lambda wc: SIMULATED_SAMPLES[wc.sample][1],
         seed=config["seed"],
     script:
         "../scripts/simulate.py"
@@ -32,6 +38,9 @@ rule extract_stations:
         f"{BENCH}/extract_stations/{{sample}}.tsv"
     conda:
         "../envs/data.yaml"
+    resources:
+        runtime=30,
+        mem_mb=3000,
     params:
         extraction=config["extraction"],
         features=config["features"],
@@ -53,8 +62,9 @@ rule compute_features:
     conda:
         "../envs/data.yaml"
     params:
-        extraction=config["extraction"],
+        on_bad_station=config["extraction"]["on_bad_station"],
         features=config["features"],
+        config_key=input_config_key,
     script:
         "../scripts/compute_features.py"
 
@@ -91,37 +101,55 @@ rule validate_simulation:
         raw=expand(f"{RESULTS}/raw/{{sample}}.root", sample=sample_names()),
         table=f"{RESULTS}/features/stations.parquet",
     output:
-        checks=f"{RESULTS}/validation/simulation_checks.json",
-        xmax=report(
-            f"{RESULTS}/validation/xmax_moments.png",
-            category="1. Data",
-            subcategory="Simulation validation",
-            caption="../reports/captions/xmax_moments.rst",
-        ),
-        multiplicity=report(
-            f"{RESULTS}/validation/multiplicity.png",
-            category="1. Data",
-            subcategory="Simulation validation",
-            caption="../reports/captions/multiplicity.rst",
-        ),
-        risetime=report(
-            f"{RESULTS}/validation/risetime_1000m.png",
-            category="1. Data",
-            subcategory="Simulation validation",
-            caption="../reports/captions/risetime.rst",
-        ),
-        fluctuations=report(
-            f"{RESULTS}/validation/signal_fluctuations.png",
-            category="1. Data",
-            subcategory="Simulation validation",
-            caption="../reports/captions/signal_fluctuations.rst",
-        ),
+        f"{RESULTS}/validation/simulation_checks.json",
     log:
         f"{LOGS}/validate_simulation.log",
+    benchmark:
+        f"{BENCH}/validate_simulation.tsv"
     conda:
-        "../envs/report.yaml"
+        "../envs/data.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
     params:
         simulation=config["data"]["simulation"],
         seed=config["seed"],
     script:
         "../scripts/validate_simulation.py"
+
+
+rule validation_figures:
+    input:
+        checks=f"{RESULTS}/validation/simulation_checks.json",
+        table=f"{RESULTS}/features/stations.parquet",
+    output:
+        xmax=report(
+            f"{RESULTS}/validation/xmax_moments.{{ext}}",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/xmax_moments.rst",
+        ),
+        multiplicity=report(
+            f"{RESULTS}/validation/multiplicity.{{ext}}",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/multiplicity.rst",
+        ),
+        risetime=report(
+            f"{RESULTS}/validation/risetime_1000m.{{ext}}",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/risetime.rst",
+        ),
+        fluctuations=report(
+            f"{RESULTS}/validation/signal_fluctuations.{{ext}}",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/signal_fluctuations.rst",
+        ),
+    log:
+        f"{LOGS}/validation_figures_{{ext}}.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/validation_figures.py"

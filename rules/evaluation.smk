@@ -15,10 +15,11 @@ rule evaluate:
     threads: 2
     resources:
         runtime=120,
-        mem_mb=6000,
+        mem_mb=8000,
     params:
         features=config["models"]["features"],
         evaluation=config["evaluation"],
+        split_method=config["splits"]["method"],
         seed=config["seed"],
     script:
         "../scripts/evaluate.py"
@@ -38,6 +39,7 @@ rule compare_models:
     conda:
         "../envs/ml.yaml"
     params:
+        models=MODELS,
         evaluation=config["evaluation"],
         seed=config["seed"],
     script:
@@ -50,25 +52,25 @@ rule model_figures:
         metrics=f"{RESULTS}/evaluation/{{model}}/metrics.json",
     output:
         history=report(
-            f"{RESULTS}/figures/{{model}}/optimisation_history.png",
+            f"{RESULTS}/figures/{{model}}/optimisation_history.{{ext}}",
             category="3. Hyper-parameter search",
             subcategory="{model}",
             caption="../reports/captions/optimisation_history.rst",
         ),
         params=report(
-            f"{RESULTS}/figures/{{model}}/params_vs_accuracy.png",
+            f"{RESULTS}/figures/{{model}}/params_vs_accuracy.{{ext}}",
             category="3. Hyper-parameter search",
             subcategory="{model}",
             caption="../reports/captions/params_vs_accuracy.rst",
         ),
         confusion=report(
-            f"{RESULTS}/figures/{{model}}/confusion_matrix.png",
+            f"{RESULTS}/figures/{{model}}/confusion_matrix.{{ext}}",
             category="4. Test evaluation",
             subcategory="{model}",
             caption="../reports/captions/confusion_matrix.rst",
         ),
     log:
-        f"{LOGS}/model_figures/{{model}}.log",
+        f"{LOGS}/model_figures/{{model}}_{{ext}}.log",
     conda:
         "../envs/report.yaml"
     script:
@@ -78,52 +80,29 @@ rule model_figures:
 rule summary_figures:
     input:
         metrics=expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=MODELS),
-        best=expand(f"{RESULTS}/search/{{model}}/best_params.json", model=MODELS),
         reference=f"{RESULTS}/evaluation/reference_comparison.csv",
-        comparisons=f"{RESULTS}/evaluation/paired_comparisons.csv",
         table=f"{RESULTS}/features/stations.parquet",
     output:
         accuracy=report(
-            f"{RESULTS}/figures/accuracy_comparison.png",
+            f"{RESULTS}/figures/accuracy_comparison.{{ext}}",
             category="4. Test evaluation",
             subcategory="All models",
             caption="../reports/captions/accuracy_comparison.rst",
         ),
         binned=report(
-            f"{RESULTS}/figures/binned_accuracy.png",
+            f"{RESULTS}/figures/binned_accuracy.{{ext}}",
             category="4. Test evaluation",
             subcategory="All models",
             caption="../reports/captions/binned_accuracy.rst",
         ),
         features=report(
-            f"{RESULTS}/figures/feature_distributions.png",
+            f"{RESULTS}/figures/feature_distributions.{{ext}}",
             category="1. Data",
             subcategory="Features",
             caption="../reports/captions/feature_distributions.rst",
         ),
-        results_table=report(
-            f"{RESULTS}/tables/results.md",
-            category="4. Test evaluation",
-            subcategory="All models",
-            caption="../reports/captions/results_table.rst",
-        ),
-        comparisons_table=report(
-            f"{RESULTS}/tables/paired_comparisons.md",
-            category="4. Test evaluation",
-            subcategory="All models",
-            caption="../reports/captions/paired_comparisons.rst",
-        ),
-        parameters_table=report(
-            f"{RESULTS}/tables/best_parameters.md",
-            category="4. Test evaluation",
-            subcategory="All models",
-            caption="../reports/captions/best_parameters.rst",
-        ),
-        results_tex=f"{RESULTS}/tables/results.tex",
-        comparisons_tex=f"{RESULTS}/tables/paired_comparisons.tex",
-        parameters_tex=f"{RESULTS}/tables/best_parameters.tex",
     log:
-        f"{LOGS}/summary_figures.log",
+        f"{LOGS}/summary_figures_{{ext}}.log",
     conda:
         "../envs/report.yaml"
     params:
@@ -133,24 +112,59 @@ rule summary_figures:
         "../scripts/summary_figures.py"
 
 
-rule paper:
+rule tables:
     input:
-        metrics=expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=MODELS),
         best=expand(f"{RESULTS}/search/{{model}}/best_params.json", model=MODELS),
-        trials=expand(f"{RESULTS}/search/{{model}}/trials.csv", model=MODELS),
         reference=f"{RESULTS}/evaluation/reference_comparison.csv",
         comparisons=f"{RESULTS}/evaluation/paired_comparisons.csv",
-        table=f"{RESULTS}/features/stations.parquet",
-        checks=f"{RESULTS}/validation/simulation_checks.json",
     output:
-        directory(f"{REPORTS}/paper"),
+        results=report(
+            f"{RESULTS}/tables/results.md",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/results_table.rst",
+        ),
+        comparisons=report(
+            f"{RESULTS}/tables/paired_comparisons.md",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/paired_comparisons.rst",
+        ),
+        parameters=report(
+            f"{RESULTS}/tables/best_parameters.md",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/best_parameters.rst",
+        ),
+        results_tex=f"{RESULTS}/tables/results.tex",
+        comparisons_tex=f"{RESULTS}/tables/paired_comparisons.tex",
+        parameters_tex=f"{RESULTS}/tables/best_parameters.tex",
+    log:
+        f"{LOGS}/tables.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        models=MODELS,
+    script:
+        "../scripts/tables.py"
+
+
+rule paper:
+    input:
+        figures=list(figure_sources("pdf").values()),
+        tables=list(table_sources("tex").values()),
+    output:
+        main=f"{REPORTS}/paper/main.tex",
+        figures=expand(
+            f"{REPORTS}/paper/figures/{{name}}.pdf", name=figure_sources("pdf")
+        ),
+        tables=expand(f"{REPORTS}/paper/tables/{{name}}.tex", name=table_sources("tex")),
     log:
         f"{LOGS}/paper.log",
     conda:
         "../envs/report.yaml"
     params:
-        models=MODELS,
-        features=config["models"]["features"],
+        run_name=config["run_name"],
     script:
         "../scripts/paper.py"
 

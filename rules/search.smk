@@ -1,4 +1,3 @@
-MODELS = config["models"]["enabled"]
 WORKERS = [f"{i:02d}" for i in range(config["search"]["n_workers"])]
 
 
@@ -36,6 +35,9 @@ rule leakage_study:
     conda:
         "../envs/ml.yaml"
     threads: 2
+    resources:
+        runtime=60,
+        mem_mb=6000,
     params:
         splits=config["splits"],
         features=config["models"]["features"],
@@ -45,17 +47,40 @@ rule leakage_study:
         "../scripts/leakage_study.py"
 
 
+rule init_tracking:
+    output:
+        f"{RESULTS}/mlflow/experiment.json",
+    log:
+        f"{LOGS}/init_tracking.log",
+    conda:
+        "../envs/ml.yaml"
+    params:
+        search=config["search"],
+        run_name=config["run_name"],
+        mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
+    script:
+        "../scripts/init_tracking.py"
+
+
 rule create_study:
     input:
-        manifest=f"{RESULTS}/splits/manifest.parquet",
+        split_summary=f"{RESULTS}/splits/summary.json",
+        # The MLflow store and experiment exist before parallel sweeps log to them (creating a
+        # SQLite store from several jobs at once races in its schema migration).
+        tracking=f"{RESULTS}/mlflow/experiment.json",
     output:
-        f"{RESULTS}/search/{{model}}/study.json",
+        study=f"{RESULTS}/search/{{model}}/study.json",
+        # The Optuna journal (the sweep's state, appended to by the workers). It is recreated
+        # whenever the study's inputs change; with an RDB storage the file stays empty and the
+        # study name, a hash of every sweep input, keeps configurations apart.
+        journal=f"{RESULTS}/search/{{model}}/optuna.journal",
     log:
         f"{LOGS}/create_study/{{model}}.log",
     conda:
         "../envs/ml.yaml"
     params:
         model_config=lambda wc: config["models"][wc.model],
+        features=config["models"]["features"],
         search=config["search"],
         seed=config["seed"],
         run_name=config["run_name"],
@@ -79,8 +104,8 @@ rule search_worker:
         "../envs/ml.yaml"
     threads: 1
     resources:
-        runtime=120,
-        mem_mb=4000,
+        runtime=240,
+        mem_mb=6000,
     params:
         model_config=lambda wc: config["models"][wc.model],
         features=config["models"]["features"],

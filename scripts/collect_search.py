@@ -1,8 +1,22 @@
-"""Snakemake entry point; the logic is uhecr.workflow.collect_search."""
+"""Rule collect_search: best parameters and the trials table of a finished sweep."""
 
+import json
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import workflow
+from uhecr import search
+from uhecr.jobs import rule_job
 
-workflow.collect_search(snakemake)
+with rule_job(snakemake) as log:
+    p = snakemake.params
+    info = json.loads(Path(snakemake.input.study).read_text())
+    summary, trials = search.summarise_study(
+        info,
+        search.storage_for(p.search["storage"], info["journal"]),
+        p.model_config,
+        search.tracking_uri_for(p.search["tracking_uri"], p.mlflow_db),
+    )
+    trials.to_csv(snakemake.output.trials, index=False)
+    Path(snakemake.output.best).write_text(json.dumps(summary, indent=2, default=str))
+    log.info("best %s", json.dumps(summary, default=str))

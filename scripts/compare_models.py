@@ -1,8 +1,29 @@
-"""Snakemake entry point; the logic is uhecr.workflow.compare_models."""
+"""Rule compare_models: paired comparisons of every model pair, and the Table 7.13 comparison."""
 
+import json
 import sys
+from pathlib import Path
+
+import pandas as pd
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import workflow
+from uhecr import evaluation
+from uhecr.jobs import rule_job
 
-workflow.compare_models(snakemake)
+with rule_job(snakemake):
+    p = snakemake.params
+    intervals = evaluation.IntervalSettings.from_config(p.evaluation, p.seed)
+    predictions = {
+        m: pd.read_parquet(f) for m, f in zip(p.models, snakemake.input.predictions, strict=True)
+    }
+    rows = evaluation.paired_comparisons(predictions, intervals)
+    # With one model there is no pair: the table still has its header (a valid empty CSV).
+    pd.DataFrame(rows, columns=evaluation.COMPARISON_COLUMNS).to_csv(
+        snakemake.output.comparisons, index=False
+    )
+    metrics = {
+        m: json.loads(Path(f).read_text())
+        for m, f in zip(p.models, snakemake.input.metrics, strict=True)
+    }
+    reference = evaluation.reference_comparison(metrics, intervals.confidence)
+    reference.to_csv(snakemake.output.reference, index=False)

@@ -1,8 +1,32 @@
-"""Snakemake entry point; the logic is uhecr.workflow.create_study."""
+"""Rule create_study: the Optuna study of one sweep, named after a hash of all its inputs."""
 
+import json
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import workflow
+from uhecr import search
+from uhecr.jobs import rule_job
 
-workflow.create_study(snakemake)
+with rule_job(snakemake) as log:
+    p = snakemake.params
+    model = snakemake.wildcards.model
+    split_summary = json.loads(Path(snakemake.input.split_summary).read_text())
+    data_fingerprint = {
+        k: split_summary[k] for k in ("method", "seed", "table_sha256", "ids_sha256")
+    }
+    key = search.sweep_key(model, p.model_config, p.features, p.search, p.seed, data_fingerprint)
+    info = search.create_study(
+        model,
+        study_name=f"{p.run_name}-{model}-{key}",
+        storage=search.storage_for(p.search["storage"], snakemake.output.journal),
+        tracking_uri=search.tracking_uri_for(p.search["tracking_uri"], p.mlflow_db),
+        experiment=f"{p.run_name}-sweeps",
+        config=p.model_config,
+        seed=p.seed,
+    )
+    Path(snakemake.output.journal).touch()  # stays empty with an RDB storage
+    info["sweep_key"] = key
+    info["journal"] = snakemake.output.journal
+    Path(snakemake.output.study).write_text(json.dumps(info, indent=2))
+    log.info("study %s", json.dumps(info))

@@ -1,8 +1,26 @@
-"""Snakemake entry point; the logic is uhecr.workflow.extract_stations."""
+"""Rule extract_stations: one ROOT file -> calibrated station table with VEM traces."""
 
+import json
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import workflow
+from uhecr import extraction
+from uhecr.features import FeatureSettings
+from uhecr.io import InputLayout
+from uhecr.jobs import rule_job
 
-workflow.extract_stations(snakemake)
+with rule_job(snakemake) as log:
+    ext = snakemake.params.extraction
+    summary = extraction.extract_station_table(
+        snakemake.input[0],
+        snakemake.output.stations,
+        snakemake.output.quarantine,
+        InputLayout.from_config(ext),
+        FeatureSettings(**snakemake.params.features),
+        step_size=ext["step_size"],
+        on_bad_station=ext["on_bad_station"],
+        sample=snakemake.wildcards.sample,
+        config_key=snakemake.params.config_key or None,
+        summary_path=snakemake.output.summary,
+    )
+    log.info("summary %s", json.dumps(summary))

@@ -1,8 +1,19 @@
-"""Snakemake entry point; the logic is uhecr.workflow.merge_features."""
+"""Rule merge_features: per-file feature tables -> one table; identical inputs are an error."""
 
+import json
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import workflow
+from uhecr import extraction
+from uhecr.jobs import rule_job
 
-workflow.merge_features(snakemake)
+with rule_job(snakemake) as log:
+    summary = extraction.merge_feature_tables(
+        list(snakemake.input.features),
+        list(snakemake.input.quarantine),
+        snakemake.output.table,
+        snakemake.output.quarantine,
+        snakemake.output.summary,
+        station_summaries=list(snakemake.input.summaries),
+    )
+    log.info("summary %s", json.dumps(summary, default=str))

@@ -1,8 +1,16 @@
-"""Snakemake entry point; the logic is uhecr.workflow.model_figures."""
+"""Rule model_figures: optimisation history, parameters vs accuracy, confusion matrix."""
 
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import workflow
+from uhecr import reporting
+from uhecr.jobs import rule_job
 
-workflow.model_figures(snakemake)
+with rule_job(snakemake):
+    out = snakemake.output
+    reporting.render_model_figures(
+        snakemake.wildcards.model,
+        snakemake.input.metrics,
+        snakemake.input.trials,
+        {"history": [out.history], "params": [out.params], "confusion": [out.confusion]},
+    )

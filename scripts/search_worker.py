@@ -1,8 +1,31 @@
-"""Snakemake entry point; the logic is uhecr.workflow.search_worker."""
+"""Rule search_worker: one worker of a sweep, evaluating trials until the budget is used."""
 
+import json
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import workflow
+from uhecr import search, splits
+from uhecr.jobs import rule_job
 
-workflow.search_worker(snakemake)
+with rule_job(snakemake):
+    p = snakemake.params
+    info = json.loads(Path(snakemake.input.study).read_text())
+    data = splits.load_split(snakemake.input.table, snakemake.input.manifest, p.features)
+    X, y, _ = data["train"]
+    rows = splits.subsample_rows(len(X), p.search["max_train_samples"], p.seed)
+    if rows is not None:
+        X, y = X[rows], y[rows]
+    result = search.run_worker(
+        snakemake.wildcards.model,
+        p.model_config,
+        {"train": (X, y), "validation": data["validation"][:2]},
+        search.storage_for(p.search["storage"], info["journal"]),
+        info,
+        snakemake.wildcards.worker,
+        p.search,
+        p.seed,
+        search.tracking_uri_for(p.search["tracking_uri"], p.mlflow_db),
+        threads=snakemake.threads,
+    )
+    Path(snakemake.output[0]).write_text(json.dumps(result, indent=2))

@@ -1,8 +1,27 @@
-"""Snakemake entry point; the logic is uhecr.workflow.zenodo."""
+"""Rule zenodo: the archive bundle (results tree, figures, config, envs, provenance, manifest)."""
 
+import json
+import os
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import workflow
+from uhecr import archive
+from uhecr.jobs import rule_job
 
-workflow.zenodo(snakemake)
+with rule_job(snakemake) as log:
+    p = snakemake.params
+    record = json.loads(Path(snakemake.input.provenance).read_text())
+    sources = [*snakemake.input.results, *snakemake.input.figures]
+    info = archive.build_bundle(
+        Path(snakemake.output[0]),
+        run_name=p.run_name,
+        result_files={
+            f"results/{Path(os.path.relpath(f, p.results_dir)).as_posix()}": f for f in sources
+        },
+        config=dict(p.config),
+        repo=Path(snakemake.scriptdir).parent,
+        provenance_file=snakemake.input.provenance,
+        input_checksums=record["input_files"],
+    )
+    log.info("bundle %s", json.dumps(info))

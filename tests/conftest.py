@@ -34,11 +34,6 @@ def small_rntuple(tmp_path_factory):
     return path, counts
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(12345)
-
-
 def rewrite_events(src, dst, transform):
     """Copy a detector file's Events tree, letting ``transform`` edit the arrays (rename, drop,
     retype, corrupt) before writing them back as a TTree."""

@@ -29,3 +29,22 @@ def test_secret_values_are_refused(tmp_path, monkeypatch):
     (out / "results" / "log.txt").write_text("token=s3cr3t-token-value-123")
     with pytest.raises(archive.SecretLeakError, match="log.txt"):
         archive.scan_for_secrets(out)
+
+
+def test_credentials_in_config_urls_never_reach_the_provenance_record(tmp_path):
+    from uhecr import provenance
+
+    config = {
+        "seed": 1,
+        "search": {
+            "storage": "postgresql://optuna:hunter2-secret@db.example:5432/optuna",
+            "tracking_uri": None,
+            "list": ["http://u:pw-secret@host/x"],
+        },
+    }
+    record = provenance.run_provenance(config, [], [], tmp_path)
+    text = str(record["config"])
+    assert "hunter2-secret" not in text and "pw-secret" not in text
+    assert record["config"]["search"]["storage"] == "postgresql://optuna:***@db.example:5432/optuna"
+    # The hash still identifies the real configuration.
+    assert record["config_sha256"] == provenance.config_hash(config)

@@ -6,20 +6,45 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from uhecr import configuration
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "config" / "schema.yaml")
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
 
 
 def _load(name):
-    return yaml.safe_load((ROOT / "config" / name).read_text())
+    return configuration.load(ROOT / "config" / name)
 
 
 @pytest.mark.parametrize(
     "path", [p for p in CONFIGS if p.name != "schema.yaml"], ids=lambda p: p.name
 )
 def test_shipped_configs_are_valid(path):
-    validate(yaml.safe_load(path.read_text()), SCHEMA)
+    validate(configuration.load(path), SCHEMA)
+
+
+def test_default_config_is_complete_and_overlays_are_short():
+    validate(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), SCHEMA)
+    for overlay in ("quick.yaml", "thesis.yaml"):
+        lines = (ROOT / "config" / overlay).read_text().splitlines()
+        assert len(lines) < 60, overlay
+
+
+def test_overlay_merges_like_snakemake():
+    from snakemake.utils import update_config
+
+    base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    overlay = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
+    expected = copy.deepcopy(base)
+    update_config(expected, overlay)
+    assert configuration.load(ROOT / "config" / "quick.yaml") == expected
+    assert expected["models"]["xgboost"]["space"]["max_depth"] == "range(2, 15)"
+    assert expected["models"]["dae"]["fixed"] == {
+        "epochs": 3,
+        "batch_size": 256,
+        "optimizer": "adam",
+    }
 
 
 @pytest.mark.parametrize(
@@ -41,3 +66,19 @@ def test_bad_config_names_the_key(edit, message):
     edit(cfg)
     with pytest.raises(WorkflowError, match=message):
         validate(cfg, SCHEMA)
+
+
+def test_every_schema_key_is_described_and_the_reference_is_current():
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import config_reference
+
+    assert config_reference.undescribed() == []
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "config_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr

@@ -14,6 +14,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from uhecr import configuration
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
 SHIPPED = [p for p in sorted((ROOT / "config").glob("*.yaml")) if p.name != "schema.yaml"]
@@ -48,16 +50,19 @@ def test_sample_pattern_is_the_wildcard_constraint():
     assert pattern == f"^{constraint}$"
 
 
-@pytest.mark.parametrize("name", ["run A", "runé", "run/A", "run:A", ""])
+@pytest.mark.parametrize(
+    "name", ["run A", "runé", "run/A", "run:A", "", "x.quarantine", "run.summary", "run.A"]
+)
 def test_schema_rejects_bad_sample_names(name):
-    cfg = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
+    """Dots too: a sample "x.quarantine" would collide with sample x's quarantine outputs."""
+    cfg = configuration.load(ROOT / "config" / "quick.yaml")
     cfg = copy.deepcopy(cfg)
     cfg["data"]["input_files"] = {name: "x.root"}
     with pytest.raises(WorkflowError, match=re.escape(repr(name))):
         validate(cfg, str(SCHEMA))
 
 
-@pytest.mark.parametrize("name", ["run A", "runé"])
+@pytest.mark.parametrize("name", ["run A", "runé", "x.quarantine"])
 def test_bad_sample_name_stops_the_dry_run_naming_it(tmp_path, small_root, name):
     rc, out = _dry_run(tmp_path, {name: str(small_root[0])})
     assert rc != 0
@@ -83,5 +88,5 @@ def test_directory_as_input_file_stops_the_dry_run(tmp_path):
 def test_default_features_use_zeta_not_the_shower_azimuth(path):
     """The shower's phi is the same for every station of a shower (a shower identifier); the
     study's azimuth feature is the station's shower-plane azimuth zeta."""
-    features = yaml.safe_load(path.read_text())["models"]["features"]
+    features = configuration.load(path)["models"]["features"]
     assert "zeta_rad" in features and "azimuth_rad" not in features

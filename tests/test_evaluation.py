@@ -130,32 +130,46 @@ def _station_probabilities(showers: dict[str, tuple[int, list[list[float]]]]) ->
     return pd.DataFrame(rows)
 
 
-def test_combine_stations_product_of_posteriors_with_prior_correction():
+def test_combine_stations_is_the_product_of_station_probabilities():
     frame = _station_probabilities(
         {
-            # Two weak votes for helium beat one strong vote for proton: product rule.
+            # Two clear votes for helium beat one strong vote for proton: product rule.
             "s1": (1, [[0.7, 0.1, 0.1, 0.1], [0.2, 0.75, 0.03, 0.02], [0.2, 0.75, 0.03, 0.02]]),
             "s2": (3, [[0.1, 0.1, 0.1, 0.7]]),
         }
     )
-    flat = evaluation.combine_stations(frame, [0.25] * 4)
+    flat = evaluation.combine_stations(frame)
     assert flat["prediction"].tolist() == [1, 3]
     assert flat["n_stations"].tolist() == [3, 1]
-    # Hand computation with a skewed prior: score_k = sum log p_k - (m - 1) log pi_k.
-    prior = np.array([0.7, 0.1, 0.1, 0.1])
     p = frame.loc[frame["shower_id"] == "s1", [f"p_{c}" for c in evaluation.CLASSES]].to_numpy()
-    expected = np.argmax(np.log(p).sum(axis=0) - 2 * np.log(prior))
-    got = evaluation.combine_stations(frame, prior)
-    assert got.loc[got["shower_id"] == "s1", "prediction"].item() == expected == 1
-    # A one-station shower keeps its station's own prediction whatever the prior.
-    assert got.loc[got["shower_id"] == "s2", "prediction"].item() == 3
+    assert np.argmax(np.prod(p, axis=0)) == 1
+
+
+def test_combine_stations_does_not_depend_on_the_scale_of_softmax_scores():
+    """SVM margins and autoencoder errors become probabilities by a softmax whose scale is
+    arbitrary: the shower decision must not change with it."""
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(200, 4))
+    showers = np.repeat(np.arange(40), 5)
+    decisions = []
+    for scale in (0.3, 1.0, 4.0):
+        z = np.exp(scale * scores)
+        proba = z / z.sum(axis=1, keepdims=True)
+        frame = pd.DataFrame(proba, columns=[f"p_{c}" for c in evaluation.CLASSES])
+        frame["shower_id"] = [f"s{i:02d}" for i in showers]
+        frame["label"] = 0
+        decisions.append(evaluation.combine_stations(frame)["prediction"].to_numpy())
+    np.testing.assert_array_equal(decisions[0], decisions[1])
+    np.testing.assert_array_equal(decisions[1], decisions[2])
+    summed = np.add.reduceat(scores, np.arange(0, 200, 5), axis=0)
+    np.testing.assert_array_equal(decisions[0], summed.argmax(axis=1))
 
 
 def test_combine_stations_refuses_mixed_primaries():
     frame = _station_probabilities({"s1": (1, [[0.25] * 4])})
     frame = pd.concat([frame, frame.assign(station_id=1, label=2)])
     with pytest.raises(ValueError, match="different true primaries"):
-        evaluation.combine_stations(frame, [0.25] * 4)
+        evaluation.combine_stations(frame)
 
 
 def test_event_metrics_wilson_over_showers():

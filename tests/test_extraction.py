@@ -191,7 +191,7 @@ def test_non_finite_event_or_station_value_is_an_extraction_error(
     with pytest.raises(
         InputDataError,
         match=rf"^data.input_files.s: .*nonfinite.root: tree 'Events' branch '{branch}' "
-        rf"\(config key extraction.branches.{logical}\) has a non-finite value "
+        rf"\(config key extraction.branches.{logical}\) has a non-finite value: "
         rf"-?(nan|inf) at {where['text']}",
     ):
         _extract(bad, tmp_path, sample="s", config_key="data.input_files.s")
@@ -235,6 +235,24 @@ def test_zero_signal_station_is_quarantined_in_feature_step(small_root, tmp_path
     summary = ex.compute_feature_table(st, out, fq, FS)
     assert summary["quarantined"] == {"zero_signal": 1}
     assert pd.read_parquet(fq)["reason"].tolist() == ["zero_signal"]
+    # With on_bad_station: error the message names the ROOT file and the config key, not the
+    # intermediate station table.
+    with pytest.raises(
+        InputDataError, match=r"^data.input_files.run: .*flat.root: entry 0 station .*zero_signal"
+    ):
+        ex.compute_feature_table(
+            st, out, fq, FS, on_bad_station="error", config_key="data.input_files.run"
+        )
+
+
+def test_energy_in_eev_is_an_extraction_error(small_root, tmp_path):
+    def in_eev(arrays):
+        arrays["mc_energy"] = np.asarray(arrays["mc_energy"]) / 1e18
+        return arrays
+
+    bad = rewrite_events(small_root[0], tmp_path / "eev.root", in_eev)
+    with pytest.raises(InputDataError, match=r"^data.input_files.s: .*mc_energy.*outside.*eV"):
+        _extract(bad, tmp_path, sample="s", config_key="data.input_files.s")
 
 
 def test_unknown_primary_code(tmp_path):
@@ -410,3 +428,31 @@ def test_non_finite_trace_bin_is_quarantined_not_saturation(small_root, tmp_path
     assert qt[["station_id", "reason"]].to_dict("records") == [
         {"station_id": station["id"], "reason": "non_finite_trace"}
     ]
+
+
+def test_same_events_in_another_format_under_two_names_is_an_error(tmp_path):
+    """A TTree file and its RNTuple conversion differ byte for byte but hold the same showers:
+    the merge refuses them, naming both config keys."""
+    from conftest import write_small_file
+
+    samples = {"runA": ("ttree", tmp_path / "a.root"), "runB": ("rntuple", tmp_path / "b.root")}
+    features, summaries = [], []
+    for sample, (fmt, path) in samples.items():
+        write_small_file(path, n_stations=60, seed=11, fmt=fmt)
+        d = tmp_path / sample
+        d.mkdir()
+        st, _, _ = _extract(path, d, sample=sample, config_key=f"data.input_files.{sample}")
+        feat_path = d / "features.parquet"
+        ex.compute_feature_table(st, feat_path, d / "fq.parquet", FS)
+        features.append(feat_path)
+        summaries.append(d / f"{sample}.summary.json")
+    shas = {json.loads(p.read_text())["sha256"] for p in summaries}
+    assert len(shas) == 2  # the byte-level check cannot see it
+    merged = tmp_path / "m.parquet"
+    with pytest.raises(
+        InputDataError, match=r"data.input_files.runA, data.input_files.runB: e.g. station"
+    ):
+        ex.merge_feature_tables(
+            features, [], merged, tmp_path / "mq.parquet", tmp_path / "s.json", summaries
+        )
+    assert not merged.exists()

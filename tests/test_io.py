@@ -290,6 +290,32 @@ def test_non_finite_value_is_reported_at_reading(small_root, tmp_path, branch, l
     with pytest.raises(
         InputDataError,
         match=rf"nonfinite.root: tree 'Events' branch '{branch}' \(config key "
-        rf"extraction.branches.{logical}\) has a non-finite value -?(nan|inf) at entry 7",
+        rf"extraction.branches.{logical}\) has a non-finite value: -?(nan|inf) at entry 7",
     ):
         _all_stations(dst, step_size=5)
+
+
+@pytest.mark.parametrize(
+    ("logical", "value", "unit"),
+    [("energy", 10.0, "eV"), ("energy", 0.0, "eV"), ("zenith", 38.0, "radians")],
+)
+def test_energy_and_zenith_in_wrong_units_are_reported_at_reading(
+    small_root, tmp_path, logical, value, unit
+):
+    """An energy in EeV (or zero) or a zenith in degrees would become nonsense features."""
+    branch = io.DEFAULT_BRANCHES[logical]
+
+    def corrupt(arrays):
+        values = np.asarray(arrays[branch]).copy()
+        values[3] = value
+        arrays[branch] = values
+        return arrays
+
+    bad = rewrite_events(small_root[0], tmp_path / "units.root", corrupt)
+    with pytest.raises(
+        io.InputDataError,
+        match=rf"branch '{branch}' \(config key extraction.branches.{logical}\) has a value "
+        rf"outside .*{unit}.* at entry 3",
+    ):
+        for chunk in io.iterate_stations(bad, io.InputLayout(), "1 GB"):
+            io.check_physical_ranges(bad, io.InputLayout(), chunk)

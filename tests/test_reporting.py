@@ -1,7 +1,5 @@
 """Figures and tables draw the numbers they are given (checked through the plotted data)."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,15 +24,15 @@ def _metrics(rng, n_showers=120, m=6, share=(0.4, 0.2, 0.2, 0.2), p_right=0.5):
             "core_distance_m": rng.uniform(300, 2500, len(label)),
         }
     )
-    metrics["binned"] = evaluation.binned_accuracy(frame, pred == label, INTERVALS)
+    metrics["binned"] = evaluation.binned_accuracy(frame, label, pred == label, INTERVALS)
+    metrics["intervals"] = {"label": INTERVALS.label}
+    metrics["split_method"] = "shower"
     proba = np.full((len(label), 4), 0.1)
     proba[np.arange(len(label)), pred] = 0.7
     preds = frame.assign(label=label, prediction=pred, station_id=np.tile(np.arange(m), n_showers))
     for k, c in enumerate(evaluation.CLASSES):
         preds[f"p_{c}"] = proba[:, k]
-    metrics["event_level"] = evaluation.event_metrics(
-        evaluation.combine_stations(preds, [0.25] * 4), 0.99
-    )
+    metrics["event_level"] = evaluation.event_metrics(evaluation.combine_stations(preds), 0.99)
     return metrics
 
 
@@ -56,15 +54,32 @@ def test_accuracy_figure_draws_bootstrap_interval_and_true_chance_line(tmp_path)
     assert tuple(np.round([ev["lower"], ev["upper"]], 6)) in spans
 
 
-def test_binned_figure_uses_largest_class_share(tmp_path):
+def test_binned_figure_draws_values_and_each_bins_chance_level(tmp_path):
     m = _metrics(np.random.default_rng(2))
     axes = reporting.plot_binned_accuracy({"svm": m}, tmp_path / "binned.png")
     for ax, column in zip(axes, m["binned"], strict=True):
-        chance = [ln for ln in ax.lines if ln.get_linestyle() == ":"][0]
-        assert chance.get_ydata()[0] == pytest.approx(m["chance_accuracy"])
+        rows = [r for r in m["binned"][column] if r["n"] > 0]
+        (chance,) = [p for p in ax.patches if p.get_label().startswith("chance")]
+        np.testing.assert_allclose(chance.get_data().values, [r["chance_accuracy"] for r in rows])
         drawn = [ln for ln in ax.lines if ln.get_linestyle() == "-"][0]
-        expected = [r["value"] for r in m["binned"][column] if r["n"] > 0]
-        np.testing.assert_allclose(np.asarray(drawn.get_ydata(), dtype=float), expected)
+        np.testing.assert_allclose(
+            np.asarray(drawn.get_ydata(), dtype=float), [r["value"] for r in rows]
+        )
+
+
+def test_binned_chance_is_the_bins_own_largest_class_share():
+    frame = pd.DataFrame(
+        {
+            "shower_id": [f"s{i}" for i in range(8)],
+            "lg_energy": [18.6, 18.6, 18.6, 18.6, 19.9, 19.9, 19.9, 19.9],
+            "zenith_deg": 10.0,
+            "core_distance_m": 800.0,
+        }
+    )
+    y = np.array([0, 0, 0, 1, 2, 3, 1, 0])
+    binned = evaluation.binned_accuracy(frame, y, np.ones(8, bool), INTERVALS)
+    energy = [r for r in binned["lg_energy"] if r["n"]]
+    assert [r["chance_accuracy"] for r in energy] == [0.75, 0.25]
 
 
 def test_results_table_columns_and_latex_caption(tmp_path):
@@ -72,8 +87,8 @@ def test_results_table_columns_and_latex_caption(tmp_path):
     table = reporting.results_table(evaluation.reference_comparison({"xgboost": m}))
     row = table.iloc[0]
     acc = m["accuracy"]
-    assert row["99% CI (shower bootstrap)"] == f"[{acc['lower']:.3f}, {acc['upper']:.3f}]"
-    assert row["Design effect"] == f"{acc['design_effect']:.1f}"
+    assert row["99% CI (shower bootstrap, BCa)"] == f"[{acc['lower']:.3f}, {acc['upper']:.3f}]"
+    assert row["Design effect"] == f"{acc['design_effect']:.2g}"
     lo, hi = acc["wilson_independent"]
     assert (
         row["99% Wilson as if stations were independent (study's convention)"]
@@ -87,35 +102,100 @@ def test_results_table_columns_and_latex_caption(tmp_path):
     assert r"\caption{Accuracy (99 \% interval) \& more}" in tex
 
 
-def test_one_model_summary_renders_with_an_empty_comparison_table(tmp_path):
+def test_one_model_tables_and_figures_with_an_empty_comparison_table(tmp_path):
     """models.enabled: [xgboost] is schema-valid: no figure or table may assume a pair."""
     m = _metrics(np.random.default_rng(4))
-    (tmp_path / "xgboost").mkdir()
-    metrics_path = tmp_path / "xgboost" / "metrics.json"
-    metrics_path.write_text(json.dumps(m, default=float))
-    best_path = tmp_path / "xgboost" / "best_params.json"
-    best_path.write_text(json.dumps({"params": {"max_depth": 3}}))
-    evaluation.reference_comparison({"xgboost": m}).to_csv(tmp_path / "ref.csv", index=False)
-    pd.DataFrame([], columns=COMPARISON_COLUMNS).to_csv(tmp_path / "pairs.csv", index=False)
-    table = pd.DataFrame({"lg_energy": [19.0, 19.5], "primary": ["proton", "iron"]})
-    table.to_parquet(tmp_path / "stations.parquet")
+    reference = evaluation.reference_comparison({"xgboost": m})
+    comparisons = pd.DataFrame([], columns=COMPARISON_COLUMNS)
+    comparisons.to_csv(tmp_path / "pairs.csv", index=False)
+    comparisons = pd.read_csv(tmp_path / "pairs.csv")  # header-only CSV, as the rule writes it
     out = tmp_path / "out"
-    reporting.render_summary(
-        [metrics_path],
-        [best_path],
-        tmp_path / "ref.csv",
-        tmp_path / "pairs.csv",
-        tmp_path / "stations.parquet",
-        ["lg_energy"],
-        {
-            "accuracy": [out / "acc.png"],
-            "binned": [out / "binned.png"],
-            "features": [out / "features.png"],
-            "results_table": out / "results",
-            "parameters_table": out / "best_parameters",
-            "comparisons_table": out / "pairs",
-        },
+    reporting.render_tables(
+        reference,
+        {"xgboost": {"params": {"max_depth": 3}}},
+        comparisons,
+        {"results": out / "results", "parameters": out / "params", "comparisons": out / "pairs"},
     )
     assert "Model A" in (out / "pairs.md").read_text()
-    assert "max_depth" in (out / "best_parameters.md").read_text()
-    assert (out / "acc.png").stat().st_size > 0
+    assert r"\begin{tabular}" in (out / "pairs.tex").read_text()
+    assert "max_depth" in (out / "params.md").read_text()
+    assert "XGBoost" in (out / "results.md").read_text()
+    ax = reporting.plot_accuracy_comparison(reference, out / "acc.png")
+    assert (out / "acc.png").stat().st_size > 0 and len(ax.get_yticklabels()) == 5
+    reporting.plot_binned_accuracy({"xgboost": m}, out / "binned.png")
+
+
+def test_paper_main_includes_every_table_and_figure(tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "tables").mkdir()
+    figures = [tmp_path / "figures" / f"{n}.pdf" for n in ("a_b", "c")]
+    tables = [tmp_path / "tables" / "results.tex"]
+    reporting.write_paper_main(tmp_path / "main.tex", figures, tables, "Run 100% quick")
+    tex = (tmp_path / "main.tex").read_text()
+    assert r"\input{tables/results.tex}" in tex
+    assert r"\includegraphics[width=\linewidth]{figures/a_b.pdf}" in tex
+    assert r"\includegraphics[width=\linewidth]{figures/c.pdf}" in tex
+    assert r"\title{Run 100\% quick}" in tex
+
+
+def _trials():
+    return pd.DataFrame(
+        {
+            "number": [0, 1, 2, 3, 4],
+            "value": [0.30, 0.26, 0.33, 0.25, np.nan],
+            "state": ["COMPLETE", "PRUNED", "COMPLETE", "PRUNED", "FAIL"],
+            "params_C": [0.1, 1.0, 10.0, 100.0, 5.0],
+            "params_kernel": ["rbf", "poly", "rbf", "linear", "rbf"],
+        }
+    )
+
+
+def test_optimisation_history_draws_complete_and_pruned_trials(tmp_path):
+    ax = reporting.plot_optimisation_history(_trials(), tmp_path / "h.png", "t")
+    by_label = {ln.get_label(): ln for ln in ax.lines}
+    np.testing.assert_allclose(by_label["complete trial"].get_ydata(), [0.30, 0.33])
+    pruned = by_label["pruned trial (last reported accuracy)"]
+    np.testing.assert_array_equal(pruned.get_xdata(), [1, 3])
+    np.testing.assert_allclose(pruned.get_ydata(), [0.26, 0.25])
+    np.testing.assert_allclose(by_label["best so far"].get_ydata(), [0.30, 0.33])
+
+
+def test_params_panels_draw_every_complete_and_pruned_trial(tmp_path):
+    axes = reporting.plot_params_vs_accuracy(_trials(), tmp_path / "p.png", "t")
+    c_axis, kernel_axis = axes.ravel()[:2]
+    drawn = {ln.get_label(): ln for ln in c_axis.lines}
+    np.testing.assert_allclose(drawn["complete"].get_xdata(), [0.1, 10.0])
+    np.testing.assert_allclose(drawn["pruned (last report)"].get_xdata(), [1.0, 100.0])
+    assert c_axis.get_xscale() == "log"
+    labels = [t.get_text() for t in kernel_axis.get_xticklabels()]
+    assert labels == ["linear", "poly", "rbf"]
+    kernel_pruned = {ln.get_label(): ln for ln in kernel_axis.lines}["pruned (last report)"]
+    np.testing.assert_array_equal(kernel_pruned.get_xdata(), [1, 0])  # poly, linear
+
+
+def test_confusion_figure_draws_row_fractions(tmp_path):
+    m = _metrics(np.random.default_rng(5))
+    ax = reporting.plot_confusion(m, tmp_path / "c.png", "t")
+    cm = np.asarray(m["confusion_matrix"], dtype=float)
+    np.testing.assert_allclose(ax.images[0].get_array(), cm / cm.sum(axis=1, keepdims=True))
+
+
+def test_validation_figures_draw_the_checked_numbers(tmp_path):
+    rows = [
+        {
+            "primary": p,
+            "lg_energy": lg,
+            "mean_target": 750 + 10 * lg - 50 * k,
+            "mean_sampled": 751 + 10 * lg - 50 * k,
+            "sigma_target": 60 - 10 * k,
+            "sigma_sampled": 61 - 10 * k,
+        }
+        for k, p in enumerate(("proton", "iron"))
+        for lg in (18.5, 19.0, 19.5)
+    ]
+    ax_mean, ax_sigma = reporting.plot_xmax_check(rows, tmp_path / "x.png")
+    sampled = {ln.get_label(): ln for ln in ax_mean.lines}["iron (sampled)"]
+    np.testing.assert_allclose(sampled.get_ydata(), [r["mean_sampled"] for r in rows[3:]])
+    flucts = [{"sec_zenith": s, "sigma_over_sqrt_s": 0.32 + 0.42 * s} for s in (1.0, 1.5, 2.0)]
+    ax = reporting.plot_fluctuation_check(flucts, tmp_path / "f.png")
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [r["sigma_over_sqrt_s"] for r in flucts])

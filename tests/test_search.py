@@ -66,11 +66,10 @@ def test_range_excludes_upper_bound_and_conditionals_and_layers():
 
 
 def test_shipped_spaces_parse():
-    import yaml
+    from uhecr import configuration
 
     for name in ("config.yaml", "quick.yaml", "thesis.yaml"):
-        cfg = yaml.safe_load(open(f"config/{name}"))
-        validate_spaces(cfg["models"])
+        validate_spaces(configuration.load(configuration.ROOT / "config" / name)["models"])
 
 
 def _worker(args):
@@ -156,3 +155,61 @@ def test_unknown_sampler_and_pruner():
         search.make_sampler({"name": "cmaes-x"}, 1)
     with pytest.raises(ValueError, match="search.pruner.name"):
         search.make_pruner({"name": "sometimes"})
+
+
+SWEEP_INPUTS = {
+    "model": "svm",
+    "model_cfg": {
+        "n_trials": 4,
+        "fixed": {"n_components": 50},
+        "space": {"C": "loguniform(1, 10)"},
+    },
+    "features": ["lg_energy", "zeta_rad"],
+    "search_cfg": {
+        "sampler": {"name": "tpe", "n_startup_trials": 5},
+        "pruner": {"name": "median"},
+        "max_train_samples": None,
+        "n_workers": 2,
+        "storage": "journal",
+        "tracking_uri": None,
+    },
+    "seed": 3,
+    "data_fingerprint": {"table_sha256": "a" * 64, "ids_sha256": {"test": "b" * 64}},
+}
+
+
+def _changed(path, value):
+    inputs = json.loads(json.dumps(SWEEP_INPUTS))
+    target = inputs
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return inputs
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("model_cfg", "space", "C"), "loguniform(100, 1000)"),
+        (("model_cfg", "fixed", "n_components"), 100),
+        (("model_cfg", "n_trials"), 5),
+        (("features",), ["lg_energy"]),
+        (("search_cfg", "sampler", "name"), "random"),
+        (("search_cfg", "pruner", "name"), "none"),
+        (("search_cfg", "max_train_samples"), 1000),
+        (("seed",), 4),
+        (("data_fingerprint", "table_sha256"), "c" * 64),
+        (("data_fingerprint", "ids_sha256", "test"), "d" * 64),
+    ],
+)
+def test_every_sweep_input_changes_the_study(path, value):
+    assert search.sweep_key(**_changed(path, value)) != search.sweep_key(**SWEEP_INPUTS)
+
+
+def test_same_inputs_same_study_and_worker_count_does_not_matter():
+    """A killed worker's rerun must find the same study: the key is a pure function."""
+    assert search.sweep_key(**SWEEP_INPUTS) == search.sweep_key(
+        **json.loads(json.dumps(SWEEP_INPUTS))
+    )
+    more_workers = _changed(("search_cfg", "n_workers"), 8)
+    assert search.sweep_key(**more_workers) == search.sweep_key(**SWEEP_INPUTS)

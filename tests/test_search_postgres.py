@@ -21,7 +21,15 @@ from test_search import SVM_CFG, _blobs
 from uhecr import search
 
 PASSWORD = "uhecr-test-pw-7f3a"  # local throw-away server only
-PORT = 55432
+
+
+def _free_port() -> int:
+    """A port no one listens on now (two test runs on one machine must not collide)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _pg_bin() -> Path | None:
@@ -61,13 +69,14 @@ def postgres_url():
     _as_postgres(
         pg / "initdb", "-D", data, "-U", "uhecr", "--pwfile", pwfile, "-A", "scram-sha-256"
     )
-    options = f"-p {PORT} -k {base} -c listen_addresses=127.0.0.1"
+    port = _free_port()
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
     _as_postgres(pg / "pg_ctl", "-D", data, "-o", options, "-l", base / "log", "-w", "start")
     try:
         env = {**os.environ, "PGPASSWORD": PASSWORD}
-        createdb = [pg / "createdb", "-h", "127.0.0.1", "-p", str(PORT), "-U", "uhecr", "optuna"]
+        createdb = [pg / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "uhecr", "optuna"]
         subprocess.run(createdb, check=True, env=env, capture_output=True)
-        yield f"postgresql+psycopg2://uhecr:${{UHECR_OPTUNA_DB_PASSWORD}}@127.0.0.1:{PORT}/optuna"
+        yield f"postgresql+psycopg2://uhecr:${{UHECR_OPTUNA_DB_PASSWORD}}@127.0.0.1:{port}/optuna"
     finally:
         _as_postgres(pg / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
         shutil.rmtree(base, ignore_errors=True)

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from uhecr import configuration
+
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 def _cluster_up() -> bool:
@@ -46,7 +48,7 @@ def test_quick_workflow_runs_through_slurm_with_a_retry(cluster, tmp_path):
     results = tmp_path / "results"
     markers = tmp_path / "markers"
     env = {**os.environ, "UHECR_FAIL_ONCE": f"compute_features:{markers}"}
-    cfg = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
+    cfg = configuration.load(ROOT / "config" / "quick.yaml")
     cfg["results_dir"] = str(results)
     cfg["models"]["enabled"] = ["svm"]
     cfg["models"]["svm"]["n_trials"] = 2

@@ -20,7 +20,7 @@ def _clustered_sample(rng, n_showers=150, mean_size=8, spread=4.0):
     return ids, rng.random(len(ids)) < p_shower[ids]
 
 
-def _interval(ids, correct, settings, stream=(0,)):
+def _interval(ids, correct, settings, stream=("q",)):
     k, n = per_shower_sums(ids, correct, np.ones(len(correct)))
     return clustered_proportion(k, n, settings, stream)
 
@@ -34,7 +34,7 @@ def test_shower_bootstrap_covers_where_wilson_does_not():
     reps = 150
     for rep in range(reps):
         ids, correct = _clustered_sample(rng)
-        r = _interval(ids, correct, settings, (rep,))
+        r = _interval(ids, correct, settings, ("rep", rep))
         boot += r["lower"] <= 0.35 <= r["upper"]
         lo, hi = r["wilson_independent"]
         wilson += lo <= 0.35 <= hi
@@ -77,14 +77,57 @@ def test_showers_without_trials_are_dropped_and_wilson_column_is_exact():
     ids = np.repeat(np.arange(50), 4)
     correct = np.tile([True, False, False, True], 50)
     k, n = per_shower_sums(ids, correct, np.ones(len(ids)))
-    r = clustered_proportion(np.r_[k, 0], np.r_[n, 0], IntervalSettings(seed=1), (0,))
+    r = clustered_proportion(np.r_[k, 0], np.r_[n, 0], IntervalSettings(seed=1), ("q",))
     assert r["n_showers"] == 50 and r["n"] == 200 and r["value"] == 0.5
     assert tuple(r["wilson_independent"]) == wilson_interval(100, 200, 0.99)
-    # Every shower has the same proportion: the bootstrap distribution is one value and BCa is
-    # undefined; NaN is reported rather than a zero-width interval that looks exact.
-    assert np.isnan(r["lower"]) and np.isnan(r["upper"])
+    # Every shower has the same proportion: the bootstrap distribution is one value. NaN is
+    # reported, with the reason, rather than a zero-width interval that looks exact.
+    assert np.isnan(r["lower"]) and np.isnan(r["upper"]) and "degenerate" in r["interval_missing"]
 
 
-def test_too_few_showers_gives_nan_not_a_number_that_looks_rigorous():
-    r = clustered_proportion([3.0], [5.0], IntervalSettings(seed=1), (0,))
-    assert r["value"] == 0.6 and np.isnan(r["lower"]) and np.isnan(r["upper"])
+@pytest.mark.parametrize("method", ["BCa", "percentile", "basic"])
+def test_degenerate_quantity_has_no_interval_whatever_the_method(method):
+    ids = np.repeat(np.arange(30), 3)
+    k, n = per_shower_sums(ids, np.ones(len(ids)), np.ones(len(ids)))
+    r = clustered_proportion(k, n, IntervalSettings(seed=1, method=method), ("q",))
+    assert r["value"] == 1.0 and np.isnan(r["lower"]) and np.isnan(r["design_effect"])
+
+
+@pytest.mark.parametrize("n_showers", [1, 2, 5, 9])
+def test_too_few_showers_give_no_interval(n_showers):
+    rng = np.random.default_rng(n_showers)
+    k = rng.integers(0, 5, n_showers).astype(float)
+    r = clustered_proportion(k, np.full(n_showers, 5.0), IntervalSettings(seed=1), ("q",))
+    assert np.isnan(r["lower"]) and f"{n_showers} showers" in r["interval_missing"]
+
+
+def test_streams_are_distinct_per_name_and_reproducible():
+    s = IntervalSettings(seed=7)
+    draws = {
+        name: s.rng(*name).integers(0, 2**63, 4).tolist()
+        for name in [("a",), ("a", ""), ("a", "0"), ("", "a"), ("a", "b"), ("ab",)]
+    }
+    assert len({tuple(v) for v in draws.values()}) == len(draws)
+    assert s.rng("a", "b").integers(0, 2**63, 4).tolist() == draws[("a", "b")]
+
+
+def test_paired_difference_identical_models_and_too_few_showers():
+    from uhecr.uncertainty import paired_difference
+
+    ids = np.repeat(np.arange(40), 3)
+    same = np.tile([True, False, True], 40)
+    r = paired_difference(same, same, ids, IntervalSettings(seed=1), ("p",))
+    assert r["difference"] == 0 and r["p_value"] == 1.0 and "agree" in r["interval_missing"]
+    few = paired_difference(same[:3], ~same[:3], ids[:3], IntervalSettings(seed=1), ("p",))
+    assert np.isnan(few["p_value"]) and "1 showers" in few["interval_missing"]
+
+
+def test_json_safe_turns_nan_into_null():
+    import json
+
+    from uhecr.uncertainty import json_safe
+
+    text = json.dumps(
+        json_safe({"a": float("nan"), "b": [np.float64("inf"), 1.5]}), allow_nan=False
+    )
+    assert json.loads(text) == {"a": None, "b": [None, 1.5]}

@@ -19,10 +19,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from uhecr import configuration  # noqa: E402
 
 
 def run(config: Path, results: Path) -> None:
-    cfg = yaml.safe_load(config.read_text())
+    cfg = configuration.load(config)
     cfg["results_dir"] = str(results)
     cfg["search"]["n_workers"] = 1
     cfg_path = results.parent / f"{results.name}.yaml"
@@ -68,7 +70,7 @@ def main() -> int:
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
-    models = yaml.safe_load(args.config.read_text())["models"]["enabled"]
+    models = configuration.load(args.config)["models"]["enabled"]
     prints = []
     for name in ("run_a", "run_b"):
         run(args.config, args.out / name)

@@ -6,7 +6,6 @@ scan rejects the bundle if the value of any secret-looking environment variable 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -33,29 +32,28 @@ def build_bundle(
     out: Path,
     *,
     run_name: str,
-    result_files: dict[str, list[str]],
+    result_files: dict[str, str],
     config: dict,
     repo: Path,
     provenance_file: str,
     input_checksums: dict[str, str],
 ) -> dict:
-    """Write the bundle folder ``out``; ``result_files`` maps bundle sub-folder -> files."""
+    """Write the bundle folder ``out``; ``result_files`` maps path in the bundle -> source.
+
+    Sources keep their place in the results tree (``results/evaluation/svm/metrics.json``), so
+    files of the same name (every model's ``metrics.json``, both ``summary.json``) never collide.
+    """
     import yaml
 
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for folder, files in result_files.items():
-        for f in files:
-            parent = Path(f).parent.name
-            # Per-model files share names (metrics.json): prefix them with their model folder.
-            name = (
-                f"{parent}_{Path(f).name}"
-                if folder in ("metrics", "search", "figures_models")
-                else None
-            )
-            _copy(f, out / folder, name)
+    for name, source in result_files.items():
+        target = out / name
+        if target.exists():
+            raise ValueError(f"two bundle files map to {name}")
+        _copy(source, target.parent, target.name)
     (out / "config").mkdir()
     (out / "config" / "config_used.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     _copy(repo / "config" / "schema.yaml", out / "config")
@@ -66,7 +64,7 @@ def build_bundle(
     _copy(repo / ".zenodo.json", out)
     _copy(provenance_file, out, "provenance.json")
     (out / "input_checksums.sha256").write_text(
-        "".join(f"{h}  {Path(p).name}\n" for p, h in sorted(input_checksums.items()))
+        "".join(f"{h}  {p}\n" for p, h in sorted(input_checksums.items()))
     )
     (out / "README.md").write_text(_readme(run_name, config))
     scan_for_secrets(out)
@@ -83,9 +81,10 @@ def _readme(run_name: str, config: dict) -> str:
 Classification of the primary cosmic-ray particle (proton, helium, oxygen, iron) from the signal
 of one surface-detector water-Cherenkov station, by the Snakemake workflow `uhecr-workflow`.
 
-* `results/`: test metrics with 99 % Wilson intervals (real test n), tables (Markdown, LaTeX),
-  paired McNemar comparisons, split summary and leakage study, simulation checks.
-* `figures/`: every figure of the report.
+* `results/`: the run's results tree: test metrics (`evaluation/<model>/metrics.json`: per-station
+  accuracy with shower-bootstrap intervals and design effect, per-shower accuracy), tables
+  (Markdown, LaTeX), paired comparisons, search results, split summary and leakage study,
+  simulation checks, and every figure of the report (`figures/`, `validation/`).
 * `config/config_used.yaml`: the exact configuration (master seed {config.get("seed")}); `schema.yaml` documents every key.
 * `envs/`: pinned conda environments and `requirements.lock` (pip) of the run.
 * `provenance.json`: git commit, configuration hash, input checksums, package versions,
@@ -140,7 +139,3 @@ def scan_for_secrets(out: Path) -> None:
                 raise SecretLeakError(
                     f"{path}: contains the value of a secret environment variable"
                 )
-
-
-def summary_json(bundle_info: dict) -> str:
-    return json.dumps(bundle_info, indent=2)

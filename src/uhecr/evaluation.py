@@ -9,7 +9,6 @@ Wilson interval with the number of showers: showers are independent.
 from __future__ import annotations
 
 import logging
-import zlib
 from itertools import combinations
 
 import numpy as np
@@ -40,16 +39,12 @@ LEAKAGE_MODEL = {
 }
 
 EVENT_RULE = (
-    "A shower's class is the argmax over k of sum_i log p_k(station i) - (m - 1) log pi_k, with m "
-    "its number of test stations and pi_k the class shares of the training data: the product of "
-    "the stations' posteriors, treating stations as independent given the class (they are not: "
-    "this is a combination rule, not a likelihood)."
+    "A shower's class is the argmax over k of sum_i log p_k(station i) over its test stations: "
+    "the product of the stations' class probabilities, i.e. the Bayes rule if stations were "
+    "independent given the class and the classes equally likely. For models whose "
+    "probabilities are a softmax of scores (SVM margins, autoencoder errors) it equals the "
+    "argmax of the summed scores, whatever their scale, so it needs no calibration."
 )
-
-
-def _stream(*names) -> tuple[int, ...]:
-    """A stable random stream number per quantity, so each interval is reproducible alone."""
-    return tuple(zlib.crc32(str(n).encode()) for n in names)
 
 
 def shower_constant_features(df: pd.DataFrame, features: list[str]) -> list[str]:
@@ -74,7 +69,7 @@ def leakage_study(
     reduced = [f for f in features if f not in constant]
     if reduced and constant:
         variants["without_shower_constant_features"] = reduced
-    params = {**LEAKAGE_MODEL, "n_jobs": int(threads)}
+    params = dict(LEAKAGE_MODEL)
     result = {
         "model": "xgboost",
         "params": params,
@@ -92,7 +87,7 @@ def leakage_study(
         rows = {"features": cols}
         for method, lab in labels.items():
             train, val, test = (df[lab == s] for s in ("train", "validation", "test"))
-            model = models.build("xgboost", params, intervals.seed)
+            model = models.build("xgboost", params, intervals.seed, threads)
             model.fit(
                 train[cols].to_numpy(),
                 train["label"].to_numpy(),
@@ -101,7 +96,7 @@ def leakage_study(
             )
             correct = model.predict(test[cols].to_numpy()) == test["label"].to_numpy()
             k, n = per_shower_sums(test["shower_id"], correct, np.ones(len(test)))
-            acc = clustered_proportion(k, n, intervals, _stream("leakage", variant, method))
+            acc = clustered_proportion(k, n, intervals, ("leakage", variant, method))
             acc["fraction_test_stations_with_shower_in_train"] = float(
                 test["shower_id"].isin(set(train["shower_id"])).mean()
             )
@@ -129,13 +124,8 @@ BINS = {
 }
 
 
-def _class_prior(y_train) -> np.ndarray:
-    counts = np.bincount(np.asarray(y_train), minlength=len(CLASSES)).astype(float)
-    return counts / counts.sum()
-
-
 def classification_metrics(
-    y_true, y_pred, shower_ids, intervals: IntervalSettings, prefix: str = ""
+    y_true, y_pred, shower_ids, intervals: IntervalSettings, prefix: str = "station"
 ) -> dict:
     """Accuracy and per-class recall/precision over stations, shower-bootstrap intervals."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -145,7 +135,7 @@ def classification_metrics(
 
     def proportion(name, success, trial):
         k, n = per_shower_sums(shower_ids, success, trial)
-        return clustered_proportion(k, n, intervals, _stream(prefix, name))
+        return clustered_proportion(k, n, intervals, (prefix, name))
 
     accuracy = proportion("accuracy", correct, np.ones(len(correct)))
     accuracy["se_cluster_robust"] = cluster_robust_se(correct, shower_ids)
@@ -166,8 +156,12 @@ def classification_metrics(
     }
 
 
-def binned_accuracy(frame: pd.DataFrame, correct: np.ndarray, intervals, prefix="") -> dict:
-    """Accuracy in bins of energy, zenith and core distance, shower-bootstrap intervals."""
+def binned_accuracy(
+    frame: pd.DataFrame, y_true, correct: np.ndarray, intervals, prefix="binned"
+) -> dict:
+    """Accuracy in bins of energy, zenith and core distance, shower-bootstrap intervals, and
+    each bin's chance level (its largest class share: classes are not balanced within bins)."""
+    y_true = np.asarray(y_true)
     out = {}
     for column, edges in BINS.items():
         idx = np.digitize(frame[column].to_numpy(), edges) - 1
@@ -175,22 +169,29 @@ def binned_accuracy(frame: pd.DataFrame, correct: np.ndarray, intervals, prefix=
         for b in range(len(edges) - 1):
             sel = idx == b
             k, n = per_shower_sums(frame["shower_id"], correct & sel, sel)
-            rec = clustered_proportion(k, n, intervals, _stream(prefix, column, b))
-            rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), **rec})
+            rec = clustered_proportion(k, n, intervals, (prefix, column, b))
+            shares = np.bincount(y_true[sel], minlength=len(CLASSES)) / max(int(sel.sum()), 1)
+            rows.append(
+                {
+                    "low": float(edges[b]),
+                    "high": float(edges[b + 1]),
+                    **rec,
+                    "chance_accuracy": float(shares.max()),
+                }
+            )
         out[column] = rows
     return out
 
 
-def combine_stations(predictions: pd.DataFrame, class_prior) -> pd.DataFrame:
+def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:
     """One prediction per shower from its stations' class probabilities (``EVENT_RULE``)."""
     proba_cols = [f"p_{c}" for c in CLASSES]
     logp = np.log(np.clip(predictions[proba_cols].to_numpy(dtype=float), 1e-300, None))
     codes, showers = pd.factorize(predictions["shower_id"], sort=True)
     n_showers = len(showers)
-    summed = np.zeros((n_showers, len(CLASSES)))
-    np.add.at(summed, codes, logp)
+    score = np.zeros((n_showers, len(CLASSES)))
+    np.add.at(score, codes, logp)
     m = np.bincount(codes, minlength=n_showers)
-    score = summed - (m - 1)[:, None] * np.log(np.asarray(class_prior, dtype=float))[None, :]
     labels = predictions.groupby(codes)["label"].agg(["min", "max"])
     if (labels["min"] != labels["max"]).any():
         bad = showers[labels.index[labels["min"] != labels["max"]][0]]
@@ -235,41 +236,54 @@ def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
     }
 
 
-def evaluate_on_test(model_name: str, best: dict, data: dict, intervals: IntervalSettings):
+def evaluate_on_test(
+    model_name: str,
+    best: dict,
+    data: dict,
+    intervals: IntervalSettings,
+    threads: int = 1,
+    split_method: str = "shower",
+):
     """Refit the best configuration on train + validation, predict the held-out test set once."""
     (X, y, _), (Xv, yv, _), (Xt, yt, frame) = data["train"], data["validation"], data["test"]
     params = best.get("refit_params", best["params"])
-    model = models.build(model_name, params, intervals.seed)
+    model = models.build(model_name, params, intervals.seed, threads)
     y_fit = np.concatenate([y, yv])
     model.fit(np.concatenate([X, Xv]), y_fit)
     proba = model.predict_proba(Xt)
     pred = model.predict(Xt)
     shower_ids = frame["shower_id"].to_numpy()
     metrics = classification_metrics(yt, pred, shower_ids, intervals, prefix=model_name)
-    metrics["binned"] = binned_accuracy(frame, pred == yt, intervals, prefix=model_name)
+    metrics["binned"] = binned_accuracy(frame, yt, pred == yt, intervals, prefix=model_name)
     predictions = frame[
         ["shower_id", "station_id", "label", "lg_energy", "zenith_deg", "core_distance_m"]
     ].copy()
     predictions["prediction"] = pred
     for k, name in enumerate(CLASSES):
         predictions[f"p_{name}"] = proba[:, k]
-    prior = _class_prior(y_fit)
-    metrics["event_level"] = event_metrics(
-        combine_stations(predictions, prior), intervals.confidence
-    )
-    metrics["event_level"]["class_prior"] = prior.tolist()
+    metrics["event_level"] = event_metrics(combine_stations(predictions), intervals.confidence)
+    if split_method != "shower":
+        # With a station split a test shower's other stations were seen in training.
+        metrics["event_level"]["warning"] = (
+            f"splits.method is {split_method!r}: showers are split across train and test, so "
+            "the per-shower accuracy uses only each shower's test stations and is not a "
+            "held-out shower accuracy"
+        )
     metrics.update(
         {
             "model": model_name,
             "params": params,
             "seed": intervals.seed,
             "n_train": int(len(X) + len(Xv)),
+            "split_method": split_method,
             "intervals": {
                 "resampling_unit": "shower",
                 "method": intervals.method,
                 "n_resamples": intervals.n_resamples,
                 "n_permutations": intervals.n_permutations,
+                "min_showers": intervals.min_showers,
                 "confidence": intervals.confidence,
+                "label": intervals.label,
             },
         }
     )
@@ -277,9 +291,10 @@ def evaluate_on_test(model_name: str, best: dict, data: dict, intervals: Interva
 
 
 def paired_comparisons(
-    predictions: dict[str, pd.DataFrame], intervals: IntervalSettings, alpha: float = 0.01
+    predictions: dict[str, pd.DataFrame], intervals: IntervalSettings
 ) -> list[dict]:
-    """Every model pair on the same test stations, shower as resampling unit, Holm-corrected.
+    """Every model pair on the same test stations, shower as resampling unit, Holm-corrected
+    at alpha = 1 - confidence (0.01 for the default 99 %).
 
     The decision uses the shower-level sign-flip permutation test; the exact McNemar p-value
     (which treats stations as independent) is kept as a labelled column for comparison.
@@ -308,7 +323,7 @@ def paired_comparisons(
             [int((ca & cb).sum()), int((ca & ~cb).sum())],
             [int((~ca & cb).sum()), int((~ca & ~cb).sum())],
         ]
-        diff = paired_difference(ca, cb, shower_ids, intervals, _stream("pair", a, b))
+        diff = paired_difference(ca, cb, shower_ids, intervals, ("pair", a, b))
         rows.append(
             {
                 "model_a": a,
@@ -328,12 +343,13 @@ def paired_comparisons(
             }
         )
     if rows:
-        reject, p_holm, _, _ = multipletests(
-            [r["p_value"] for r in rows], alpha=alpha, method="holm"
-        )
+        alpha = 1.0 - intervals.confidence
+        p_values = [1.0 if np.isnan(r["p_value"]) else r["p_value"] for r in rows]
+        reject, p_holm, _, _ = multipletests(p_values, alpha=alpha, method="holm")
         for r, rej, ph in zip(rows, reject, p_holm, strict=True):
-            r["p_holm"] = float(ph)
-            r["significant"] = bool(rej)
+            r["p_holm"] = float(ph) if not np.isnan(r["p_value"]) else float("nan")
+            r["significant"] = bool(rej) and not np.isnan(r["p_value"])
+            r["alpha"] = alpha
     return rows
 
 
@@ -354,6 +370,7 @@ COMPARISON_COLUMNS = [
     "p_mcnemar_independent",
     "p_holm",
     "significant",
+    "alpha",
 ]
 
 
@@ -376,6 +393,7 @@ def reference_comparison(metrics: dict[str, dict], confidence: float = 0.99) -> 
             ev = metrics[name]["event_level"]["accuracy"]
             row.update(
                 {
+                    "confidence": a["confidence"],
                     "accuracy": a["value"],
                     "lower": a["lower"],
                     "upper": a["upper"],
@@ -391,6 +409,8 @@ def reference_comparison(metrics: dict[str, dict], confidence: float = 0.99) -> 
                     "event_upper": ev["upper"],
                     "event_n": ev["n"],
                     "event_chance_accuracy": metrics[name]["event_level"]["chance_accuracy"],
+                    "interval_label": metrics[name]["intervals"]["label"],
+                    "split_method": metrics[name]["split_method"],
                 }
             )
         rows.append(row)

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from uhecr import features as feat
 from uhecr import physics
-from uhecr.io import InputDataError, InputLayout, iterate_stations
+from uhecr.io import InputDataError, InputLayout, check_physical_ranges, iterate_stations
 from uhecr.provenance import sha256_file
 from uhecr.schema import FEATURE_SCHEMA, validate_table
 
@@ -178,14 +178,17 @@ def extract_station_table(
     n_bins = layout.n_bins
     try:
         for chunk in iterate_stations(root_path, layout, step_size):
+            check_physical_ranges(root_path, layout, chunk)
             c = chunk.columns
             _check_unique_events(chunk, seen_events, root_path, layout)
             station_key = c["event_id"].astype(np.int64) * 100_000_000 + c["station_id"]
             if len(np.unique(station_key)) != len(station_key):
                 first = station_key[np.argmax(pd.Series(station_key).duplicated().to_numpy())]
+                entry = c["entry"][np.flatnonzero(station_key == first)[0]]
                 raise InputDataError(
                     f"{root_path}: tree {layout.tree!r}: station id {first % 100_000_000} appears "
-                    f"twice in event {first // 100_000_000} (branch {layout.branches['station_id']!r})"
+                    f"twice in event {first // 100_000_000} at entry {entry} (branch "
+                    f"{layout.branches['station_id']!r}, config key extraction.branches.station_id)"
                 )
             vem, info = feat.calibrate(chunk, settings)
             ids = {
@@ -274,6 +277,7 @@ def compute_feature_table(
     settings: feat.FeatureSettings,
     batch_size: int = 20_000,
     on_bad_station: str = "quarantine",
+    config_key: str | None = None,
 ) -> dict:
     """Station table (with VEM traces) -> feature table, one record batch at a time."""
     pf = pq.ParquetFile(station_path)
@@ -294,13 +298,19 @@ def compute_feature_table(
                 "shower_id": table.column("shower_id").to_numpy(zero_copy_only=False),
                 "station_id": table.column("station_id").to_numpy(),
             }
+            # Errors name the ROOT file the station came from, not this intermediate table.
+            origin = (
+                table.column("source_file")[int(np.argmax(no_signal))].as_py()
+                if no_signal.any()
+                else str(station_path)
+            )
             q = _handle_bad(
                 reason,
                 ids,
                 "",
                 table.column("entry").to_numpy(),
                 on_bad_station,
-                Path(station_path),
+                f"{config_key}: {origin}" if config_key else origin,
                 feat.QUARANTINE_REASONS,
             )
             if q is not None:
@@ -344,6 +354,39 @@ def check_distinct_inputs(station_summaries: list[dict]) -> None:
             )
 
 
+# Columns that together identify a station's data whatever file, tree format or compression
+# it came from: a repeat of all of them under another shower id is the same station twice.
+CONTENT_FINGERPRINT = (
+    "station_id",
+    "lg_energy",
+    "zenith_deg",
+    "azimuth_rad",
+    "core_distance_m",
+    "total_signal_vem",
+    "rise_time_ns",
+)
+
+
+def check_no_repeated_stations(df: pd.DataFrame, keys: dict[str, str]) -> None:
+    """The same station data under two shower ids (a file converted to RNTuple, recompressed,
+    hadd-ed into another, an event copied under a new id) would be counted twice and could land
+    on both sides of the split. ``keys`` maps sample -> the config key naming it."""
+    repeated = df.duplicated(list(CONTENT_FINGERPRINT), keep=False)
+    if not repeated.any():
+        return
+    rows = df.loc[repeated].sort_values(list(CONTENT_FINGERPRINT))
+    first = rows.iloc[0]
+    same = rows[(rows[list(CONTENT_FINGERPRINT)] == first[list(CONTENT_FINGERPRINT)]).all(axis=1)]
+    where = [f"{keys.get(r.sample, r.sample)} shower {r.shower_id}" for r in same.itertuples()]
+    samples = sorted({keys.get(x, x) for x in rows["sample"]})
+    raise InputDataError(
+        f"{int(repeated.sum())} stations appear more than once with identical data under "
+        f"different shower ids, in {', '.join(samples)}: e.g. station {first['station_id']} "
+        f"in {' and '.join(where[:2])}. The same events are listed twice (a converted, "
+        "recompressed or merged copy of a file?): list each event once"
+    )
+
+
 def merge_feature_tables(
     feature_paths: list[str | Path],
     quarantine_paths: list[str | Path],
@@ -368,11 +411,22 @@ def merge_feature_tables(
             raise InputDataError(
                 f"{p}: columns {t.schema.names} differ from {feature_paths[0]}: {schema.names}"
             )
-    df = pa.concat_tables([t.cast(schema) for t in tables]).to_pandas()
+    samples = [x["sample"] for x in inputs] if inputs else [str(p) for p in feature_paths]
+    labelled = [
+        t.cast(schema).append_column("sample", pa.array([name] * t.num_rows, pa.string()))
+        for name, t in zip(samples, tables, strict=True)
+    ]
+    df = pa.concat_tables(labelled).to_pandas()
     dup = df.duplicated(["shower_id", "station_id"], keep=False)
     if dup.any():
         rows = df.loc[dup, ["shower_id", "station_id", "source_file"]].head(6).to_dict("records")
         raise InputDataError(f"duplicate (shower_id, station_id) across input files: {rows}")
+    if inputs:
+        mismatch = df["shower_id"].str.split(":").str[0] != df["sample"]
+        if mismatch.any():  # summaries and tables must come in the same sample order
+            raise ValueError("merge_feature_tables: feature tables and summaries out of order")
+        keys = {x["sample"]: x.get("config_key") or f"sample {x['sample']!r}" for x in inputs}
+        check_no_repeated_stations(df, keys)
     df["label"] = df["primary"].map({c: i for i, c in enumerate(feat.CLASSES)}).astype(np.int8)
     df["primary"] = pd.Categorical(df["primary"], categories=list(feat.CLASSES))
     df = df.sort_values(["shower_id", "station_id"], kind="stable").reset_index(drop=True)

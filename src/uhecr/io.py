@@ -64,6 +64,11 @@ OPTIONAL = ("xmax", "mc_signal_muon", "mc_signal_em")
 # Event- and station-level quantities that must be finite (features and geometry derive from
 # them); a NaN or inf is an input error, reported where it is read.
 MUST_BE_FINITE = ("energy", "zenith", "azimuth", "core_x", "core_y", "station_x", "station_y")
+# Physical ranges (units of docs/data-format.md): a value outside is a unit or mapping error.
+VALID_RANGE = {
+    "energy": (1e15, 1e22, "eV: energies in EeV or log10 would be far below 1e15"),
+    "zenith": (0.0, np.pi / 2, "radians: a zenith in degrees would exceed pi/2"),
+}
 
 # Accepted numeric kinds per logical quantity ("i": integer, "f": float, "b": bool).
 EXPECTED_KINDS = {
@@ -330,6 +335,30 @@ def iterate_stations(
         f.close()
 
 
+def _refuse(path, layout, logical, values, bad, problem, entries, station_ids=None) -> None:
+    """Raise for the first ``bad`` value, naming file, tree, branch, config key and entry."""
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    where = f"entry {entries[i]}"
+    if station_ids is not None:
+        where += f" (station id {station_ids[i]})"
+    raise InputDataError(
+        f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} "
+        f"(config key extraction.branches.{logical}) has {problem}: {values[i]} at {where}; "
+        f"{int(bad.sum())} such value(s) in entries {entries.min()}-{entries.max()}"
+    )
+
+
+def check_physical_ranges(path, layout: InputLayout, chunk: StationChunk) -> None:
+    """Energy in eV and zenith in radians: a value outside is a unit or mapping error."""
+    for logical, (lo, hi, unit) in VALID_RANGE.items():
+        values = chunk.events[logical]
+        bad = (values < lo) | (values > hi)
+        problem = f"a value outside [{lo:g}, {hi:g}] ({unit})"
+        _refuse(path, layout, logical, values, bad, problem, chunk.events["entry"])
+
+
 def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
     data = {logical: chunk[branch] for logical, branch in names.items()}
     for logical, arr in data.items():
@@ -363,20 +392,12 @@ def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
         if logical in data:
             columns[logical] = ak.to_numpy(ak.flatten(data[logical]))
     for logical in MUST_BE_FINITE:
-        values = events[logical] if logical in EVENT_LEVEL else columns[logical]
+        if logical in EVENT_LEVEL:
+            values, entries, ids = events[logical], events["entry"], None
+        else:
+            values, entries, ids = columns[logical], columns["entry"], columns["station_id"]
         bad = ~np.isfinite(values)
-        if bad.any():
-            i = int(np.argmax(bad))
-            if logical in EVENT_LEVEL:
-                where = f"entry {events['entry'][i]}"
-            else:
-                where = f"entry {columns['entry'][i]} (station id {columns['station_id'][i]})"
-            raise InputDataError(
-                f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} "
-                f"(config key extraction.branches.{logical}) has a non-finite value "
-                f"{values[i]} at {where}; {int(bad.sum())} such value(s) in entries "
-                f"{entry_start}-{entry_start + len(n_st) - 1}"
-            )
+        _refuse(path, layout, logical, values, bad, "a non-finite value", entries, ids)
     pmt = {lg: ak.to_numpy(ak.flatten(data[lg])).reshape(-1, layout.n_pmts) for lg in PMT_LEVEL}
     traces = {
         lg: ak.to_numpy(ak.flatten(data[lg])).reshape(-1, layout.n_pmts, layout.n_bins)

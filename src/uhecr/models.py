@@ -1,6 +1,6 @@
 """The study's five classifiers behind one interface.
 
-Every model is built as ``MODELS[name](params, seed)`` and offers::
+Every model is built as ``build(name, params, seed, threads)`` and offers::
 
     fit(X_train, y_train, X_val=None, y_val=None, report=None) -> self
     predict(X) -> labels;  predict_proba(X) -> (n, n_classes);  score(X, y) -> accuracy
@@ -11,8 +11,9 @@ and reporting use only this interface.
 
 Scalers are fitted on the training data only. Autoencoders classify by training one autoencoder
 per class and choosing the class with the lowest reconstruction error (reference study,
-Sec. 3.6.4); their ``predict_proba`` is a softmax of minus the errors in units of each class's
-mean training error.
+Sec. 3.6.4); their ``predict_proba`` is a softmax of minus the raw errors over one common
+temperature, so its most probable class is the lowest-error class. ``threads`` (the rule's
+``threads:``) sets XGBoost's ``nthread`` and TensorFlow's intra/inter-op thread pools.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ class Classifier:
 
     name = "base"
 
-    def __init__(self, params: dict, seed: int):
+    def __init__(self, params: dict, seed: int, threads: int = 1):
         self.params = dict(params)
         self.seed = int(seed)
+        self.threads = max(1, int(threads))
         self.history: list[dict] = []
 
     def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):  # pragma: no cover
@@ -147,9 +149,9 @@ class XGBoostClassifier(Classifier):
             "min_child_weight": float(p.get("min_child_weight", 1.0)),
             "subsample": float(p.get("subsample", 1.0)),
             "tree_method": p.get("tree_method", "hist"),
-            "device": os.environ.get("UHECR_XGBOOST_DEVICE", p.get("device", "cpu")),
+            "device": p.get("device", "cpu"),
             "seed": self.seed,
-            "nthread": int(p.get("n_jobs", 1)),
+            "nthread": self.threads,
         }
         dtrain = xgb.DMatrix(X, label=y)
         callbacks, evals = [], []
@@ -201,10 +203,16 @@ def _xgb_reporter(model: XGBoostClassifier, report: Reporter):
 
 
 # --------------------------------------------------------------------------- autoencoders
-def _keras():
+def _keras(threads: int | None = None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
+    if threads is not None:
+        try:  # only possible before TensorFlow's runtime starts (once per process)
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            log.debug("TensorFlow threads already fixed for this process")
     return tf, tf.keras
 
 
@@ -384,7 +392,7 @@ class PerClassAutoencoder(Classifier):
     def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):
         from sklearn.preprocessing import MinMaxScaler
 
-        tf, keras = _keras()
+        tf, keras = _keras(self.threads)
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()
         p = self.params
@@ -478,14 +486,7 @@ MODELS: dict[str, type[Classifier]] = {
 }
 
 
-def model_of(path) -> str:
-    """Model name of a per-model output (``.../<model>/metrics.json`` and the like)."""
-    from pathlib import Path
-
-    return Path(path).parent.name
-
-
-def build(name: str, params: dict, seed: int) -> Classifier:
+def build(name: str, params: dict, seed: int, threads: int = 1) -> Classifier:
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r} (config key models); known: {sorted(MODELS)}")
-    return MODELS[name](params, seed)
+    return MODELS[name](params, seed, threads)

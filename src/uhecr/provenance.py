@@ -109,11 +109,17 @@ def environment_info(repo: str | Path = ".") -> dict:
     return {"git_commit": git_commit(repo), "packages": package_versions(), "hardware": hardware()}
 
 
-def redact(text: str) -> str:
-    """Mask credentials in URLs (user:password@host) before logging them."""
+def redact(value):
+    """Mask credentials in URLs (user:password@host), in strings, lists and dicts alike."""
     import re
 
-    return re.sub(r"(://[^:/@]+):[^@]+@", r"\1:***@", text)
+    if isinstance(value, str):
+        return re.sub(r"(://[^:/@]+):[^@]+@", r"\1:***@", value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -167,7 +173,8 @@ def run_provenance(
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(repo),
         "config_sha256": config_hash(config),
-        "config": config,
+        # A password typed into e.g. search.storage never reaches the record or the bundle.
+        "config": redact(config),
         "input_files": {str(p): sha256_file(p) for p in input_files},
         "result_files": {str(p): sha256_file(p) for p in result_files},
         "seeds": seeds,

@@ -13,7 +13,7 @@ import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from uhecr.models import LABELS, model_of  # noqa: E402
+from uhecr.models import LABELS  # noqa: E402
 
 PRIMARY_COLORS = {
     "proton": "tab:red",
@@ -36,7 +36,7 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
-def plot_xmax_check(rows: list[dict], path) -> None:
+def plot_xmax_check(rows: list[dict], path):
     df = pd.DataFrame(rows)
     fig, (ax_m, ax_s) = _figure(2)
     for primary, g in df.groupby("primary", sort=False):
@@ -51,9 +51,10 @@ def plot_xmax_check(rows: list[dict], path) -> None:
     ax_s.set(xlabel=r"$\lg(E/\mathrm{eV})$", ylabel=r"$\sigma(X_\mathrm{max})$ [g cm$^{-2}$]")
     ax_m.legend(fontsize=9, ncol=2)
     _save(fig, path)
+    return ax_m, ax_s
 
 
-def plot_multiplicity_check(rows: list[dict], path) -> None:
+def plot_multiplicity_check(rows: list[dict], path):
     df = pd.DataFrame(rows)
     fig, (ax,) = _figure()
     for zen, g in df.groupby("zenith_deg"):
@@ -77,9 +78,10 @@ def plot_multiplicity_check(rows: list[dict], path) -> None:
     ax.set_yticks([3, 5, 10, 20, 40])
     ax.legend(fontsize=9)
     _save(fig, path)
+    return ax
 
 
-def plot_risetime_check(table: pd.DataFrame, rows: list[dict], path) -> None:
+def plot_risetime_check(table: pd.DataFrame, rows: list[dict], path):
     fig, (ax,) = _figure()
     bins = np.linspace(300, 3000, 19)
     centers = 0.5 * (bins[1:] + bins[:-1])
@@ -111,9 +113,10 @@ def plot_risetime_check(table: pd.DataFrame, rows: list[dict], path) -> None:
     ax.set(xlabel="distance to shower axis [m]", ylabel=r"median rise time $t_{1/2}$ [ns]")
     ax.legend(fontsize=9)
     _save(fig, path)
+    return ax
 
 
-def plot_fluctuation_check(rows: list[dict], path) -> None:
+def plot_fluctuation_check(rows: list[dict], path):
     df = pd.DataFrame(rows)
     fig, (ax,) = _figure()
     ax.plot(df["sec_zenith"], df["sigma_over_sqrt_s"], "o", label="toy MC (10 < S < 300 VEM)")
@@ -122,6 +125,7 @@ def plot_fluctuation_check(rows: list[dict], path) -> None:
     ax.set(xlabel=r"$\sec\theta$", ylabel=r"$\sigma_S / \sqrt{S}$ [$\sqrt{\mathrm{VEM}}$]")
     ax.legend(fontsize=10)
     _save(fig, path)
+    return ax
 
 
 # --------------------------------------------------------------------------- study figures
@@ -140,7 +144,7 @@ FEATURE_LABELS = {
 }
 
 
-def plot_confusion(metrics: dict, path, title: str) -> None:
+def plot_confusion(metrics: dict, path, title: str):
     cm = np.asarray(metrics["confusion_matrix"], dtype=float)
     frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     plt.style.use(mplhep.style.ROOT)
@@ -168,6 +172,17 @@ def plot_confusion(metrics: dict, path, title: str) -> None:
         "fraction of true class", fontsize=14
     )
     _save(fig, path)
+    return ax
+
+
+def _pct(confidence: float) -> str:
+    return f"{confidence:.0%}"
+
+
+def _bars(value, lower, upper):
+    """Asymmetric error bars; NaN where no interval exists (such a point gets no bar)."""
+    value, lower, upper = (np.asarray(v, dtype=float) for v in (value, lower, upper))
+    return np.vstack([value - lower, upper - value])
 
 
 def plot_accuracy_comparison(table: pd.DataFrame, path):
@@ -179,35 +194,34 @@ def plot_accuracy_comparison(table: pd.DataFrame, path):
     if has.any():
         t = table[has]
         rows = y[has.to_numpy()]
+        conf = _pct(t["confidence"].iloc[0])
+        split = t["split_method"].iloc[0]
         ax.errorbar(
             t["accuracy"],
             rows,
-            xerr=[t["accuracy"] - t["lower"], t["upper"] - t["accuracy"]],
+            xerr=_bars(t["accuracy"], t["lower"], t["upper"]),
             fmt="o",
             color="k",
             capsize=4,
-            label="per station, shower split: 99% shower-bootstrap interval",
+            label=f"per station, split by {split}: {t['interval_label'].iloc[0]}",
         )
         ax.errorbar(
             t["accuracy"],
             rows - 0.2,
-            xerr=[
-                t["accuracy"] - t["wilson_independent_lower"],
-                t["wilson_independent_upper"] - t["accuracy"],
-            ],
+            xerr=_bars(t["accuracy"], t["wilson_independent_lower"], t["wilson_independent_upper"]),
             fmt="none",
             ecolor="grey",
             capsize=3,
-            label="per station: 99% Wilson as if stations were independent",
+            label=f"per station: {conf} Wilson as if stations were independent",
         )
         ax.errorbar(
             t["event_accuracy"],
             rows + 0.4,
-            xerr=[t["event_accuracy"] - t["event_lower"], t["event_upper"] - t["event_accuracy"]],
+            xerr=_bars(t["event_accuracy"], t["event_lower"], t["event_upper"]),
             fmt="D",
             color="tab:blue",
             capsize=4,
-            label="per shower (stations combined): 99% Wilson, n = showers",
+            label=f"per shower (stations combined): {conf} Wilson, n = showers",
         )
         ax.axvline(
             float(t["chance_accuracy"].max()),
@@ -222,7 +236,7 @@ def plot_accuracy_comparison(table: pd.DataFrame, path):
         fmt="s",
         color="tab:red",
         capsize=4,
-        label="reference study, interval recomputed with n = 16,016",
+        label="reference study, 99% interval recomputed with n = 16,016",
     )
     ax.set_yticks(y + 0.1, table["label"])
     ax.minorticks_off()
@@ -234,41 +248,53 @@ def plot_accuracy_comparison(table: pd.DataFrame, path):
 
 
 def plot_binned_accuracy(metrics: dict[str, dict], path):
-    """Accuracy in bins, 99 % shower-bootstrap intervals; chance = largest class share."""
+    """Accuracy in bins with shower-bootstrap intervals; chance = each bin's largest class share
+    (a step line: the classes are not balanced within bins)."""
     columns = list(next(iter(metrics.values()))["binned"])
-    chance = max(m["chance_accuracy"] for m in metrics.values())
+    first = next(iter(metrics.values()))
     fig, axes = _figure(len(columns), width=5.2)
     for ax, column in zip(axes, columns, strict=True):
         for name, m in metrics.items():
             rows = pd.DataFrame(m["binned"][column])
             rows = rows[rows["n"] > 0]
             x = 0.5 * (rows["low"] + rows["high"].clip(upper=rows["low"].max() * 1.5 + 1))
-            err = [
-                (rows["value"] - rows["lower"]).clip(lower=0).fillna(0),
-                (rows["upper"] - rows["value"]).clip(lower=0).fillna(0),
-            ]
             ax.errorbar(
-                x, rows["value"], yerr=err, fmt="o-", capsize=3, label=LABELS.get(name, name)
+                x,
+                rows["value"],
+                yerr=_bars(rows["value"], rows["lower"], rows["upper"]),
+                fmt="o-",
+                capsize=3,
+                label=LABELS.get(name, name),
             )
-        ax.axhline(chance, ls=":", color="grey", label="chance (largest class share)")
+        bins = pd.DataFrame(first["binned"][column])
+        bins = bins[bins["n"] > 0]
+        high = bins["high"].clip(upper=bins["low"].max() * 1.5 + 1)
+        ax.stairs(
+            bins["chance_accuracy"].to_numpy(),
+            np.r_[bins["low"].to_numpy(), high.to_numpy()[-1]],
+            ls=":",
+            color="grey",
+            label="chance (largest class share in the bin)",
+        )
         ax.set(xlabel=FEATURE_LABELS.get(column, column), ylabel="test accuracy", ylim=(0, 1))
     axes[0].legend(fontsize=9)
     _save(fig, path)
     return axes
 
 
-def plot_optimisation_history(trials: pd.DataFrame, path, title: str) -> None:
+def plot_optimisation_history(trials: pd.DataFrame, path, title: str):
+    """Validation accuracy per trial; pruned trials at their last reported accuracy."""
     fig, (ax,) = _figure()
     done = trials[trials["state"] == "COMPLETE"].sort_values("number")
-    pruned = trials[trials["state"] == "PRUNED"]
+    pruned = trials[(trials["state"] == "PRUNED") & trials["value"].notna()]
     ax.plot(done["number"], done["value"], "o", label="complete trial")
     if len(pruned):
         ax.plot(
             pruned["number"],
-            np.full(len(pruned), done["value"].min() if len(done) else 0),
+            pruned["value"],
             "x",
             color="grey",
-            label="pruned trial",
+            label="pruned trial (last reported accuracy)",
         )
     ax.step(
         done["number"], done["value"].cummax(), where="post", color="tab:red", label="best so far"
@@ -276,11 +302,13 @@ def plot_optimisation_history(trials: pd.DataFrame, path, title: str) -> None:
     ax.set(xlabel="trial number", ylabel="validation accuracy", title=title)
     ax.legend(fontsize=10)
     _save(fig, path)
+    return ax
 
 
-def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str) -> None:
-    """Validation accuracy against each hyper-parameter (the study's Figs. 7.5-7.26)."""
-    done = trials[trials["state"] == "COMPLETE"]
+def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str):
+    """Validation accuracy against each hyper-parameter (the study's Figs. 7.5-7.26); pruned
+    trials are drawn too, as crosses at their last reported accuracy. Returns the axes."""
+    shown = trials[trials["state"].isin(["COMPLETE", "PRUNED"]) & trials["value"].notna()]
     params = [c for c in trials.columns if c.startswith("params_")]
     n = max(len(params), 1)
     ncols = min(4, n)
@@ -288,27 +316,35 @@ def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str) -> None:
     plt.style.use(mplhep.style.ROOT)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False)
     for ax, p in zip(axes.ravel(), params, strict=False):
-        x = done[p]
-        if x.dtype == object or x.dtype == bool:
+        x = shown[p]
+        categorical = not pd.api.types.is_numeric_dtype(x) or pd.api.types.is_bool_dtype(x)
+        if categorical:
             cats = sorted(x.dropna().astype(str).unique())
-            pos = x.astype(str).map({c: i for i, c in enumerate(cats)})
-            ax.plot(pos, done["value"], "o", alpha=0.7)
-            ax.set_xticks(range(len(cats)), cats, rotation=20, fontsize=9)
+            x = x.astype(str).map({c: i for i, c in enumerate(cats)})
+            ax.set_xticks(range(len(cats)), cats, rotation=20)
             ax.minorticks_off()
-        else:
-            ax.plot(x, done["value"], "o", alpha=0.7)
-            if p.replace("params_", "") in ("C", "learning_rate", "lr", "min_child_weight"):
-                ax.set_xscale("log")
-                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel(p.replace("params_", ""), fontsize=12)
-        ax.set_ylabel("val. accuracy", fontsize=12)
+        elif p.replace("params_", "") in ("C", "learning_rate", "lr", "min_child_weight"):
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        for state, marker, color, label in (
+            ("COMPLETE", "o", "tab:blue", "complete"),
+            ("PRUNED", "x", "grey", "pruned (last report)"),
+        ):
+            sel = (shown["state"] == state).to_numpy() & x.notna().to_numpy()
+            ax.plot(
+                x[sel], shown["value"][sel], marker, color=color, alpha=0.8, ls="none", label=label
+            )
+        ax.set_xlabel(p.replace("params_", ""))
+        ax.set_ylabel("val. accuracy")
     for ax in axes.ravel()[len(params) :]:
         ax.axis("off")
+    axes.ravel()[0].legend(fontsize=9)
     fig.suptitle(title)
     _save(fig, path)
+    return axes
 
 
-def plot_feature_distributions(table: pd.DataFrame, features: list[str], path) -> None:
+def plot_feature_distributions(table: pd.DataFrame, features: list[str], path):
     ncols = 3
     nrows = int(np.ceil(len(features) / ncols))
     plt.style.use(mplhep.style.ROOT)
@@ -333,10 +369,17 @@ def plot_feature_distributions(table: pd.DataFrame, features: list[str], path) -
         ax.axis("off")
     axes[0, 0].legend(fontsize=10)
     _save(fig, path)
+    return axes
 
 
 # --------------------------------------------------------------------------- tables
+def _num(value, fmt: str = ".3f") -> str:
+    return "n/a" if value is None or pd.isna(value) else format(value, fmt)
+
+
 def _interval(lo, hi, digits: int = 3) -> str:
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return "n/a"
     return f"[{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -347,21 +390,24 @@ def results_table(comparison: pd.DataFrame) -> pd.DataFrame:
     for _, r in comparison.iterrows():
         if pd.isna(r.get("accuracy")):
             continue
+        conf = _pct(r["confidence"])
         rows.append(
             {
                 "Model": r["label"],
-                "Accuracy per station": f"{r['accuracy']:.3f}",
-                "99% CI (shower bootstrap)": _interval(r["lower"], r["upper"]),
-                "Design effect": f"{r['design_effect']:.1f}",
-                "n stations (effective)": f"{int(r['n_test'])} ({r['n_effective']:.0f})",
+                "Accuracy per station": _num(r["accuracy"]),
+                r["interval_label"]: _interval(r["lower"], r["upper"]),
+                "Design effect": _num(r["design_effect"], ".2g"),
+                "n stations (effective)": f"{int(r['n_test'])} ({_num(r['n_effective'], '.0f')})",
                 "n showers": int(r["n_test_showers"]),
-                "99% Wilson as if stations were independent (study's convention)": _interval(
+                f"{conf} Wilson as if stations were independent (study's convention)": _interval(
                     r["wilson_independent_lower"], r["wilson_independent_upper"]
                 ),
-                "Accuracy per shower [99% Wilson]": (
-                    f"{r['event_accuracy']:.3f} {_interval(r['event_lower'], r['event_upper'])}"
+                f"Accuracy per shower [{conf} Wilson]": (
+                    f"{_num(r['event_accuracy'])} {_interval(r['event_lower'], r['event_upper'])}"
                 ),
-                "Reference (Table 7.13)": f"{r['reference_accuracy']:.3f} ± {r['reference_halfwidth_n_test']:.3f}",
+                "Reference (Table 7.13, 99%)": (
+                    f"{r['reference_accuracy']:.3f} ± {r['reference_halfwidth_n_test']:.3f}"
+                ),
             }
         )
     return pd.DataFrame(rows)
@@ -380,18 +426,21 @@ def parameters_table(best: dict[str, dict]) -> pd.DataFrame:
 
 def comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     """Paired comparisons, formatted; an empty table (one model) keeps its header."""
+    alpha = comparisons["alpha"].iloc[0] if len(comparisons) else 0.01
     columns = {
         "Model A": lambda r: LABELS.get(r["model_a"], r["model_a"]),
         "Model B": lambda r: LABELS.get(r["model_b"], r["model_b"]),
-        "Accuracy A - B": lambda r: f"{r['difference']:+.3f}",
-        "99% CI (shower bootstrap)": lambda r: _interval(
+        "Accuracy A - B": lambda r: _num(r["difference"], "+.3f"),
+        f"{_pct(1 - alpha)} CI (shower bootstrap)": lambda r: _interval(
             r["difference_lower"], r["difference_upper"]
         ),
-        "Design effect": lambda r: f"{r['design_effect']:.1f}",
-        "p (shower permutation)": lambda r: f"{r['p_value']:.2e}",
-        "p Holm": lambda r: f"{r['p_holm']:.2e}",
-        "Significant (Holm, 1%)": lambda r: "yes" if r["significant"] else "no",
-        "p McNemar as if stations were independent": lambda r: f"{r['p_mcnemar_independent']:.2e}",
+        "Design effect": lambda r: _num(r["design_effect"], ".2g"),
+        "p (shower permutation)": lambda r: _num(r["p_value"], ".2e"),
+        "p Holm": lambda r: _num(r["p_holm"], ".2e"),
+        f"Significant (Holm, alpha {alpha:g})": lambda r: "yes" if r["significant"] else "no",
+        "p McNemar as if stations were independent": lambda r: _num(
+            r["p_mcnemar_independent"], ".2e"
+        ),
     }
     rows = [{k: f(r) for k, f in columns.items()} for _, r in comparisons.iterrows()]
     return pd.DataFrame(rows, columns=list(columns))
@@ -413,7 +462,9 @@ def leakage_table(leakage: dict) -> pd.DataFrame:
                     "Features": names.get(variant, variant),
                     "Split": f"by {split}",
                     "Accuracy per station": f"{r['value']:.3f}",
-                    "99% CI (shower bootstrap)": _interval(r["lower"], r["upper"]),
+                    f"{_pct(r['confidence'])} CI (shower bootstrap)": _interval(
+                        r["lower"], r["upper"]
+                    ),
                     "n stations": r["n"],
                     "Test stations whose shower is in training": (
                         f"{r['fraction_test_stations_with_shower_in_train']:.1%}"
@@ -425,7 +476,7 @@ def leakage_table(leakage: dict) -> pd.DataFrame:
                 "Features": names.get(variant, variant),
                 "Split": "inflation (station - shower)",
                 "Accuracy per station": f"{res['inflation']:+.3f}",
-                "99% CI (shower bootstrap)": "",
+                f"{_pct(r['confidence'])} CI (shower bootstrap)": "",
                 "n stations": "",
                 "Test stations whose shower is in training": "",
             }
@@ -468,43 +519,68 @@ def write_tables(df: pd.DataFrame, stem, caption: str) -> None:
 
 
 # --------------------------------------------------------------------------- assembled outputs
-def render_summary(
-    metrics_paths, best_paths, reference_path, comparisons_path, table_path, features, outputs: dict
+RESULTS_CAPTION = (
+    "Test accuracy per station with its {conf} interval from resampling whole test showers "
+    "(cluster bootstrap), the design effect (variance over the binomial one) and effective "
+    "number of stations; the {conf} Wilson interval as if stations were independent (the "
+    "reference study's convention); and the accuracy per shower, combining the stations' "
+    "probabilities, with its {conf} Wilson interval over showers. n/a: no interval (too few "
+    "showers or a degenerate resampling distribution)."
+)
+COMPARISONS_CAPTION = (
+    "Paired model comparisons on the same test stations: accuracy difference with its {conf} "
+    "interval from resampling the same showers for both models, p-value of a shower-level "
+    "sign-flip permutation test, Holm-corrected over all pairs; McNemar's exact p-value, "
+    "which treats stations as independent, for comparison only."
+)
+
+
+def render_tables(
+    reference: pd.DataFrame, best: dict[str, dict], comparisons: pd.DataFrame, stems: dict
 ) -> None:
-    """Cross-model figures and tables; ``outputs`` maps each item to its path(s)/stem."""
-    metrics = {model_of(p): json.loads(Path(p).read_text()) for p in metrics_paths}
-    best = {model_of(p): json.loads(Path(p).read_text()) for p in best_paths}
-    reference = pd.read_csv(reference_path)
-    comparisons = pd.read_csv(comparisons_path)
-    table = pd.read_parquet(table_path, columns=[*features, "primary"])
-    for path in outputs["accuracy"]:
-        plot_accuracy_comparison(reference, path)
-    for path in outputs["binned"]:
-        plot_binned_accuracy(metrics, path)
-    for path in outputs["features"]:
-        plot_feature_distributions(table, features, path)
-    write_tables(
-        results_table(reference),
-        outputs["results_table"],
-        "Test accuracy per station with its 99 % interval from resampling whole test showers "
-        "(cluster bootstrap, BCa), the design effect (variance over the binomial one) and "
-        "effective number of stations; the 99 % Wilson interval as if stations were independent "
-        "(the reference study's convention); and the accuracy per shower, combining the "
-        "stations' probabilities, with its 99 % Wilson interval over showers.",
-    )
+    """Results, hyper-parameter and comparison tables, each as ``<stem>.md`` and ``.tex``."""
+    measured = reference["confidence"].dropna() if "confidence" in reference else []
+    conf = _pct(measured.iloc[0]) if len(measured) else "99%"
+    write_tables(results_table(reference), stems["results"], RESULTS_CAPTION.format(conf=conf))
     write_tables(
         parameters_table(best),
-        outputs["parameters_table"],
+        stems["parameters"],
         "Hyper-parameters of each test model (refit on training + validation data).",
     )
     write_tables(
         comparisons_table(comparisons),
-        outputs["comparisons_table"],
-        "Paired model comparisons on the same test stations: accuracy difference with its 99 % "
-        "interval from resampling the same showers for both models, p-value of a shower-level "
-        "sign-flip permutation test, Holm-corrected over all pairs; McNemar's exact p-value, "
-        "which treats stations as independent, for comparison only.",
+        stems["comparisons"],
+        COMPARISONS_CAPTION.format(conf=conf),
     )
+
+
+def write_paper_main(main: Path, figures: list, tables: list, title: str) -> None:
+    """A compilable ``main.tex`` that inputs every table and includes every figure."""
+    main = Path(main)
+    lines = [
+        r"\documentclass{article}",
+        r"\usepackage[utf8]{inputenc}",
+        r"\usepackage{graphicx}",
+        r"\usepackage{booktabs}",
+        r"\usepackage[margin=2.5cm]{geometry}",
+        rf"\title{{{latex_escape(title)}}}",
+        r"\begin{document}",
+        r"\maketitle",
+    ]
+    for table in tables:
+        lines.append(rf"\input{{{Path(table).relative_to(main.parent).as_posix()}}}")
+    for figure in figures:
+        rel = Path(figure).relative_to(main.parent).as_posix()
+        lines += [
+            r"\begin{figure}[htbp]",
+            r"\centering",
+            rf"\includegraphics[width=\linewidth]{{{rel}}}",
+            rf"\caption{{{latex_escape(Path(figure).stem.replace('_', ' '))}}}",
+            r"\end{figure}",
+            r"\clearpage" if figures.index(figure) % 2 else "",
+        ]
+    lines.append(r"\end{document}")
+    main.write_text("\n".join(line for line in lines if line) + "\n")
 
 
 def render_leakage(leakage_path, stem) -> None:
@@ -514,66 +590,7 @@ def render_leakage(leakage_path, stem) -> None:
         stem,
         "Split leakage: one fixed XGBoost, test accuracy with a station-level split (the "
         "reference study's) and with a split by shower, with all features and without the "
-        "features that are constant within a shower; 99 % shower-bootstrap intervals.",
-    )
-
-
-def render_paper(
-    outdir: Path,
-    metrics_paths,
-    best_paths,
-    trials_paths,
-    reference_path,
-    comparisons_path,
-    table_path,
-    checks_path,
-    features,
-) -> None:
-    """Publication figures (PDF and PNG) and tables (LaTeX and Markdown) in one folder."""
-    outdir = Path(outdir)
-    (outdir / "figures").mkdir(parents=True, exist_ok=True)
-
-    def both(name):
-        return [outdir / "figures" / f"{name}.pdf", outdir / "figures" / f"{name}.png"]
-
-    render_summary(
-        metrics_paths,
-        best_paths,
-        reference_path,
-        comparisons_path,
-        table_path,
-        features,
-        {
-            "accuracy": both("accuracy_comparison"),
-            "binned": both("binned_accuracy"),
-            "features": both("feature_distributions"),
-            "results_table": outdir / "tables" / "results",
-            "parameters_table": outdir / "tables" / "best_parameters",
-            "comparisons_table": outdir / "tables" / "paired_comparisons",
-        },
-    )
-    for metrics_path, trials_path in zip(metrics_paths, trials_paths, strict=True):
-        name = model_of(metrics_path)
-        render_model_figures(
-            name,
-            metrics_path,
-            trials_path,
-            {
-                "history": both(f"{name}_optimisation_history"),
-                "params": both(f"{name}_params_vs_accuracy"),
-                "confusion": both(f"{name}_confusion"),
-            },
-        )
-    checks = json.loads(Path(checks_path).read_text())
-    render_validation_figures(
-        checks,
-        pd.read_parquet(table_path),
-        {
-            "xmax": both("validation_xmax"),
-            "multiplicity": both("validation_multiplicity"),
-            "risetime": both("validation_risetime"),
-            "fluctuations": both("validation_fluctuations"),
-        },
+        "features that are constant within a shower; intervals from resampling test showers.",
     )
 
 
@@ -589,7 +606,7 @@ def render_model_figures(name: str, metrics_path, trials_path, outputs: dict[str
         plot_params_vs_accuracy(trials, path, f"{label}: hyper-parameters")
     title = (
         f"{label}\nper-station test accuracy {acc['value']:.3f}, "
-        f"99% CI [{acc['lower']:.3f}, {acc['upper']:.3f}] (shower bootstrap)"
+        f"{_pct(acc['confidence'])} CI {_interval(acc['lower'], acc['upper'])} (shower bootstrap)"
     )
     for path in outputs["confusion"]:
         plot_confusion(metrics, path, title)

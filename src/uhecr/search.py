@@ -16,6 +16,7 @@ and re-enqueues their parameters, so nothing is lost or evaluated twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +36,44 @@ NOT_COUNTED = ("killed", "over_budget")
 
 
 # --------------------------------------------------------------------------- storage & study
+def sweep_key(
+    model: str,
+    model_cfg: dict,
+    features: list[str],
+    search_cfg: dict,
+    seed: int,
+    data_fingerprint: dict,
+) -> str:
+    """Hash of everything a sweep's results depend on: the study is named after it.
+
+    Space, fixed parameters, budget, features, data and split (via ``data_fingerprint``, the
+    split summary with the table's and the split ids' SHA-256), seed, sampler, pruner and the
+    training subsample. A change of any of them gives a new study, never another
+    configuration's trials; the same inputs give the same study, so a killed worker resumes it.
+    """
+    relevant = {
+        "model": model,
+        "config": model_cfg,
+        "features": list(features),
+        "sampler": search_cfg.get("sampler"),
+        "pruner": search_cfg.get("pruner"),
+        "max_train_samples": search_cfg.get("max_train_samples"),
+        "seed": seed,
+        "data": data_fingerprint,
+    }
+    text = json.dumps(relevant, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def tracking_uri_for(configured: str | None, default_db: str | Path) -> str:
+    """The configured MLflow URI, or a SQLite store (MLflow 3's file store is deprecated)."""
+    if configured:
+        return configured
+    path = Path(default_db).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
 def storage_for(storage_cfg: str | None, journal_path: str | Path):
     """Journal file by default; an RDB URL (``${VAR}`` expanded from the environment) otherwise."""
     if not storage_cfg or storage_cfg == "journal":
@@ -122,6 +161,17 @@ def _mlflow(tracking_uri: str):
 
     mlflow.set_tracking_uri(tracking_uri)
     return mlflow
+
+
+def init_tracking(tracking_uri: str, experiment: str) -> dict:
+    """Create the MLflow store (its schema migration) and the experiment, once per run."""
+    mlflow = _mlflow(tracking_uri)
+    exp = mlflow.set_experiment(experiment)
+    return {
+        "tracking_uri": provenance.redact(tracking_uri),
+        "experiment": experiment,
+        "experiment_id": exp.experiment_id,
+    }
 
 
 def create_study(
@@ -218,6 +268,7 @@ def run_worker(
     search_cfg: dict,
     seed: int,
     tracking_uri: str,
+    threads: int = 1,
 ) -> dict:
     """Evaluate trials of one study until its budget is used; returns what this worker did."""
     space = parse_space(model_cfg["space"], model_name)
@@ -248,7 +299,7 @@ def run_worker(
         params = {**suggest(trial, space), **fixed}
         trial_seed = seed + trial.number
         trial.set_user_attr("seed", trial_seed)
-        model = models.build(model_name, params, trial_seed)
+        model = models.build(model_name, params, trial_seed, threads)
 
         def report(step, acc, trial=trial):
             trial.report(acc, step)

@@ -384,6 +384,19 @@ def simulate_batch(rng, primary: str, n_showers: int, s: SimulationSettings, **f
     return showers, stations, int(n_showers)
 
 
+def first_event_id(primary: str, file_index: int) -> int:
+    """Event ids of simulated files never collide: 10^7 ids per (primary, file index)."""
+    if not 0 <= file_index < 1000:
+        raise ValueError(f"file index {file_index} outside 0-999")
+    primary_key = list(physics.PRIMARY_MASS).index(primary)
+    return (primary_key * 1000 + int(file_index)) * 10_000_000
+
+
+def stations_per_file(stations_per_primary: int, files_per_primary: int) -> int:
+    """Triggered stations to simulate per file so the primary's files reach its total."""
+    return -(-int(stations_per_primary) // int(files_per_primary))
+
+
 def simulate_primary_file(
     primary: str,
     n_stations: int,

@@ -126,22 +126,21 @@ def risetime_check(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def run_checks(raw_files, table_path, sim_cfg: dict, seed: int, figures: dict) -> dict:
-    from uhecr import reporting
-
+def run_checks(raw_files, table_path, sim_cfg: dict, seed: int) -> dict:
+    """Every simulation-vs-sheet check; sample sizes from ``data.simulation.validation``."""
     settings = sim.SimulationSettings.from_dict(sim_cfg.get("settings", {}))
-    quick = sim_cfg["stations_per_primary"] < 5000
+    sizes = sim_cfg["validation"]
     table = pd.read_parquet(table_path)
     checks = {
-        "xmax": xmax_check(20_000 if quick else 200_000, seed, settings.hadronic_model),
-        "multiplicity": multiplicity_check(20 if quick else 150, seed, settings),
-        "fluctuations": fluctuation_check(20 if quick else 100, seed, settings),
+        "xmax": xmax_check(sizes["xmax_showers"], seed, settings.hadronic_model),
+        "multiplicity": multiplicity_check(sizes["multiplicity_showers"], seed, settings),
+        "fluctuations": fluctuation_check(sizes["fluctuation_showers"], seed, settings),
         "risetime": risetime_check(table),
         "stations_per_primary": table["primary"].value_counts().sort_index().astype(int).to_dict(),
         "raw_files": [str(p) for p in raw_files],
+        "sample_sizes": dict(sizes),
     }
     for key, rows in checks.items():
         if key in ("xmax", "multiplicity", "fluctuations", "risetime"):
             log.info("%s:\n%s", key, pd.DataFrame(rows).to_string())
-    reporting.render_validation_figures(checks, table, {k: [v] for k, v in figures.items()})
     return checks

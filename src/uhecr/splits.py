@@ -136,3 +136,10 @@ def load_split(table_path, manifest_path, features: list[str]):
             part,
         )
     return out
+
+
+def subsample_rows(n_rows: int, max_rows: int | None, seed: int) -> np.ndarray | None:
+    """Sorted row indices of a seeded random subsample of ``max_rows`` rows (None: keep all)."""
+    if not max_rows or n_rows <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_rows, max_rows, replace=False))

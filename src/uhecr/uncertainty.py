@@ -17,6 +17,8 @@ The Wilson score interval with the station count is kept only as a labelled comp
 
 from __future__ import annotations
 
+import hashlib
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -31,9 +33,10 @@ class IntervalSettings:
     """Config key ``evaluation``: confidence level and resampling budget."""
 
     confidence: float = 0.99
-    n_resamples: int = 2000
+    n_resamples: int = 10000
     method: str = "BCa"
     n_permutations: int = 9999
+    min_showers: int = 10
     seed: int = 0
 
     @classmethod
@@ -41,15 +44,26 @@ class IntervalSettings:
         boot = cfg.get("bootstrap", {})
         return cls(
             confidence=float(cfg.get("confidence", 0.99)),
-            n_resamples=int(boot.get("n_resamples", 2000)),
+            n_resamples=int(boot.get("n_resamples", 10000)),
             method=str(boot.get("method", "BCa")),
             n_permutations=int(cfg.get("n_permutations", 9999)),
+            min_showers=int(cfg.get("min_showers", 10)),
             seed=int(seed),
         )
 
-    def rng(self, *stream: int) -> np.random.Generator:
-        """An independent, reproducible generator per quantity (seed + stream numbers)."""
-        return np.random.default_rng([self.seed, *stream])
+    def rng(self, *names) -> np.random.Generator:
+        """An independent, reproducible generator per quantity, named by ``names``.
+
+        The names are hashed to a fixed-length key (SHA-256), so no two different names can
+        share a stream (numpy pads short seed lists with zeros, which a plain list would not
+        survive)."""
+        digest = hashlib.sha256(repr((self.seed, *map(str, names))).encode()).digest()
+        return np.random.default_rng(np.frombuffer(digest, dtype=np.uint32))
+
+    @property
+    def label(self) -> str:
+        """E.g. "99% CI (shower bootstrap, BCa)", for table headers and legends."""
+        return f"{self.confidence:.0%} CI (shower bootstrap, {self.method})"
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.99) -> tuple[float, float]:
@@ -75,20 +89,53 @@ def _ratio(successes, trials, axis=-1):
     return np.sum(successes, axis=axis) / np.sum(trials, axis=axis)
 
 
-def _nan_record(record: dict) -> dict:
-    return {**record, "lower": float("nan"), "upper": float("nan"), "se_cluster": float("nan")}
+def _nan_record(record: dict, why: str) -> dict:
+    nan = float("nan")
+    return {
+        **record,
+        "lower": nan,
+        "upper": nan,
+        "se_cluster": nan,
+        "design_effect": nan,
+        "n_effective": nan,
+        "interval_missing": why,
+    }
+
+
+def _bootstrap(samples: tuple, settings: IntervalSettings, rng):
+    """scipy's bootstrap of the ratio of per-shower sums, or None when it is degenerate."""
+    from scipy import stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.bootstrap(
+            samples,
+            _ratio,
+            paired=True,
+            vectorized=True,
+            n_resamples=settings.n_resamples,
+            confidence_level=settings.confidence,
+            method=settings.method,
+            rng=rng,
+        )
+    # One value in the bootstrap distribution (e.g. every station right): no interval, for
+    # every method (percentile and basic would return a zero-width one).
+    if not res.standard_error > 0 or not np.isfinite(res.confidence_interval).all():
+        return None
+    return res
 
 
 def clustered_proportion(
-    successes_per_shower, trials_per_shower, settings: IntervalSettings, stream: tuple[int, ...]
+    successes_per_shower, trials_per_shower, settings: IntervalSettings, stream: tuple
 ) -> dict:
     """A proportion over stations with a shower-bootstrap interval and its design effect.
 
     ``successes_per_shower`` and ``trials_per_shower`` are per-shower sums; showers with no trial
-    (e.g. no station in an energy bin) are dropped, since they carry no information.
+    (e.g. no station in an energy bin) are dropped, since they carry no information. Below
+    ``settings.min_showers`` showers, or when the bootstrap distribution is degenerate, the
+    interval is NaN and ``interval_missing`` says why.
     """
-    from scipy import stats
-
     s = np.asarray(successes_per_shower, dtype=float)
     t = np.asarray(trials_per_shower, dtype=float)
     keep = t > 0
@@ -102,42 +149,29 @@ def clustered_proportion(
         "method": f"shower bootstrap ({settings.method}, {settings.n_resamples} resamples)",
         "confidence": settings.confidence,
     }
-    if n:
-        lo, hi = wilson_interval(k, n, settings.confidence)
-    else:
-        lo = hi = float("nan")
+    lo, hi = wilson_interval(k, n, settings.confidence) if n else (float("nan"),) * 2
     record["wilson_independent"] = [lo, hi]
     p = record["value"]
-    se_binomial = float(np.sqrt(p * (1 - p) / n)) if n else float("nan")
+    se_binomial = math.sqrt(p * (1 - p) / n) if n else float("nan")
     record["se_binomial"] = se_binomial
-    if record["n_showers"] < 2:
-        return _nan_record({**record, "design_effect": float("nan"), "n_effective": float("nan")})
-    with warnings.catch_warnings():
-        # A bootstrap distribution with one value (e.g. every station right) makes BCa
-        # undefined; scipy then returns NaN, which is what we report.
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.bootstrap(
-            (s, t),
-            _ratio,
-            paired=True,
-            vectorized=True,
-            n_resamples=settings.n_resamples,
-            confidence_level=settings.confidence,
-            method=settings.method,
-            rng=settings.rng(*stream),
+    if record["n_showers"] < settings.min_showers:
+        return _nan_record(
+            record, f"{record['n_showers']} showers (fewer than {settings.min_showers})"
         )
+    res = _bootstrap((s, t), settings, settings.rng(*stream))
+    if res is None:
+        return _nan_record(record, "degenerate: every resample gives the same value")
     se = float(res.standard_error)
+    deff = se**2 / se_binomial**2 if se_binomial > 0 else float("nan")
     record.update(
         {
             "lower": float(res.confidence_interval.low),
             "upper": float(res.confidence_interval.high),
             "se_cluster": se,
+            "design_effect": deff,
+            "n_effective": n / deff if deff > 0 else float("nan"),
         }
     )
-    deff = se**2 / se_binomial**2 if se_binomial > 0 else float("nan")
-    record["design_effect"] = float(deff)
-    record["n_effective"] = float(n / deff) if deff and np.isfinite(deff) else float("nan")
     return record
 
 
@@ -152,7 +186,7 @@ def cluster_robust_se(correct, shower_ids) -> float:
 
 
 def paired_difference(
-    correct_a, correct_b, shower_ids, settings: IntervalSettings, stream: tuple[int, ...]
+    correct_a, correct_b, shower_ids, settings: IntervalSettings, stream: tuple
 ) -> dict:
     """Accuracy difference of two models on the same stations, shower as resampling unit.
 
@@ -166,42 +200,70 @@ def paired_difference(
     b = np.asarray(correct_b, dtype=float)
     diff, trials = per_shower_sums(shower_ids, a - b, np.ones_like(a))
     n = trials.sum()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        boot = stats.bootstrap(
-            (diff, trials),
-            _ratio,
-            paired=True,
-            vectorized=True,
-            n_resamples=settings.n_resamples,
-            confidence_level=settings.confidence,
-            method=settings.method,
-            rng=settings.rng(*stream, 0),
-        )
-        perm = stats.permutation_test(
-            (diff,),
-            lambda d, axis=-1: np.sum(d, axis=axis),
-            permutation_type="samples",
-            vectorized=True,
-            n_resamples=settings.n_permutations,
-            alternative="two-sided",
-            rng=settings.rng(*stream, 1),
-        )
-    se = float(boot.standard_error)
+    d = float(diff.sum() / n)
     # Variance of the difference if stations were independent (McNemar's normal form).
     discordant = float(np.sum(a != b))
-    d = float(diff.sum() / n)
-    se_indep = float(np.sqrt(max(discordant / n - d**2, 0.0) / n))
-    return {
+    se_indep = math.sqrt(max(discordant / n - d**2, 0.0) / n)
+    record = {
         "difference": d,
-        "lower": float(boot.confidence_interval.low),
-        "upper": float(boot.confidence_interval.high),
-        "se_cluster": se,
-        "design_effect": se**2 / se_indep**2 if se_indep > 0 else float("nan"),
-        "p_value": float(perm.pvalue),
         "n": int(n),
         "n_showers": len(diff),
         "resampling_unit": RESAMPLING_UNIT,
         "test": f"shower sign-flip permutation test ({settings.n_permutations} permutations)",
     }
+    nan = float("nan")
+    if len(diff) < settings.min_showers:
+        why = f"{len(diff)} showers (fewer than {settings.min_showers})"
+        return {
+            **record,
+            "lower": nan,
+            "upper": nan,
+            "se_cluster": nan,
+            "design_effect": nan,
+            "p_value": nan,
+            "interval_missing": why,
+        }
+    if not np.any(diff):  # the models agree on every shower: nothing to test
+        return {
+            **record,
+            "lower": nan,
+            "upper": nan,
+            "se_cluster": 0.0,
+            "design_effect": nan,
+            "p_value": 1.0,
+            "interval_missing": "the two models agree on every station",
+        }
+    boot = _bootstrap((diff, trials), settings, settings.rng(*stream, "bootstrap"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        perm = stats.permutation_test(
+            (diff,),
+            lambda x, axis=-1: np.sum(x, axis=axis),
+            permutation_type="samples",
+            vectorized=True,
+            n_resamples=settings.n_permutations,
+            alternative="two-sided",
+            rng=settings.rng(*stream, "permutation"),
+        )
+    se = float(boot.standard_error) if boot is not None else nan
+    return {
+        **record,
+        "lower": float(boot.confidence_interval.low) if boot is not None else nan,
+        "upper": float(boot.confidence_interval.high) if boot is not None else nan,
+        "se_cluster": se,
+        "design_effect": se**2 / se_indep**2 if se_indep > 0 else nan,
+        "p_value": float(perm.pvalue),
+    }
+
+
+def json_safe(value):
+    """NaN and inf become null, so JSON files stay valid (``json.dumps(allow_nan=False)``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.floating | np.integer):
+        return json_safe(value.item())
+    return value

@@ -1,0 +1,40 @@
+"""The configuration as Snakemake sees it: ``config/config.yaml`` with overlays merged on top.
+
+``snakemake --configfile overlay.yaml`` merges the overlay recursively over the Snakefile's
+``configfile:``; tools and tests that read a configuration use ``load`` to get the same result.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "config" / "config.yaml"
+SCHEMA = ROOT / "config" / "schema.yaml"
+
+
+def merge(base: dict, overlay: dict) -> dict:
+    """Recursive merge, as Snakemake's ``update_config``: overlay values win, dicts merge."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load(*overlays: str | Path, validate: bool = True) -> dict:
+    """The default config with ``overlays`` merged in order, validated against the schema."""
+    config = yaml.safe_load(DEFAULT.read_text())
+    for path in overlays:
+        if Path(path).resolve() != DEFAULT.resolve():
+            config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    if validate:
+        from snakemake.utils import validate as validate_schema
+
+        validate_schema(config, str(SCHEMA))
+    return config
