@@ -34,6 +34,5 @@ rule zenodo:
     params:
         config=config,
         run_name=config["run_name"],
-        results_dir=RESULTS,
     script:
         "../scripts/zenodo.py"

@@ -13,11 +13,13 @@ with rule_job(snakemake) as log:
     p = snakemake.params
     record = json.loads(Path(snakemake.input.provenance).read_text())
     sources = [*snakemake.input.results, *snakemake.input.figures]
+    results_dir = os.path.commonpath([os.path.abspath(f) for f in sources])
     info = archive.build_bundle(
         Path(snakemake.output[0]),
         run_name=p.run_name,
         result_files={
-            f"results/{Path(os.path.relpath(f, p.results_dir)).as_posix()}": f for f in sources
+            f"results/{Path(os.path.relpath(os.path.abspath(f), results_dir)).as_posix()}": f
+            for f in sources
         },
         config=dict(p.config),
         repo=Path(snakemake.scriptdir).parent,
