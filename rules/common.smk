@@ -39,6 +39,11 @@ def sample_names():
     return sorted(SIMULATED_SAMPLES)
 
 
+def maybe_temp(path):
+    """Large intermediates are deleted once used unless extraction.keep_trace_tables is set."""
+    return path if config["extraction"]["keep_trace_tables"] else temp(path)
+
+
 def check_input_files():
     """With data.source: files, every listed file must exist: fail at start-up naming the key
     (otherwise the DAG stops with a MissingInputException that names neither)."""

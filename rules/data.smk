@@ -29,7 +29,8 @@ rule extract_stations:
     input:
         raw_file,
     output:
-        stations=f"{RESULTS}/stations/{{sample}}.parquet",
+        # The per-file VEM trace tables are large: temp() unless extraction.keep_trace_tables.
+        stations=maybe_temp(f"{RESULTS}/stations/{{sample}}.parquet"),
         quarantine=f"{RESULTS}/stations/{{sample}}.quarantine.parquet",
         summary=f"{RESULTS}/stations/{{sample}}.summary.json",
     log:
@@ -90,6 +91,8 @@ rule merge_features:
         summary=f"{RESULTS}/features/summary.json",
     log:
         f"{LOGS}/merge_features.log",
+    benchmark:
+        f"{BENCH}/merge_features.tsv"
     conda:
         "../envs/data.yaml"
     script:

@@ -36,6 +36,8 @@ rule compare_models:
         reference=f"{RESULTS}/evaluation/reference_comparison.csv",
     log:
         f"{LOGS}/compare_models.log",
+    benchmark:
+        f"{BENCH}/compare_models.tsv"
     conda:
         "../envs/ml.yaml"
     params:

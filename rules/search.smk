@@ -14,6 +14,8 @@ rule split:
         summary=f"{RESULTS}/splits/summary.json",
     log:
         f"{LOGS}/split.log",
+    benchmark:
+        f"{BENCH}/split.tsv"
     conda:
         "../envs/ml.yaml"
     params:

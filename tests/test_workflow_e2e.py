@@ -106,33 +106,58 @@ def test_rerun_is_a_no_op(quick_run):
     assert "Nothing to be done" in out.stdout + out.stderr
 
 
+def _report_entries(html: str) -> dict[str, dict]:
+    """Result entries of a Snakemake report: path -> rule, wildcards, caption, embedded bytes."""
+    import base64
+    import re
+
+    pattern = re.compile(
+        r'"(?P<path>[^"]+)": \{"name": "[^"]*", "filename": "[^"]*", "labels": [^,]*, '
+        r'"size": "[^"]*", "caption": "(?P<caption>(?:[^"\\]|\\.)*)", "mime_type": "[^"]*", '
+        r'"job_properties": \{"rule": "(?P<rule>[^"]*)", "wildcards": "(?P<wildcards>[^"]*)"'
+        r'.*?"data_uri": "data:[^,]*;base64,(?P<data>[^"]*)"'
+    )
+    return {
+        m["path"]: {
+            "rule": m["rule"],
+            "wildcards": m["wildcards"],
+            "caption": m["caption"],
+            "data": base64.b64decode(m["data"]),
+        }
+        for m in pattern.finditer(html)
+    }
+
+
 def test_report_builds(quick_run, tmp_path):
     report = tmp_path / "report.html"
     out = _snakemake("--config", f"results_dir={quick_run}", "--report", str(report))
     assert out.returncode == 0, out.stderr[-3000:]
-    html = report.read_text(errors="ignore")
-    assert len(html) > 100_000
-    expected = [
-        "xmax_moments.png",
-        "multiplicity.png",
-        "risetime_1000m.png",
-        "signal_fluctuations.png",
-        "accuracy_comparison.png",
-        "binned_accuracy.png",
-        "feature_distributions.png",
-        "results.md",
-        "paired_comparisons.md",
-        "best_parameters.md",
-        "leakage.md",
-        "provenance.md",
-        "optimisation_history.png",
-        "params_vs_accuracy.png",
-        "confusion_matrix.png",
-    ]
-    for name in expected:
-        assert name in html, name
+    entries = _report_entries(report.read_text(errors="ignore"))
+    expected = {
+        "validation/xmax_moments.png": "validation_figures",
+        "validation/multiplicity.png": "validation_figures",
+        "validation/risetime_1000m.png": "validation_figures",
+        "validation/signal_fluctuations.png": "validation_figures",
+        "figures/accuracy_comparison.png": "summary_figures",
+        "figures/binned_accuracy.png": "summary_figures",
+        "figures/feature_distributions.png": "summary_figures",
+        "tables/results.md": "tables",
+        "tables/paired_comparisons.md": "tables",
+        "tables/best_parameters.md": "tables",
+        "tables/leakage.md": "leakage_table",
+        "provenance/provenance.md": "provenance",
+    }
     for model in ("svm", "xgboost", "dae", "sdae", "vae"):
-        assert f"figures/{model}/confusion_matrix.png" in html or model in html
+        for name in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
+            expected[f"figures/{model}/{name}.png"] = "model_figures"
+    for rel, rule in expected.items():
+        entry = entries[str(quick_run / rel)]
+        assert entry["rule"] == rule, rel
+        # The report embeds exactly the file the rule wrote, with a caption.
+        assert entry["data"] == (quick_run / rel).read_bytes(), rel
+        assert len(entry["caption"]) > 40, rel
+    assert "model=vae" in entries[str(quick_run / "figures/vae/confusion_matrix.png")]["wildcards"]
+    assert "shower bootstrap" in entries[str(quick_run / "tables/results.md")]["caption"]
 
 
 def test_paper_target(quick_run, tmp_path):
@@ -277,3 +302,22 @@ def test_changed_search_space_gives_a_fresh_sweep(quick_run, tmp_path):
     assert after["n_trials_counted"] == after["n_trials_budget"]
     trials = pd.read_csv(quick_run / "search" / "svm" / "trials.csv")
     assert (trials["params_C"] >= 100).all() and set(trials["params_kernel"]) == {"rbf"}
+
+
+def test_trace_tables_can_be_temporary(tmp_path):
+    """extraction.keep_trace_tables: false deletes the large per-file VEM trace tables once
+    the features are computed; the features and the quarantine tables stay."""
+    import yaml
+
+    results = tmp_path / "results"
+    overlay = tmp_path / "temp.yaml"
+    overlay.write_text(
+        yaml.safe_dump({"results_dir": str(results), "extraction": {"keep_trace_tables": False}})
+    )
+    target = f"{results}/features/stations.parquet"
+    out = _snakemake("--configfile", "config/quick.yaml", str(overlay), target=target)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert (results / "features" / "stations.parquet").stat().st_size > 0
+    assert sorted(p.name for p in (results / "stations").glob("*.parquet")) == sorted(
+        f"{p}_00.quarantine.parquet" for p in ("helium", "iron", "oxygen", "proton")
+    )
