@@ -196,33 +196,26 @@ def plot_accuracy_comparison(table: pd.DataFrame, path):
         rows = y[has.to_numpy()]
         conf = _pct(t["confidence"].iloc[0])
         split = t["split_method"].iloc[0]
-        ax.errorbar(
-            t["accuracy"],
-            rows,
-            xerr=_bars(t["accuracy"], t["lower"], t["upper"]),
-            fmt="o",
-            color="k",
-            capsize=4,
-            label=f"per station, split by {split}: {t['interval_label'].iloc[0]}",
-        )
-        ax.errorbar(
-            t["accuracy"],
-            rows - 0.2,
-            xerr=_bars(t["accuracy"], t["wilson_independent_lower"], t["wilson_independent_upper"]),
-            fmt="none",
-            ecolor="grey",
-            capsize=3,
-            label=f"per station: {conf} Wilson as if stations were independent",
-        )
-        ax.errorbar(
-            t["event_accuracy"],
-            rows + 0.4,
-            xerr=_bars(t["event_accuracy"], t["event_lower"], t["event_upper"]),
-            fmt="D",
-            color="tab:blue",
-            capsize=4,
-            label=f"per shower (stations combined): {conf} Wilson, n = showers",
-        )
+        # (value, interval columns, row offset, style, legend label) of each drawn series.
+        series = [
+            ("accuracy", ("lower", "upper"), 0.0, {"fmt": "o", "color": "k"},
+             f"per station, split by {split}: {t['interval_label'].iloc[0]}"),
+            ("accuracy", ("wilson_independent_lower", "wilson_independent_upper"), -0.2,
+             {"fmt": "none", "ecolor": "grey"},
+             f"per station: {conf} Wilson as if stations were independent"),
+            ("event_accuracy", ("event_lower", "event_upper"), 0.4,
+             {"fmt": "D", "color": "tab:blue"},
+             f"per shower (stations combined): {conf} Wilson, n = showers"),
+        ]  # fmt: skip
+        for value, (lower, upper), offset, style, label in series:
+            ax.errorbar(
+                t[value],
+                rows + offset,
+                xerr=_bars(t[value], t[lower], t[upper]),
+                capsize=4,
+                label=label,
+                **style,
+            )
         ax.axvline(
             float(t["chance_accuracy"].max()),
             ls=":",
@@ -272,6 +265,7 @@ def plot_binned_accuracy(metrics: dict[str, dict], path):
         ax.stairs(
             bins["chance_accuracy"].to_numpy(),
             np.r_[bins["low"].to_numpy(), high.to_numpy()[-1]],
+            baseline=None,
             ls=":",
             color="grey",
             label="chance (largest class share in the bin)",
