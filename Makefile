@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
 CONFIG ?= config/config.yaml
+REPORT ?= reports/report.html
 BIN := $(VENV)/bin
 LOCK_HASH := $(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
@@ -22,13 +23,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report reports/report.html
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report $(REPORT)
 
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report reports/report.html
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report $(REPORT)
 
 quick:
-	$(MAKE) run CONFIG=config/quick.yaml
+	$(MAKE) run CONFIG=config/quick.yaml REPORT=reports/quick/report.html
 
 paper: $(STAMP)
 	$(BIN)/snakemake paper --cores $(CORES) --configfile $(CONFIG)
@@ -61,7 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_search.py --model dae --trials 8
 
 clean:
-	rm -rf results/quick .snakemake
+	rm -rf results/quick reports/quick mlruns .snakemake
 
 repro: $(STAMP)
 	$(BIN)/python tools/reproducibility_check.py --config config/quick.yaml --out results/repro

@@ -8,7 +8,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-report: "reports/workflow.rst"
+report: "reports/captions/workflow.rst"
 
 
 # Used only with --sdm apptainer (see README): per-rule conda envs run inside it, or set

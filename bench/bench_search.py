@@ -59,6 +59,7 @@ def sweep(model, cfg, data, n_workers, pruner, tag):
     journal = tmp / "optuna.journal"
     tracking = f"sqlite:///{tmp / 'mlflow.db'}"
     storage = search.storage_for("journal", journal)
+    search.init_tracking(tracking, "bench", tmp / "artifacts")
     info = search.create_study(model, f"bench-{tag}", storage, tracking, "bench", cfg, SEED)
     search_cfg = {
         "sampler": {"name": "tpe", "n_startup_trials": 4},

@@ -1,7 +1,11 @@
 rule provenance:
     input:
-        raw=raw_files(),
+        summaries=expand(
+            f"{RESULTS}/stations/{{sample}}.summary.json", sample=sample_names()
+        ),
         results=result_files(),
+        best=model_results("best_params"),
+        benchmarks=benchmark_files(),
     output:
         json=f"{RESULTS}/provenance/provenance.json",
         markdown=report(
@@ -15,7 +19,7 @@ rule provenance:
         "../envs/report.yaml"
     params:
         config=config,
-        benchmarks=BENCH,
+        models=MODELS,
     script:
         "../scripts/provenance.py"
 
@@ -24,7 +28,19 @@ rule zenodo:
     input:
         provenance=f"{RESULTS}/provenance/provenance.json",
         results=result_files(),
+        tables=list(table_sources("tex").values()),
         figures=list(figure_sources("png").values()),
+        # The repository files the bundle copies: editing one rebuilds the bundle.
+        repo=[
+            f"{workflow.basedir}/{f}"
+            for f in (
+                ".zenodo.json",
+                "CITATION.cff",
+                "requirements.lock",
+                "config/schema.yaml",
+            )
+        ]
+        + sorted(str(p) for p in Path(workflow.basedir, "envs").glob("*.yaml")),
     output:
         directory(f"{REPORTS}/zenodo"),
     log:

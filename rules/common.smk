@@ -11,6 +11,36 @@ from uhecr.spaces import validate_spaces
 
 validate_spaces(config["models"])  # fail at start-up, naming the config key
 
+
+def sort_config(node, key=None):
+    """Sort every mapping's keys in place (search spaces keep their order: it is the order of
+    the suggestions), so equal configurations give equal job params whatever an overlay's
+    key order, and Snakemake's params trigger never reruns a job for nothing."""
+    items = list(node.items()) if key == "space" else sorted(node.items())
+    node.clear()
+    for k, v in items:
+        node[k] = sort_config(v, k) if isinstance(v, dict) else v
+    return node
+
+
+sort_config(config)
+
+
+def subset(section, *keys):
+    """Only the keys of a config section a job uses: changing the others reruns nothing."""
+    return {k: section[k] for k in keys}
+
+
+# What a sweep depends on in config.search (n_workers changes no trial: it is left out).
+SWEEP_SETTINGS = subset(
+    config["search"],
+    "sampler",
+    "pruner",
+    "storage",
+    "tracking_uri",
+    "max_train_samples",
+)
+
 RESULTS = config["results_dir"]
 REPORTS = config["reports_dir"]
 LOGS = f"{RESULTS}/logs"
@@ -76,13 +106,6 @@ def raw_file(wildcards):
     return f"{RESULTS}/raw/{wildcards.sample}.root"
 
 
-def raw_files():
-    data = config["data"]
-    if data["source"] == "files":
-        return [data["input_files"][s] for s in sample_names()]
-    return [f"{RESULTS}/raw/{s}.root" for s in sample_names()]
-
-
 def run_results():
     """Run-level result files (not per model)."""
     files = [
@@ -142,6 +165,29 @@ def figure_sources(ext):
         ):
             figures[f"validation_{n}"] = f"{RESULTS}/validation/{n}.{ext}"
     return figures
+
+
+def benchmark_files():
+    """The benchmark record of every benchmarked job of the run (for the provenance)."""
+    samples = sample_names()
+    files = expand(f"{BENCH}/extract_stations/{{s}}.tsv", s=samples)
+    files += expand(f"{BENCH}/compute_features/{{s}}.tsv", s=samples)
+    files += [f"{BENCH}/merge_features.tsv", f"{BENCH}/split.tsv"]
+    if config["data"]["source"] == "simulation":
+        files += expand(f"{BENCH}/simulate/{{s}}.tsv", s=samples)
+        files += [
+            f"{BENCH}/validate_simulation.tsv",
+            f"{BENCH}/validation_figures_png.tsv",
+        ]
+    if config["splits"]["leakage_study"]:
+        files.append(f"{BENCH}/leakage_study.tsv")
+    workers = [f"{i:02d}" for i in range(config["search"]["n_workers"])]
+    files += expand(f"{BENCH}/search_worker/{{m}}_{{w}}.tsv", m=MODELS, w=workers)
+    for name in ("evaluate", "test_metrics"):
+        files += expand(f"{BENCH}/{name}/{{m}}.tsv", m=MODELS)
+    files += expand(f"{BENCH}/model_figures/{{m}}_png.tsv", m=MODELS)
+    files += [f"{BENCH}/compare_models.tsv", f"{BENCH}/summary_figures_png.tsv"]
+    return files
 
 
 def all_outputs():

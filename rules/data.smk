@@ -17,7 +17,13 @@ rule simulate:
         runtime=30,
         mem_mb=4000,
     params:
-        simulation=config["data"]["simulation"],
+        simulation=subset(
+            config["data"]["simulation"],
+            "stations_per_primary",
+            "files_per_primary",
+            "format",
+            "settings",
+        ),
         primary=lambda wc: SIMULATED_SAMPLES[wc.sample][0],
         file_index=lambda wc: SIMULATED_SAMPLES[wc.sample][1],
         seed=config["seed"],
@@ -43,8 +49,17 @@ rule extract_stations:
         runtime=30,
         mem_mb=3000,
     params:
-        extraction=config["extraction"],
-        features=config["features"],
+        extraction=subset(
+            config["extraction"],
+            "tree",
+            "step_size",
+            "n_pmts",
+            "n_bins",
+            "on_bad_station",
+            "branches",
+        ),
+        # Calibration uses only these feature settings.
+        features=subset(config["features"], "adc_max", "baseline"),
         config_key=input_config_key,
     script:
         "../scripts/extract_stations.py"
@@ -62,6 +77,9 @@ rule compute_features:
         f"{BENCH}/compute_features/{{sample}}.tsv"
     conda:
         "../envs/data.yaml"
+    resources:
+        runtime=30,
+        mem_mb=3000,
     params:
         on_bad_station=config["extraction"]["on_bad_station"],
         features=config["features"],
@@ -95,6 +113,9 @@ rule merge_features:
         f"{BENCH}/merge_features.tsv"
     conda:
         "../envs/data.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
     script:
         "../scripts/merge_features.py"
 
@@ -152,7 +173,12 @@ rule validation_figures:
         ),
     log:
         f"{LOGS}/validation_figures_{{ext}}.log",
+    benchmark:
+        f"{BENCH}/validation_figures_{{ext}}.tsv"
     conda:
         "../envs/report.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
     script:
         "../scripts/validation_figures.py"

@@ -4,8 +4,8 @@ rule evaluate:
         table=f"{RESULTS}/features/stations.parquet",
         manifest=f"{RESULTS}/splits/manifest.parquet",
     output:
-        metrics=f"{RESULTS}/evaluation/{{model}}/metrics.json",
         predictions=f"{RESULTS}/evaluation/{{model}}/predictions.parquet",
+        fit=f"{RESULTS}/evaluation/{{model}}/fit.json",
     log:
         f"{LOGS}/evaluate/{{model}}.log",
     benchmark:
@@ -18,11 +18,32 @@ rule evaluate:
         mem_mb=8000,
     params:
         features=config["models"]["features"],
+        seed=config["seed"],
+    script:
+        "../scripts/evaluate.py"
+
+
+rule test_metrics:
+    input:
+        predictions=f"{RESULTS}/evaluation/{{model}}/predictions.parquet",
+        fit=f"{RESULTS}/evaluation/{{model}}/fit.json",
+    output:
+        f"{RESULTS}/evaluation/{{model}}/metrics.json",
+    log:
+        f"{LOGS}/test_metrics/{{model}}.log",
+    benchmark:
+        f"{BENCH}/test_metrics/{{model}}.tsv"
+    conda:
+        "../envs/ml.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
         evaluation=config["evaluation"],
         split_method=config["splits"]["method"],
         seed=config["seed"],
     script:
-        "../scripts/evaluate.py"
+        "../scripts/test_metrics.py"
 
 
 rule compare_models:
@@ -73,8 +94,13 @@ rule model_figures:
         ),
     log:
         f"{LOGS}/model_figures/{{model}}_{{ext}}.log",
+    benchmark:
+        f"{BENCH}/model_figures/{{model}}_{{ext}}.tsv"
     conda:
         "../envs/report.yaml"
+    resources:
+        runtime=15,
+        mem_mb=2000,
     script:
         "../scripts/model_figures.py"
 
@@ -105,8 +131,13 @@ rule summary_figures:
         ),
     log:
         f"{LOGS}/summary_figures_{{ext}}.log",
+    benchmark:
+        f"{BENCH}/summary_figures_{{ext}}.tsv"
     conda:
         "../envs/report.yaml"
+    resources:
+        runtime=15,
+        mem_mb=4000,
     params:
         models=MODELS,
         features=config["models"]["features"],

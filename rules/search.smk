@@ -18,8 +18,13 @@ rule split:
         f"{BENCH}/split.tsv"
     conda:
         "../envs/ml.yaml"
+    resources:
+        runtime=15,
+        mem_mb=2000,
     params:
-        splits=config["splits"],
+        splits=subset(
+            config["splits"], "method", "test_fraction", "validation_fraction"
+        ),
         seed=config["seed"],
     script:
         "../scripts/split.py"
@@ -41,7 +46,7 @@ rule leakage_study:
         runtime=60,
         mem_mb=6000,
     params:
-        splits=config["splits"],
+        splits=subset(config["splits"], "test_fraction", "validation_fraction"),
         features=config["models"]["features"],
         evaluation=config["evaluation"],
         seed=config["seed"],
@@ -57,7 +62,7 @@ rule init_tracking:
     conda:
         "../envs/ml.yaml"
     params:
-        search=config["search"],
+        tracking_uri=config["search"]["tracking_uri"],
         run_name=config["run_name"],
         mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
@@ -83,7 +88,7 @@ rule create_study:
     params:
         model_config=lambda wc: config["models"][wc.model],
         features=config["models"]["features"],
-        search=config["search"],
+        search=SWEEP_SETTINGS,
         seed=config["seed"],
         run_name=config["run_name"],
         mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
@@ -94,6 +99,8 @@ rule create_study:
 rule search_worker:
     input:
         study=f"{RESULTS}/search/{{model}}/study.json",
+        # ancient(): the workers append to the journal; its new mtime must not rerun them.
+        journal=ancient(f"{RESULTS}/search/{{model}}/optuna.journal"),
         table=f"{RESULTS}/features/stations.parquet",
         manifest=f"{RESULTS}/splits/manifest.parquet",
     output:
@@ -111,7 +118,7 @@ rule search_worker:
     params:
         model_config=lambda wc: config["models"][wc.model],
         features=config["models"]["features"],
-        search=config["search"],
+        search=SWEEP_SETTINGS,
         seed=config["seed"],
         mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
@@ -121,6 +128,7 @@ rule search_worker:
 rule collect_search:
     input:
         study=f"{RESULTS}/search/{{model}}/study.json",
+        journal=ancient(f"{RESULTS}/search/{{model}}/optuna.journal"),
         workers=expand(
             f"{RESULTS}/search/{{{{model}}}}/worker_{{worker}}.json", worker=WORKERS
         ),
@@ -133,7 +141,7 @@ rule collect_search:
         "../envs/ml.yaml"
     params:
         model_config=lambda wc: config["models"][wc.model],
-        search=config["search"],
+        search=SWEEP_SETTINGS,
         mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
         "../scripts/collect_search.py"

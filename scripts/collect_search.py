@@ -13,7 +13,7 @@ with rule_job(snakemake) as log:
     info = json.loads(Path(snakemake.input.study).read_text())
     summary, trials = search.summarise_study(
         info,
-        search.storage_for(p.search["storage"], info["journal"]),
+        search.storage_for(p.search["storage"], snakemake.input.journal),
         p.model_config,
         search.tracking_uri_for(p.search["tracking_uri"], p.mlflow_db),
     )

@@ -27,6 +27,5 @@ with rule_job(snakemake) as log:
     )
     Path(snakemake.output.journal).touch()  # stays empty with an RDB storage
     info["sweep_key"] = key
-    info["journal"] = snakemake.output.journal
     Path(snakemake.output.study).write_text(json.dumps(info, indent=2))
     log.info("study %s", json.dumps(info))

@@ -13,16 +13,9 @@ with rule_job(snakemake) as log:
     p = snakemake.params
     best = json.loads(Path(snakemake.input.best).read_text())
     data = splits.load_split(snakemake.input.table, snakemake.input.manifest, p.features)
-    intervals = evaluation.IntervalSettings.from_config(p.evaluation, p.seed)
-    metrics, predictions = evaluation.evaluate_on_test(
-        snakemake.wildcards.model,
-        best,
-        data,
-        intervals,
-        threads=snakemake.threads,
-        split_method=p.split_method,
+    predictions, fit = evaluation.predict_test(
+        snakemake.wildcards.model, best, data, p.seed, threads=snakemake.threads
     )
     predictions.to_parquet(snakemake.output.predictions, index=False)
-    text = json.dumps(json_safe(metrics), indent=2, default=str, allow_nan=False)
-    Path(snakemake.output.metrics).write_text(text)
-    log.info("test accuracy %s", json.dumps(metrics["accuracy"]))
+    Path(snakemake.output.fit).write_text(json.dumps(json_safe(fit), indent=2, allow_nan=False))
+    log.info("refit %s", json.dumps(fit, default=str))

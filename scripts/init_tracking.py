@@ -10,7 +10,8 @@ from uhecr.jobs import rule_job
 
 with rule_job(snakemake) as log:
     p = snakemake.params
-    uri = search.tracking_uri_for(p.search["tracking_uri"], p.mlflow_db)
-    info = search.init_tracking(uri, f"{p.run_name}-sweeps")
+    uri = search.tracking_uri_for(p.tracking_uri, p.mlflow_db)
+    artifacts = None if p.tracking_uri else Path(p.mlflow_db).parent / "artifacts"
+    info = search.init_tracking(uri, f"{p.run_name}-sweeps", artifacts)
     Path(snakemake.output[0]).write_text(json.dumps(info, indent=2))
     log.info("tracking %s", json.dumps(info))

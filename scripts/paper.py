@@ -9,6 +9,12 @@ from uhecr import reporting
 from uhecr.jobs import rule_job
 
 with rule_job(snakemake):
+    # Figures of a model no longer enabled (or a table no longer made) must not linger.
+    declared = {Path(f).resolve() for f in [*snakemake.output.figures, *snakemake.output.tables]}
+    for folder in {Path(f).parent for f in declared}:
+        for stale in folder.glob("*"):
+            if stale.resolve() not in declared:
+                stale.unlink()
     pairs = [
         *zip(snakemake.input.figures, snakemake.output.figures, strict=True),
         *zip(snakemake.input.tables, snakemake.output.tables, strict=True),

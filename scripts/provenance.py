@@ -9,11 +9,18 @@ from uhecr import provenance
 from uhecr.jobs import rule_job
 
 with rule_job(snakemake):
+    p = snakemake.params
+    extracted = [json.loads(Path(f).read_text()) for f in snakemake.input.summaries]
+    best = {
+        m: json.loads(Path(f).read_text())
+        for m, f in zip(p.models, snakemake.input.best, strict=True)
+    }
     record = provenance.run_provenance(
-        dict(snakemake.params.config),
-        list(snakemake.input.raw),
+        dict(p.config),
+        {s["file"]: s["sha256"] for s in extracted},
         list(snakemake.input.results),
-        snakemake.params.benchmarks,
+        best,
+        provenance.rule_timings(list(snakemake.input.benchmarks)),
         repo=Path(snakemake.scriptdir).parent,
     )
     Path(snakemake.output.json).write_text(json.dumps(record, indent=2, default=str))

@@ -20,7 +20,7 @@ with rule_job(snakemake):
         snakemake.wildcards.model,
         p.model_config,
         {"train": (X, y), "validation": data["validation"][:2]},
-        search.storage_for(p.search["storage"], info["journal"]),
+        search.storage_for(p.search["storage"], snakemake.input.journal),
         info,
         snakemake.wildcards.worker,
         p.search,

@@ -20,8 +20,8 @@ with rule_job(snakemake):
         best,
         pd.read_csv(snakemake.input.comparisons),
         {
-            "results": Path(snakemake.output.results).with_suffix(""),
-            "parameters": Path(snakemake.output.parameters).with_suffix(""),
-            "comparisons": Path(snakemake.output.comparisons).with_suffix(""),
+            "results": (snakemake.output.results, snakemake.output.results_tex),
+            "parameters": (snakemake.output.parameters, snakemake.output.parameters_tex),
+            "comparisons": (snakemake.output.comparisons, snakemake.output.comparisons_tex),
         },
     )

@@ -12,7 +12,7 @@ from uhecr.jobs import rule_job
 with rule_job(snakemake) as log:
     p = snakemake.params
     record = json.loads(Path(snakemake.input.provenance).read_text())
-    sources = [*snakemake.input.results, *snakemake.input.figures]
+    sources = [*snakemake.input.results, *snakemake.input.tables, *snakemake.input.figures]
     results_dir = os.path.commonpath([os.path.abspath(f) for f in sources])
     info = archive.build_bundle(
         Path(snakemake.output[0]),

@@ -42,7 +42,7 @@ def test_credentials_in_config_urls_never_reach_the_provenance_record(tmp_path):
             "list": ["http://u:pw-secret@host/x"],
         },
     }
-    record = provenance.run_provenance(config, [], [], tmp_path)
+    record = provenance.run_provenance(config, {}, [], {}, [], repo=tmp_path)
     text = str(record["config"])
     assert "hunter2-secret" not in text and "pw-secret" not in text
     assert record["config"]["search"]["storage"] == "postgresql://optuna:***@db.example:5432/optuna"

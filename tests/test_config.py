@@ -82,3 +82,18 @@ def test_every_schema_key_is_described_and_the_reference_is_current():
         text=True,
     )
     assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["search"]["sampler"].__setitem__("n_startup_trial", 50), "n_startup_trial"),
+        (lambda c: c["search"]["pruner"].__setitem__("n_warmup_step", 9), "n_warmup_step"),
+        (lambda c: c["data"]["simulation"].__setitem__("primaries", ["proton", "iron"]), "short"),
+    ],
+)
+def test_typos_and_class_subsets_are_refused(edit, message):
+    cfg = copy.deepcopy(_load("quick.yaml"))
+    edit(cfg)
+    with pytest.raises(WorkflowError, match=message):
+        validate(cfg, SCHEMA)

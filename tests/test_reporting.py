@@ -97,7 +97,9 @@ def test_results_table_columns_and_latex_caption(tmp_path):
     assert row["Accuracy per shower [99% Wilson]"].startswith(
         f"{m['event_level']['accuracy']['value']:.3f}"
     )
-    reporting.write_tables(table, tmp_path / "results", "Accuracy (99 % interval) & more")
+    reporting.write_tables(
+        table, tmp_path / "results.md", tmp_path / "results.tex", "Accuracy (99 % interval) & more"
+    )
     tex = (tmp_path / "results.tex").read_text()
     assert r"\caption{Accuracy (99 \% interval) \& more}" in tex
 
@@ -114,7 +116,11 @@ def test_one_model_tables_and_figures_with_an_empty_comparison_table(tmp_path):
         reference,
         {"xgboost": {"params": {"max_depth": 3}}},
         comparisons,
-        {"results": out / "results", "parameters": out / "params", "comparisons": out / "pairs"},
+        {
+            "results": (out / "results.md", out / "results.tex"),
+            "parameters": (out / "params.md", out / "params.tex"),
+            "comparisons": (out / "pairs.md", out / "pairs.tex"),
+        },
     )
     assert "Model A" in (out / "pairs.md").read_text()
     assert r"\begin{tabular}" in (out / "pairs.tex").read_text()

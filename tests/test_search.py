@@ -83,6 +83,7 @@ def _setup(tmp_path, n_trials):
     journal = tmp_path / "optuna.journal"
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     storage = search.storage_for("journal", journal)
+    search.init_tracking(tracking, "t-sweeps", tmp_path / "artifacts")
     info = search.create_study(
         "svm", "t-svm", storage, tracking, "t-sweeps", {**SVM_CFG, "n_trials": n_trials}, 3
     )
@@ -213,3 +214,53 @@ def test_same_inputs_same_study_and_worker_count_does_not_matter():
     )
     more_workers = _changed(("search_cfg", "n_workers"), 8)
     assert search.sweep_key(**more_workers) == search.sweep_key(**SWEEP_INPUTS)
+
+
+def test_artifacts_stay_under_the_results_folder_and_a_new_store_gets_a_parent_run(tmp_path):
+    """MLflow must not write ./mlruns in the working directory; an RDB study resumed under a new
+    MLflow store (here: a new SQLite file) gets a parent run there instead of failing later."""
+    journal, tracking, storage, info = _setup(tmp_path, 2)
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking)
+    exp = mlflow.get_experiment_by_name("t-sweeps")
+    assert exp.artifact_location == (tmp_path / "artifacts").resolve().as_uri()
+    other = tmp_path / "other"
+    other.mkdir()
+    tracking_b = f"sqlite:///{other / 'mlflow.db'}"
+    search.init_tracking(tracking_b, "t-sweeps", other / "artifacts")
+    again = search.create_study(
+        "svm", "t-svm", storage, tracking_b, "t-sweeps", {**SVM_CFG, "n_trials": 2}, 3
+    )
+    assert again["mlflow_parent_run_id"] != info["mlflow_parent_run_id"]
+    mlflow.set_tracking_uri(tracking_b)
+    assert (
+        mlflow.get_run(again["mlflow_parent_run_id"]).info.experiment_id
+        == again["mlflow_experiment_id"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda m: m["dae"]["fixed"].__setitem__("lr", 0.01),
+            r"models.dae.space and models.dae.fixed both set \['lr'\]",
+        ),
+        (
+            lambda m: m["dae"]["fixed"].__setitem__("epoch", 500),
+            r"models.dae.fixed: unknown parameter\(s\) \['epoch'\]",
+        ),
+        (
+            lambda m: m["svm"]["space"].__setitem__("c", "loguniform(1, 2)"),
+            r"models.svm.space: unknown parameter\(s\) \['c'\]",
+        ),
+    ],
+)
+def test_space_and_fixed_parameters_are_checked(edit, message):
+    from uhecr import configuration
+
+    models_cfg = configuration.load(configuration.ROOT / "config" / "quick.yaml")["models"]
+    edit(models_cfg)
+    with pytest.raises(ValueError, match=message):
+        validate_spaces(models_cfg)

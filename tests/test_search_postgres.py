@@ -104,6 +104,7 @@ def test_two_workers_share_a_postgres_study(postgres_url, tmp_path, monkeypatch)
     storage = search.storage_for(postgres_url, "unused")
     assert "postgresql" in type(storage).__name__.lower() or hasattr(storage, "engine")
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    search.init_tracking(tracking, "pg", tmp_path / "artifacts")
     info = search.create_study(
         "svm", f"pg-{time.time_ns()}", storage, tracking, "pg", {**SVM_CFG, "n_trials": 6}, 5
     )

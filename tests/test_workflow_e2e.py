@@ -157,7 +157,9 @@ def test_report_builds(quick_run, tmp_path):
         assert entry["data"] == (quick_run / rel).read_bytes(), rel
         assert len(entry["caption"]) > 40, rel
     assert "model=vae" in entries[str(quick_run / "figures/vae/confusion_matrix.png")]["wildcards"]
-    assert "shower bootstrap" in entries[str(quick_run / "tables/results.md")]["caption"]
+    assert (
+        "resamples whole test showers" in entries[str(quick_run / "tables/results.md")]["caption"]
+    )
 
 
 def test_paper_target(quick_run, tmp_path):
@@ -271,6 +273,43 @@ def test_one_model_run(tmp_path):
     out = _snakemake("--configfile", "config/quick.yaml", str(overlay), "--report", str(report))
     assert out.returncode == 0, out.stderr[-3000:]
     assert "accuracy_comparison.png" in report.read_text(errors="ignore")
+
+
+def _planned_rules(out) -> set[str]:
+    import re
+
+    return set(re.findall(r"^(?:local)?rule (\w+):", out.stdout + out.stderr, flags=re.M))
+
+
+@pytest.mark.parametrize(
+    ("overlay", "must_run", "must_not_run"),
+    [
+        # Interval settings recompute the metrics, never refit or re-sweep a model.
+        ({"evaluation": {"n_permutations": 2999}}, {"test_metrics"}, {"evaluate", "create_study"}),
+        # More workers do not restart a finished sweep (the new worker finds the budget used).
+        ({"search": {"n_workers": 3}}, {"search_worker"}, {"create_study", "simulate"}),
+        # Validation sample sizes touch only the validation.
+        (
+            {"data": {"simulation": {"validation": {"xmax_showers": 30000}}}},
+            {"validate_simulation"},
+            {"simulate", "extract_stations", "create_study"},
+        ),
+        # Repeating a default value (another key order after the merge) changes nothing.
+        ({"models": {"vae": {"fixed": {"lr": 0.001}}}}, set(), {"create_study", "evaluate"}),
+    ],
+)
+def test_config_changes_rerun_only_what_depends_on_them(
+    quick_run, tmp_path, overlay, must_run, must_not_run
+):
+    import yaml
+
+    path = tmp_path / "overlay.yaml"
+    path.write_text(yaml.safe_dump({"results_dir": str(quick_run), **overlay}))
+    out = _snakemake("--configfile", "config/quick.yaml", str(path), "--dry-run")
+    assert out.returncode == 0, out.stderr[-3000:]
+    planned = _planned_rules(out)
+    assert must_run <= planned, planned
+    assert not (must_not_run & planned), planned
 
 
 def test_changed_search_space_gives_a_fresh_sweep(quick_run, tmp_path):

@@ -29,7 +29,10 @@ def main() -> int:
     if problems:
         print(f"manifest check failed for: {problems}", file=sys.stderr)
         return 1
-    files = sorted(p for p in args.bundle.rglob("*") if p.is_file())
+    # Snakemake's .snakemake_timestamp marker is not part of the bundle (nor of its manifest).
+    files = sorted(
+        p for p in args.bundle.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"
+    )
     metadata = json.loads((args.bundle / ".zenodo.json").read_text())
     if args.dry_run:
         for p in files:

@@ -236,31 +236,37 @@ def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
     }
 
 
-def evaluate_on_test(
-    model_name: str,
-    best: dict,
-    data: dict,
-    intervals: IntervalSettings,
-    threads: int = 1,
-    split_method: str = "shower",
-):
-    """Refit the best configuration on train + validation, predict the held-out test set once."""
+def predict_test(model_name: str, best: dict, data: dict, seed: int, threads: int = 1):
+    """Refit the best configuration on train + validation and predict the test set, once.
+
+    Returns the per-station predictions (with class probabilities and the columns the metrics
+    need) and a record of the fit; the metrics are computed separately (``compute_test_metrics``), so a
+    change of the interval settings never refits a model."""
     (X, y, _), (Xv, yv, _), (Xt, yt, frame) = data["train"], data["validation"], data["test"]
     params = best.get("refit_params", best["params"])
-    model = models.build(model_name, params, intervals.seed, threads)
-    y_fit = np.concatenate([y, yv])
-    model.fit(np.concatenate([X, Xv]), y_fit)
+    model = models.build(model_name, params, seed, threads)
+    model.fit(np.concatenate([X, Xv]), np.concatenate([y, yv]))
     proba = model.predict_proba(Xt)
-    pred = model.predict(Xt)
-    shower_ids = frame["shower_id"].to_numpy()
-    metrics = classification_metrics(yt, pred, shower_ids, intervals, prefix=model_name)
-    metrics["binned"] = binned_accuracy(frame, yt, pred == yt, intervals, prefix=model_name)
     predictions = frame[
         ["shower_id", "station_id", "label", "lg_energy", "zenith_deg", "core_distance_m"]
     ].copy()
-    predictions["prediction"] = pred
+    predictions["label"] = yt
+    predictions["prediction"] = model.predict(Xt)
     for k, name in enumerate(CLASSES):
         predictions[f"p_{name}"] = proba[:, k]
+    fit = {"model": model_name, "params": params, "seed": seed, "n_train": int(len(X) + len(Xv))}
+    return predictions, fit
+
+
+def compute_test_metrics(
+    predictions: pd.DataFrame, fit: dict, intervals: IntervalSettings, split_method: str = "shower"
+) -> dict:
+    """Per-station and per-shower metrics of one model's test predictions."""
+    name = fit["model"]
+    y, pred = predictions["label"].to_numpy(), predictions["prediction"].to_numpy()
+    shower_ids = predictions["shower_id"].to_numpy()
+    metrics = classification_metrics(y, pred, shower_ids, intervals, prefix=name)
+    metrics["binned"] = binned_accuracy(predictions, y, pred == y, intervals, prefix=name)
     metrics["event_level"] = event_metrics(combine_stations(predictions), intervals.confidence)
     if split_method != "shower":
         # With a station split a test shower's other stations were seen in training.
@@ -271,10 +277,7 @@ def evaluate_on_test(
         )
     metrics.update(
         {
-            "model": model_name,
-            "params": params,
-            "seed": intervals.seed,
-            "n_train": int(len(X) + len(Xv)),
+            **fit,
             "split_method": split_method,
             "intervals": {
                 "resampling_unit": "shower",
@@ -284,10 +287,11 @@ def evaluate_on_test(
                 "min_showers": intervals.min_showers,
                 "confidence": intervals.confidence,
                 "label": intervals.label,
+                "seed": intervals.seed,
             },
         }
     )
-    return metrics, predictions
+    return metrics
 
 
 def paired_comparisons(

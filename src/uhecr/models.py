@@ -477,6 +477,29 @@ LABELS = {
     "vae": "VAE",
 }
 
+# Every parameter a model reads (search space or fixed): anything else in config is a typo.
+_AUTOENCODER_PARAMS = {
+    "encoding_dim", "ps", "lr", "activation", "tied_weights", "unit_norm_constraint",
+    "weight_orthogonality", "orthogonality_weight", "one_cycle", "optimizer", "epochs",
+    "batch_size",
+}  # fmt: skip
+PARAMETERS: dict[str, set[str]] = {
+    "svm": {"C", "kernel", "gamma", "degree", "n_components", "max_iter"},
+    "xgboost": {
+        "num_boost_round",
+        "learning_rate",
+        "max_depth",
+        "gamma",
+        "min_child_weight",
+        "subsample",
+        "tree_method",
+        "device",
+    },  # fmt: skip
+    "dae": _AUTOENCODER_PARAMS,
+    "sdae": _AUTOENCODER_PARAMS,
+    "vae": _AUTOENCODER_PARAMS | {"latent_dim"},
+}
+
 MODELS: dict[str, type[Classifier]] = {
     "svm": SVMClassifier,
     "xgboost": XGBoostClassifier,

@@ -134,10 +134,14 @@ def all_package_versions() -> dict[str, str]:
     return {d.metadata["Name"]: d.version for d in metadata.distributions() if d.metadata["Name"]}
 
 
-def rule_timings(benchmark_dir: str | Path) -> list[dict]:
-    """Wall time and peak memory of every benchmarked job (Snakemake benchmark TSVs)."""
+def rule_timings(benchmark_files: list[str | Path]) -> list[dict]:
+    """Wall time and peak memory of the run's benchmarked jobs (Snakemake benchmark TSVs);
+    jobs are named by their path below the benchmark folder (``search_worker/svm_00``)."""
+    if not benchmark_files:
+        return []
+    benchmark_dir = Path(os.path.commonpath([os.path.abspath(f) for f in benchmark_files]))
     rows = []
-    for tsv in sorted(Path(benchmark_dir).rglob("*.tsv")):
+    for tsv in sorted(Path(os.path.abspath(f)) for f in benchmark_files):
         lines = tsv.read_text().splitlines()
         if len(lines) < 2:
             continue
@@ -155,32 +159,32 @@ def rule_timings(benchmark_dir: str | Path) -> list[dict]:
 
 def run_provenance(
     config: dict,
-    input_files: list[str],
+    input_checksums: dict[str, str],
     result_files: list[str],
-    benchmark_dir: str | Path,
+    best_params: dict[str, dict],
+    timings: list[dict],
     repo: str | Path = ".",
 ) -> dict:
-    """One provenance record for a whole run: code, config, inputs, software, hardware, seeds, timings."""
+    """One provenance record for a whole run: code, config, inputs, software, hardware, seeds,
+    timings. ``input_checksums`` (path -> SHA-256) come from the extraction, which already read
+    every input file; ``best_params`` maps model -> its best_params.json content."""
     import datetime
 
     seeds = {"master_seed": config.get("seed")}
-    for path in result_files:
-        p = Path(path)
-        if p.name == "best_params.json":
-            best = json.loads(p.read_text())
-            seeds[f"{best['model']}_best_trial_seed"] = best.get("seed")
+    for model, best in best_params.items():
+        seeds[f"{model}_best_trial_seed"] = best.get("seed")
     return {
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(repo),
         "config_sha256": config_hash(config),
         # A password typed into e.g. search.storage never reaches the record or the bundle.
         "config": redact(config),
-        "input_files": {str(p): sha256_file(p) for p in input_files},
+        "input_files": dict(input_checksums),
         "result_files": {str(p): sha256_file(p) for p in result_files},
         "seeds": seeds,
         "packages": all_package_versions(),
         "hardware": hardware(),
-        "timings": rule_timings(benchmark_dir),
+        "timings": timings,
         "environment_variables_redacted": sorted(
             k for k in os.environ if any(m in k.upper() for m in SECRET_MARKERS)
         ),

@@ -501,15 +501,16 @@ def latex_escape(text: str) -> str:
     return "".join(special.get(c, c) for c in text)
 
 
-def write_tables(df: pd.DataFrame, stem, caption: str) -> None:
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+def write_tables(df: pd.DataFrame, markdown, latex, caption: str) -> None:
+    """One table as Markdown (``markdown``) and LaTeX (``latex``), with the same caption."""
+    for path in (markdown, latex):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     body = df.to_markdown(index=False) if len(df) else "| " + " | ".join(df.columns) + " |"
-    Path(f"{stem}.md").write_text(f"{caption}\n\n{body}\n")
-    latex = df.to_latex(
-        index=False, escape=True, caption=latex_escape(caption), label=f"tab:{stem.name}"
+    Path(markdown).write_text(f"{caption}\n\n{body}\n")
+    tex = df.to_latex(
+        index=False, escape=True, caption=latex_escape(caption), label=f"tab:{Path(latex).stem}"
     )
-    Path(f"{stem}.tex").write_text(latex)
+    Path(latex).write_text(tex)
 
 
 # --------------------------------------------------------------------------- assembled outputs
@@ -530,20 +531,21 @@ COMPARISONS_CAPTION = (
 
 
 def render_tables(
-    reference: pd.DataFrame, best: dict[str, dict], comparisons: pd.DataFrame, stems: dict
+    reference: pd.DataFrame, best: dict[str, dict], comparisons: pd.DataFrame, outputs: dict
 ) -> None:
-    """Results, hyper-parameter and comparison tables, each as ``<stem>.md`` and ``.tex``."""
+    """Results, hyper-parameter and comparison tables; ``outputs`` maps each table to its
+    (Markdown, LaTeX) paths."""
     measured = reference["confidence"].dropna() if "confidence" in reference else []
     conf = _pct(measured.iloc[0]) if len(measured) else "99%"
-    write_tables(results_table(reference), stems["results"], RESULTS_CAPTION.format(conf=conf))
+    write_tables(results_table(reference), *outputs["results"], RESULTS_CAPTION.format(conf=conf))
     write_tables(
         parameters_table(best),
-        stems["parameters"],
+        *outputs["parameters"],
         "Hyper-parameters of each test model (refit on training + validation data).",
     )
     write_tables(
         comparisons_table(comparisons),
-        stems["comparisons"],
+        *outputs["comparisons"],
         COMPARISONS_CAPTION.format(conf=conf),
     )
 
@@ -577,11 +579,12 @@ def write_paper_main(main: Path, figures: list, tables: list, title: str) -> Non
     main.write_text("\n".join(line for line in lines if line) + "\n")
 
 
-def render_leakage(leakage_path, stem) -> None:
+def render_leakage(leakage_path, markdown, latex) -> None:
     leakage = json.loads(Path(leakage_path).read_text())
     write_tables(
         leakage_table(leakage),
-        stem,
+        markdown,
+        latex,
         "Split leakage: one fixed XGBoost, test accuracy with a station-level split (the "
         "reference study's) and with a split by shower, with all features and without the "
         "features that are constant within a shower; intervals from resampling test showers.",

@@ -163,14 +163,32 @@ def _mlflow(tracking_uri: str):
     return mlflow
 
 
-def init_tracking(tracking_uri: str, experiment: str) -> dict:
-    """Create the MLflow store (its schema migration) and the experiment, once per run."""
+def _run_exists(mlflow, run_id: str) -> bool:
+    try:
+        mlflow.tracking.MlflowClient().get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return False
+    return True
+
+
+def init_tracking(tracking_uri: str, experiment: str, artifact_dir: str | Path | None) -> dict:
+    """Create the MLflow store (its schema migration) and the experiment, once per run.
+
+    With the local SQLite store the run artifacts go to ``artifact_dir`` (under results_dir),
+    not to MLflow's default ``./mlruns`` in the working directory; a tracking server decides
+    its artifact location itself (``artifact_dir`` None).
+    """
     mlflow = _mlflow(tracking_uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        location = Path(artifact_dir).resolve().as_uri() if artifact_dir else None
+        mlflow.create_experiment(experiment, artifact_location=location)
     exp = mlflow.set_experiment(experiment)
     return {
         "tracking_uri": provenance.redact(tracking_uri),
         "experiment": experiment,
         "experiment_id": exp.experiment_id,
+        "artifact_location": exp.artifact_location,
     }
 
 
@@ -188,8 +206,17 @@ def create_study(
         study_name=study_name, storage=storage, direction="maximize", load_if_exists=True
     )
     mlflow = _mlflow(tracking_uri)
-    exp = mlflow.set_experiment(experiment)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        raise RuntimeError(
+            f"MLflow experiment {experiment!r} does not exist in {provenance.redact(tracking_uri)}"
+            " (rule init_tracking creates it)"
+        )
     parent_id = study.user_attrs.get("mlflow_parent_run_id")
+    if parent_id is not None and not _run_exists(mlflow, parent_id):
+        # An RDB study resumed under a new MLflow store: give it a parent run in this store.
+        log.warning("MLflow parent run %s not in this store: creating a new one", parent_id)
+        parent_id = None
     if parent_id is None:
         env = provenance.environment_info()
         with mlflow.start_run(experiment_id=exp.experiment_id, run_name=f"sweep-{model}") as run:

@@ -109,6 +109,25 @@ def suggest(trial, space: dict) -> dict:
 
 
 def validate_spaces(models_cfg: dict) -> None:
-    """Parse every enabled model's space; raises ValueError naming the config key."""
+    """Parse every enabled model's space and check its parameter names; raises ValueError
+    naming the config key. A parameter both searched and fixed would be sampled, recorded and
+    plotted but never used (fixed wins), and an unknown name would be silently ignored."""
+    from uhecr.models import PARAMETERS
+
     for name in models_cfg["enabled"]:
-        parse_space(models_cfg[name]["space"], name)
+        cfg = models_cfg[name]
+        parse_space(cfg["space"], name)
+        both = sorted(set(cfg["space"]) & set(cfg.get("fixed", {})))
+        if both:
+            raise ValueError(
+                f"config keys models.{name}.space and models.{name}.fixed both set {both}: "
+                "a parameter is either searched or fixed (an overlay merges dicts, so to fix "
+                "a searched parameter give a one-value choice([...]) in the space instead)"
+            )
+        for section in ("space", "fixed"):
+            unknown = sorted(set(cfg.get(section, {})) - PARAMETERS[name])
+            if unknown:
+                raise ValueError(
+                    f"config key models.{name}.{section}: unknown parameter(s) {unknown}; "
+                    f"{name} reads {sorted(PARAMETERS[name])}"
+                )
