@@ -13,9 +13,10 @@ validate_spaces(config["models"])  # fail at start-up, naming the config key
 
 
 def sort_config(node, key=None):
-    """Sort every mapping's keys in place (search spaces keep their order: it is the order of
-    the suggestions), so equal configurations give equal job params whatever an overlay's
-    key order, and Snakemake's params trigger never reruns a job for nothing."""
+    """Sort every mapping's keys in place, so equal configurations give equal job params
+    whatever an overlay's key order, and Snakemake's params trigger reruns nothing for
+    nothing. Search spaces keep their order (Optuna draws their plain parameters in it).
+    """
     items = list(node.items()) if key == "space" else sorted(node.items())
     node.clear()
     for k, v in items:
@@ -31,14 +32,10 @@ def subset(section, *keys):
     return {k: section[k] for k in keys}
 
 
-# What a sweep depends on in config.search (n_workers changes no trial: it is left out).
+# What a sweep depends on in config.search (n_workers changes no trial, and the MLflow
+# tracking URI reaches the sweep jobs through mlflow/experiment.json: both are left out).
 SWEEP_SETTINGS = subset(
-    config["search"],
-    "sampler",
-    "pruner",
-    "storage",
-    "tracking_uri",
-    "max_train_samples",
+    config["search"], "sampler", "pruner", "storage", "max_train_samples"
 )
 
 RESULTS = config["results_dir"]

@@ -48,7 +48,9 @@ rule leakage_study:
     params:
         splits=subset(config["splits"], "test_fraction", "validation_fraction"),
         features=config["models"]["features"],
-        evaluation=config["evaluation"],
+        evaluation=subset(
+            config["evaluation"], "confidence", "bootstrap", "min_showers"
+        ),
         seed=config["seed"],
     script:
         "../scripts/leakage_study.py"
@@ -73,8 +75,9 @@ rule create_study:
     input:
         split_summary=f"{RESULTS}/splits/summary.json",
         # The MLflow store and experiment exist before parallel sweeps log to them (creating a
-        # SQLite store from several jobs at once races in its schema migration).
-        tracking=f"{RESULTS}/mlflow/experiment.json",
+        # SQLite store from several jobs at once races in its schema migration). ancient():
+        # re-creating the experiment record must not restart a sweep.
+        tracking=ancient(f"{RESULTS}/mlflow/experiment.json"),
     output:
         study=f"{RESULTS}/search/{{model}}/study.json",
         # The Optuna journal (the sweep's state, appended to by the workers). It is recreated
@@ -91,7 +94,6 @@ rule create_study:
         search=SWEEP_SETTINGS,
         seed=config["seed"],
         run_name=config["run_name"],
-        mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
         "../scripts/create_study.py"
 
@@ -101,6 +103,7 @@ rule search_worker:
         study=f"{RESULTS}/search/{{model}}/study.json",
         # ancient(): the workers append to the journal; its new mtime must not rerun them.
         journal=ancient(f"{RESULTS}/search/{{model}}/optuna.journal"),
+        tracking=ancient(f"{RESULTS}/mlflow/experiment.json"),
         table=f"{RESULTS}/features/stations.parquet",
         manifest=f"{RESULTS}/splits/manifest.parquet",
     output:
@@ -120,7 +123,6 @@ rule search_worker:
         features=config["models"]["features"],
         search=SWEEP_SETTINGS,
         seed=config["seed"],
-        mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
         "../scripts/search_worker.py"
 
@@ -129,6 +131,7 @@ rule collect_search:
     input:
         study=f"{RESULTS}/search/{{model}}/study.json",
         journal=ancient(f"{RESULTS}/search/{{model}}/optuna.journal"),
+        tracking=ancient(f"{RESULTS}/mlflow/experiment.json"),
         workers=expand(
             f"{RESULTS}/search/{{{{model}}}}/worker_{{worker}}.json", worker=WORKERS
         ),
@@ -142,6 +145,5 @@ rule collect_search:
     params:
         model_config=lambda wc: config["models"][wc.model],
         search=SWEEP_SETTINGS,
-        mlflow_db=f"{RESULTS}/mlflow/mlflow.db",
     script:
         "../scripts/collect_search.py"

@@ -15,7 +15,7 @@ with rule_job(snakemake) as log:
         info,
         search.storage_for(p.search["storage"], snakemake.input.journal),
         p.model_config,
-        search.tracking_uri_for(p.search["tracking_uri"], p.mlflow_db),
+        json.loads(Path(snakemake.input.tracking).read_text())["tracking_uri"],
     )
     trials.to_csv(snakemake.output.trials, index=False)
     Path(snakemake.output.best).write_text(json.dumps(summary, indent=2, default=str))

@@ -20,7 +20,7 @@ with rule_job(snakemake) as log:
         model,
         study_name=f"{p.run_name}-{model}-{key}",
         storage=search.storage_for(p.search["storage"], snakemake.output.journal),
-        tracking_uri=search.tracking_uri_for(p.search["tracking_uri"], p.mlflow_db),
+        tracking_uri=json.loads(Path(snakemake.input.tracking).read_text())["tracking_uri"],
         experiment=f"{p.run_name}-sweeps",
         config=p.model_config,
         seed=p.seed,

@@ -5,6 +5,7 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import extraction
+from uhecr.features import CLASSES
 from uhecr.jobs import rule_job
 
 with rule_job(snakemake) as log:
@@ -15,5 +16,6 @@ with rule_job(snakemake) as log:
         snakemake.output.quarantine,
         snakemake.output.summary,
         station_summaries=list(snakemake.input.summaries),
+        required_classes=CLASSES,
     )
     log.info("summary %s", json.dumps(summary, default=str))

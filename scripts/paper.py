@@ -13,7 +13,7 @@ with rule_job(snakemake):
     declared = {Path(f).resolve() for f in [*snakemake.output.figures, *snakemake.output.tables]}
     for folder in {Path(f).parent for f in declared}:
         for stale in folder.glob("*"):
-            if stale.resolve() not in declared:
+            if stale.is_file() and stale.resolve() not in declared:
                 stale.unlink()
     pairs = [
         *zip(snakemake.input.figures, snakemake.output.figures, strict=True),

@@ -25,7 +25,7 @@ with rule_job(snakemake):
         snakemake.wildcards.worker,
         p.search,
         p.seed,
-        search.tracking_uri_for(p.search["tracking_uri"], p.mlflow_db),
+        json.loads(Path(snakemake.input.tracking).read_text())["tracking_uri"],
         threads=snakemake.threads,
     )
     Path(snakemake.output[0]).write_text(json.dumps(result, indent=2))

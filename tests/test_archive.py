@@ -48,3 +48,25 @@ def test_credentials_in_config_urls_never_reach_the_provenance_record(tmp_path):
     assert record["config"]["search"]["storage"] == "postgresql://optuna:***@db.example:5432/optuna"
     # The hash still identifies the real configuration.
     assert record["config_sha256"] == provenance.config_hash(config)
+
+
+def test_bundle_config_has_no_credentials(tmp_path):
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    result = tmp_path / "metrics.json"
+    result.write_text("{}")
+    provenance_file = tmp_path / "provenance.json"
+    provenance_file.write_text("{}")
+    config = {"seed": 1, "search": {"storage": "postgresql://u:hunter2-secret@db/optuna"}}
+    archive.build_bundle(
+        tmp_path / "bundle",
+        run_name="t",
+        result_files={"results/metrics.json": str(result)},
+        config=config,
+        repo=repo,
+        provenance_file=str(provenance_file),
+        input_checksums={},
+    )
+    used = (tmp_path / "bundle" / "config" / "config_used.yaml").read_text()
+    assert "hunter2-secret" not in used and "postgresql://u:***@db/optuna" in used

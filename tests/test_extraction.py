@@ -456,3 +456,23 @@ def test_same_events_in_another_format_under_two_names_is_an_error(tmp_path):
             features, [], merged, tmp_path / "mq.parquet", tmp_path / "s.json", summaries
         )
     assert not merged.exists()
+
+
+def test_a_missing_primary_is_an_error_naming_the_inputs(small_root, tmp_path):
+    st, _, _ = _extract(small_root[0], tmp_path, sample="runA", config_key="data.input_files.runA")
+    feats = tmp_path / "f.parquet"
+    ex.compute_feature_table(st, feats, tmp_path / "fq.parquet", FS)
+    with pytest.raises(
+        InputDataError,
+        match=r"no station of primary \['helium', 'iron', 'oxygen'\] in the inputs "
+        r"\(data.input_files.runA\)",
+    ):
+        ex.merge_feature_tables(
+            [feats],
+            [],
+            tmp_path / "m.parquet",
+            tmp_path / "mq.parquet",
+            tmp_path / "s.json",
+            [tmp_path / "runA.summary.json"],
+            required_classes=("proton", "helium", "oxygen", "iron"),
+        )

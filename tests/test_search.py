@@ -207,6 +207,15 @@ def test_every_sweep_input_changes_the_study(path, value):
     assert search.sweep_key(**_changed(path, value)) != search.sweep_key(**SWEEP_INPUTS)
 
 
+def test_space_order_is_part_of_the_study():
+    """Optuna draws the plain parameters in the space's order: another order, another study."""
+    reordered = json.loads(json.dumps(SWEEP_INPUTS))
+    reordered["model_cfg"]["space"] = {"kernel": "choice(['rbf'])", "C": "loguniform(1, 10)"}
+    other = json.loads(json.dumps(reordered))
+    other["model_cfg"]["space"] = {"C": "loguniform(1, 10)", "kernel": "choice(['rbf'])"}
+    assert search.sweep_key(**reordered) != search.sweep_key(**other)
+
+
 def test_same_inputs_same_study_and_worker_count_does_not_matter():
     """A killed worker's rerun must find the same study: the key is a pure function."""
     assert search.sweep_key(**SWEEP_INPUTS) == search.sweep_key(
@@ -264,3 +273,35 @@ def test_space_and_fixed_parameters_are_checked(edit, message):
     edit(models_cfg)
     with pytest.raises(ValueError, match=message):
         validate_spaces(models_cfg)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"distribution": "range(2, 5)", "when": {"kernal": "poly"}},
+            r"degree.when.kernal: 'kernal' is not",
+        ),
+        (
+            {"distribution": "range(2, 5)", "when": {"kernel": "polynomial"}},
+            r"'polynomial' is not one of the choices",
+        ),
+        (
+            {"distribution": "range(2, 5)", "whn": {"kernel": "poly"}},
+            r"structured space has the keys",
+        ),
+        ({"distrib": "range(2, 5)"}, r"models.svm.space.degree: a structured space"),
+    ],
+)
+def test_conditional_spaces_are_checked(spec, message):
+    space = {"C": "loguniform(0.1, 10)", "kernel": "choice(['rbf', 'poly'])", "degree": spec}
+    with pytest.raises(ValueError, match=message):
+        parse_space(space, "svm")
+
+
+def test_nulled_space_entry_is_not_searched_and_may_be_fixed():
+    space = {"C": "loguniform(0.1, 10)", "kernel": "choice(['rbf'])", "degree": None}
+    assert set(parse_space(space, "svm")) == {"C", "kernel"}
+    validate_spaces(
+        {"enabled": ["svm"], "svm": {"n_trials": 2, "fixed": {"degree": 3}, "space": space}}
+    )

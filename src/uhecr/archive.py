@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+from uhecr import provenance
 from uhecr.provenance import SECRET_MARKERS, sha256_file
 
 MANIFEST = "MANIFEST.sha256"
@@ -55,7 +56,9 @@ def build_bundle(
             raise ValueError(f"two bundle files map to {name}")
         _copy(source, target.parent, target.name)
     (out / "config").mkdir()
-    (out / "config" / "config_used.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    # A password typed into a URL of the config (e.g. search.storage) is masked here too.
+    used = yaml.safe_dump(provenance.redact(config), sort_keys=False)
+    (out / "config" / "config_used.yaml").write_text(used)
     _copy(repo / "config" / "schema.yaml", out / "config")
     for env in sorted((repo / "envs").glob("*.yaml")):
         _copy(env, out / "envs")

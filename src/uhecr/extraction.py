@@ -394,11 +394,13 @@ def merge_feature_tables(
     quarantine_out: str | Path,
     summary_out: str | Path,
     station_summaries: list[str | Path] = (),
+    required_classes: tuple[str, ...] = (),
 ) -> dict:
     """Concatenate per-file feature tables, check ids are unique, validate the schema.
 
     ``station_summaries`` are the per-sample JSON summaries of the extraction: identical input
-    files under two sample names are an error, raised before anything is merged.
+    files under two sample names are an error, raised before anything is merged. A class of
+    ``required_classes`` with no station is an error (the workflow's models need all four).
     """
     inputs = [json.loads(Path(p).read_text()) for p in station_summaries]
     check_distinct_inputs(inputs)
@@ -427,6 +429,13 @@ def merge_feature_tables(
             raise ValueError("merge_feature_tables: feature tables and summaries out of order")
         keys = {x["sample"]: x.get("config_key") or f"sample {x['sample']!r}" for x in inputs}
         check_no_repeated_stations(df, keys)
+    missing = sorted(set(required_classes) - set(df["primary"]))
+    if missing:
+        raise InputDataError(
+            f"no station of primary {missing} in the inputs "
+            f"({', '.join(x.get('config_key') or x['sample'] for x in inputs) or 'feature tables'}):"
+            " the models are four-class classifiers and need proton, helium, oxygen and iron"
+        )
     df["label"] = df["primary"].map({c: i for i, c in enumerate(feat.CLASSES)}).astype(np.int8)
     df["primary"] = pd.Categorical(df["primary"], categories=list(feat.CLASSES))
     df = df.sort_values(["shower_id", "station_id"], kind="stable").reset_index(drop=True)

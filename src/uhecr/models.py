@@ -497,7 +497,17 @@ PARAMETERS: dict[str, set[str]] = {
     },  # fmt: skip
     "dae": _AUTOENCODER_PARAMS,
     "sdae": _AUTOENCODER_PARAMS,
-    "vae": _AUTOENCODER_PARAMS | {"latent_dim"},
+    # The VAE has no input dropout and no tied, unit-norm or orthogonal weights.
+    "vae": {
+        "encoding_dim",
+        "latent_dim",
+        "lr",
+        "activation",
+        "one_cycle",
+        "optimizer",
+        "epochs",
+        "batch_size",
+    },  # fmt: skip
 }
 
 MODELS: dict[str, type[Classifier]] = {

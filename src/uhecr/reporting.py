@@ -501,16 +501,39 @@ def latex_escape(text: str) -> str:
     return "".join(special.get(c, c) for c in text)
 
 
+def latex_table(df: pd.DataFrame, caption: str, label: str) -> str:
+    """A LaTeX table that fits the text width of ``article`` and of two-column journal classes:
+    ``table*`` (spans both columns) with a ``tabularx`` whose columns after the first wrap."""
+    if len(df.columns) == 0:
+        raise ValueError("a table needs at least one column")
+    body = df.to_latex(index=False, escape=True, column_format="l" * len(df.columns))
+    body = body.replace("±", r"$\pm$")
+    # \hspace{0pt} lets even a column's first word hyphenate (narrow columns, long words).
+    wrap = r">{\raggedright\arraybackslash\hspace{0pt}}X"
+    spec = "l" + wrap * (len(df.columns) - 1)
+    start = body.index(r"\begin{tabular}")
+    end = body.index("\n", start)
+    body = (body[:start] + rf"\begin{{tabularx}}{{\textwidth}}{{{spec}}}" + body[end:]).replace(
+        r"\end{tabular}", r"\end{tabularx}"
+    )
+    return (
+        "\\begin{table*}[htbp]\n\\centering\n\\footnotesize\n"
+        + rf"\caption{{{latex_escape(caption)}}}"
+        + "\n"
+        + rf"\label{{tab:{label}}}"
+        + "\n"
+        + body
+        + "\\end{table*}\n"
+    )
+
+
 def write_tables(df: pd.DataFrame, markdown, latex, caption: str) -> None:
     """One table as Markdown (``markdown``) and LaTeX (``latex``), with the same caption."""
     for path in (markdown, latex):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     body = df.to_markdown(index=False) if len(df) else "| " + " | ".join(df.columns) + " |"
     Path(markdown).write_text(f"{caption}\n\n{body}\n")
-    tex = df.to_latex(
-        index=False, escape=True, caption=latex_escape(caption), label=f"tab:{Path(latex).stem}"
-    )
-    Path(latex).write_text(tex)
+    Path(latex).write_text(latex_table(df, caption, Path(latex).stem))
 
 
 # --------------------------------------------------------------------------- assembled outputs
@@ -555,28 +578,33 @@ def write_paper_main(main: Path, figures: list, tables: list, title: str) -> Non
     main = Path(main)
     lines = [
         r"\documentclass{article}",
-        r"\usepackage[utf8]{inputenc}",
+        r"\usepackage[T1]{fontenc}",
         r"\usepackage{graphicx}",
         r"\usepackage{booktabs}",
+        r"\usepackage{array}",
+        r"\usepackage{tabularx}",
         r"\usepackage[margin=2.5cm]{geometry}",
         rf"\title{{{latex_escape(title)}}}",
+        r"\date{}",
         r"\begin{document}",
         r"\maketitle",
     ]
     for table in tables:
         lines.append(rf"\input{{{Path(table).relative_to(main.parent).as_posix()}}}")
-    for figure in figures:
+    lines.append(r"\clearpage")
+    for k, figure in enumerate(figures):
         rel = Path(figure).relative_to(main.parent).as_posix()
         lines += [
-            r"\begin{figure}[htbp]",
+            r"\begin{figure}[p]",
             r"\centering",
-            rf"\includegraphics[width=\linewidth]{{{rel}}}",
+            rf"\includegraphics[width=\linewidth,height=0.4\textheight,keepaspectratio]{{{rel}}}",
             rf"\caption{{{latex_escape(Path(figure).stem.replace('_', ' '))}}}",
             r"\end{figure}",
-            r"\clearpage" if figures.index(figure) % 2 else "",
         ]
+        if k % 2:
+            lines.append(r"\clearpage")
     lines.append(r"\end{document}")
-    main.write_text("\n".join(line for line in lines if line) + "\n")
+    main.write_text("\n".join(lines) + "\n")
 
 
 def render_leakage(leakage_path, markdown, latex) -> None:

@@ -53,7 +53,9 @@ def sweep_key(
     """
     relevant = {
         "model": model,
-        "config": model_cfg,
+        "config": {k: v for k, v in model_cfg.items() if k != "space"},
+        # The space's order is the order of the suggestions: it is kept, not sorted.
+        "space": list(model_cfg.get("space", {}).items()),
         "features": list(features),
         "sampler": search_cfg.get("sampler"),
         "pruner": search_cfg.get("pruner"),
@@ -178,6 +180,12 @@ def init_tracking(tracking_uri: str, experiment: str, artifact_dir: str | Path |
     not to MLflow's default ``./mlruns`` in the working directory; a tracking server decides
     its artifact location itself (``artifact_dir`` None).
     """
+    if provenance.redact(tracking_uri) != tracking_uri:
+        raise ValueError(
+            "config key search.tracking_uri: put no credentials in the URI (it is recorded in "
+            "the run's files); give them as MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD "
+            "or MLFLOW_TRACKING_TOKEN in the environment"
+        )
     mlflow = _mlflow(tracking_uri)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
@@ -185,7 +193,7 @@ def init_tracking(tracking_uri: str, experiment: str, artifact_dir: str | Path |
         mlflow.create_experiment(experiment, artifact_location=location)
     exp = mlflow.set_experiment(experiment)
     return {
-        "tracking_uri": provenance.redact(tracking_uri),
+        "tracking_uri": tracking_uri,
         "experiment": experiment,
         "experiment_id": exp.experiment_id,
         "artifact_location": exp.artifact_location,

@@ -74,9 +74,20 @@ def parse_distribution(text: str, key: str) -> Distribution:
 
 
 def parse_space(space: dict, model: str) -> dict:
+    """Parse a model's space; an entry set to null (e.g. by a config overlay, which cannot
+    delete a key) is not searched."""
     parsed = {}
     for name, spec in space.items():
+        if spec is None:
+            continue
         key = f"models.{model}.space.{name}"
+        if isinstance(spec, dict):
+            forms = ({"layers", "units"}, {"distribution", "when"}, {"distribution"})
+            if set(spec) not in forms:
+                raise ValueError(
+                    f"config key {key}: a structured space has the keys "
+                    f"{{layers, units}} or {{distribution, when}}, got {sorted(spec)}"
+                )
         if isinstance(spec, dict) and "layers" in spec:
             parsed[name] = (
                 "layers",
@@ -91,7 +102,26 @@ def parse_space(space: dict, model: str) -> dict:
             )
         else:
             parsed[name] = ("plain", parse_distribution(spec, key))
+    _check_conditions(parsed, model)
     return parsed
+
+
+def _check_conditions(parsed: dict, model: str) -> None:
+    """A condition must name a plain searched parameter and a value it can take: otherwise the
+    conditional parameter would silently never (or always) be searched."""
+    for name, spec in parsed.items():
+        if spec[0] != "when":
+            continue
+        for other, value in spec[2].items():
+            key = f"models.{model}.space.{name}.when.{other}"
+            target = parsed.get(other)
+            if target is None or target[0] != "plain":
+                raise ValueError(f"config key {key}: {other!r} is not a plain searched parameter")
+            dist = target[1]
+            if dist.kind == "choice" and value not in dist.args[0]:
+                raise ValueError(
+                    f"config key {key}: {value!r} is not one of the choices {list(dist.args[0])}"
+                )
 
 
 def suggest(trial, space: dict) -> dict:
@@ -117,12 +147,13 @@ def validate_spaces(models_cfg: dict) -> None:
     for name in models_cfg["enabled"]:
         cfg = models_cfg[name]
         parse_space(cfg["space"], name)
-        both = sorted(set(cfg["space"]) & set(cfg.get("fixed", {})))
+        searched = {k for k, v in cfg["space"].items() if v is not None}
+        both = sorted(searched & set(cfg.get("fixed", {})))
         if both:
             raise ValueError(
                 f"config keys models.{name}.space and models.{name}.fixed both set {both}: "
-                "a parameter is either searched or fixed (an overlay merges dicts, so to fix "
-                "a searched parameter give a one-value choice([...]) in the space instead)"
+                "a parameter is either searched or fixed (an overlay merges dicts: to fix a "
+                "searched parameter, also set it to null in the space)"
             )
         for section in ("space", "fixed"):
             unknown = sorted(set(cfg.get(section, {})) - PARAMETERS[name])
