@@ -1,14 +1,12 @@
 """Rule compare_models: paired comparisons of every model pair, and the Table 7.13 comparison."""
 
-import json
 import sys
-from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import evaluation
-from uhecr.jobs import rule_job
+from uhecr.jobs import read_json_per_model, rule_job
 
 with rule_job(snakemake):
     p = snakemake.params
@@ -21,9 +19,6 @@ with rule_job(snakemake):
     pd.DataFrame(rows, columns=evaluation.COMPARISON_COLUMNS).to_csv(
         snakemake.output.comparisons, index=False
     )
-    metrics = {
-        m: json.loads(Path(f).read_text())
-        for m, f in zip(p.models, snakemake.input.metrics, strict=True)
-    }
+    metrics = read_json_per_model(p.models, snakemake.input.metrics)
     reference = evaluation.reference_comparison(metrics, intervals.confidence)
     reference.to_csv(snakemake.output.reference, index=False)

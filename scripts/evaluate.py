@@ -6,8 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import evaluation, splits
-from uhecr.jobs import rule_job
-from uhecr.uncertainty import json_safe
+from uhecr.jobs import rule_job, write_json
 
 with rule_job(snakemake) as log:
     p = snakemake.params
@@ -17,5 +16,5 @@ with rule_job(snakemake) as log:
         snakemake.wildcards.model, best, data, p.seed, threads=snakemake.threads
     )
     predictions.to_parquet(snakemake.output.predictions, index=False)
-    Path(snakemake.output.fit).write_text(json.dumps(json_safe(fit), indent=2, allow_nan=False))
+    write_json(snakemake.output.fit, fit)
     log.info("refit %s", json.dumps(fit, default=str))

@@ -2,12 +2,10 @@
 
 import json
 import sys
-from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import evaluation
-from uhecr.jobs import rule_job
-from uhecr.uncertainty import json_safe
+from uhecr.jobs import rule_job, write_json
 
 with rule_job(snakemake) as log:
     intervals = evaluation.IntervalSettings.from_config(
@@ -20,5 +18,5 @@ with rule_job(snakemake) as log:
         intervals,
         threads=snakemake.threads,
     )
-    Path(snakemake.output[0]).write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
+    write_json(snakemake.output[0], result)
     log.info("leakage %s", json.dumps(result))

@@ -6,15 +6,12 @@ from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import provenance
-from uhecr.jobs import rule_job
+from uhecr.jobs import read_json_per_model, rule_job
 
 with rule_job(snakemake):
     p = snakemake.params
     extracted = [json.loads(Path(f).read_text()) for f in snakemake.input.summaries]
-    best = {
-        m: json.loads(Path(f).read_text())
-        for m, f in zip(p.models, snakemake.input.best, strict=True)
-    }
+    best = read_json_per_model(p.models, snakemake.input.best)
     record = provenance.run_provenance(
         dict(p.config),
         {s["file"]: s["sha256"] for s in extracted},

@@ -1,20 +1,15 @@
 """Rule tables: results, hyper-parameters and paired comparisons (Markdown and LaTeX)."""
 
-import json
 import sys
-from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import reporting
-from uhecr.jobs import rule_job
+from uhecr.jobs import read_json_per_model, rule_job
 
 with rule_job(snakemake):
-    best = {
-        m: json.loads(Path(f).read_text())
-        for m, f in zip(snakemake.params.models, snakemake.input.best, strict=True)
-    }
+    best = read_json_per_model(snakemake.params.models, snakemake.input.best)
     reporting.render_tables(
         pd.read_csv(snakemake.input.reference),
         best,

@@ -8,8 +8,7 @@ import pandas as pd
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import evaluation
-from uhecr.jobs import rule_job
-from uhecr.uncertainty import json_safe
+from uhecr.jobs import rule_job, write_json
 
 with rule_job(snakemake) as log:
     p = snakemake.params
@@ -19,6 +18,5 @@ with rule_job(snakemake) as log:
         evaluation.IntervalSettings.from_config(p.evaluation, p.seed),
         split_method=p.split_method,
     )
-    text = json.dumps(json_safe(metrics), indent=2, default=str, allow_nan=False)
-    Path(snakemake.output[0]).write_text(text)
-    log.info("test accuracy %s", json.dumps(json_safe(metrics["accuracy"])))
+    write_json(snakemake.output[0], metrics, default=str)
+    log.info("test accuracy %s", json.dumps(metrics["accuracy"], default=str))

@@ -1,13 +1,10 @@
 """Rule validate_simulation: the toy MC against the physics parameter sheet (numbers only)."""
 
-import json
 import sys
-from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import simulation_validation
-from uhecr.jobs import rule_job
-from uhecr.uncertainty import json_safe
+from uhecr.jobs import rule_job, write_json
 
 with rule_job(snakemake):
     checks = simulation_validation.run_checks(
@@ -16,4 +13,4 @@ with rule_job(snakemake):
         snakemake.params.simulation,
         snakemake.params.seed,
     )
-    Path(snakemake.output[0]).write_text(json.dumps(json_safe(checks), indent=2, allow_nan=False))
+    write_json(snakemake.output[0], checks)

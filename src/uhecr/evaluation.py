@@ -124,13 +124,25 @@ BINS = {
 }
 
 
+def confusion_matrix(y_true, y_pred) -> np.ndarray:
+    """Counts of (true class, predicted class) over the four classes."""
+    cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def largest_class_share(y_true) -> float:
+    """The chance level: the accuracy of always guessing the most frequent class."""
+    y_true = np.asarray(y_true)
+    return float(np.bincount(y_true, minlength=len(CLASSES)).max() / max(len(y_true), 1))
+
+
 def classification_metrics(
     y_true, y_pred, shower_ids, intervals: IntervalSettings, prefix: str = "station"
 ) -> dict:
     """Accuracy and per-class recall/precision over stations, shower-bootstrap intervals."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
-    np.add.at(cm, (y_true, y_pred), 1)
+    cm = confusion_matrix(y_true, y_pred)
     correct = y_true == y_pred
 
     def proportion(name, success, trial):
@@ -145,14 +157,13 @@ def classification_metrics(
             "recall": proportion(f"recall-{name}", correct & (y_true == k), y_true == k),
             "precision": proportion(f"precision-{name}", correct & (y_pred == k), y_pred == k),
         }
-    shares = np.bincount(y_true, minlength=len(CLASSES)) / max(len(y_true), 1)
     return {
         "accuracy": accuracy,
         "confidence": intervals.confidence,
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
         "classes": list(CLASSES),
-        "chance_accuracy": float(shares.max()),
+        "chance_accuracy": largest_class_share(y_true),
     }
 
 
@@ -170,13 +181,12 @@ def binned_accuracy(
             sel = idx == b
             k, n = per_shower_sums(frame["shower_id"], correct & sel, sel)
             rec = clustered_proportion(k, n, intervals, (prefix, column, b))
-            shares = np.bincount(y_true[sel], minlength=len(CLASSES)) / max(int(sel.sum()), 1)
             rows.append(
                 {
                     "low": float(edges[b]),
                     "high": float(edges[b + 1]),
                     **rec,
-                    "chance_accuracy": float(shares.max()),
+                    "chance_accuracy": largest_class_share(y_true[sel]),
                 }
             )
         out[column] = rows
@@ -209,8 +219,7 @@ def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:
 def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
     """Per-shower accuracy and recall: Wilson intervals with the number of showers."""
     y, p = showers["label"].to_numpy(), showers["prediction"].to_numpy()
-    cm = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
-    np.add.at(cm, (y, p), 1)
+    cm = confusion_matrix(y, p)
     n, k = len(y), int((y == p).sum())
     lo, hi = wilson_interval(k, n, confidence)
     recall = {}
@@ -218,7 +227,6 @@ def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
         nc = int(cm[c].sum())
         rl, rh = wilson_interval(int(cm[c, c]), nc, confidence) if nc else (np.nan, np.nan)
         recall[name] = {"value": cm[c, c] / nc if nc else np.nan, "lower": rl, "upper": rh, "n": nc}
-    shares = np.bincount(y, minlength=len(CLASSES)) / max(n, 1)
     return {
         "rule": EVENT_RULE,
         "accuracy": {
@@ -231,7 +239,7 @@ def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
         },
         "recall": recall,
         "confusion_matrix": cm.tolist(),
-        "chance_accuracy": float(shares.max()),
+        "chance_accuracy": largest_class_share(y),
         "mean_stations_per_shower": float(showers["n_stations"].mean()),
     }
 

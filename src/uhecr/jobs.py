@@ -7,6 +7,7 @@ there and re-raises it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -58,3 +59,16 @@ def rule_job(smk):
         log.exception("rule %s failed: %s", rule, exc)
         print(f"ERROR in rule {rule}: {exc}", file=sys.stderr)
         raise
+
+
+def read_json_per_model(models: list[str], paths) -> dict[str, dict]:
+    """Model -> content of its JSON file; ``paths`` were expanded in the order of ``models``."""
+    return {m: json.loads(Path(f).read_text()) for m, f in zip(models, paths, strict=True)}
+
+
+def write_json(path, value, default=None) -> None:
+    """Write a result as JSON with NaN/inf as null (``json_safe``), never invalid JSON."""
+    from uhecr.uncertainty import json_safe
+
+    text = json.dumps(json_safe(value), indent=2, default=default, allow_nan=False)
+    Path(path).write_text(text)

@@ -211,28 +211,12 @@ def paired_difference(
         "resampling_unit": RESAMPLING_UNIT,
         "test": f"shower sign-flip permutation test ({settings.n_permutations} permutations)",
     }
-    nan = float("nan")
     if len(diff) < settings.min_showers:
         why = f"{len(diff)} showers (fewer than {settings.min_showers})"
-        return {
-            **record,
-            "lower": nan,
-            "upper": nan,
-            "se_cluster": nan,
-            "design_effect": nan,
-            "p_value": nan,
-            "interval_missing": why,
-        }
+        return {**_nan_record(record, why), "p_value": float("nan")}
     if not np.any(diff):  # the models agree on every shower: nothing to test
-        return {
-            **record,
-            "lower": nan,
-            "upper": nan,
-            "se_cluster": 0.0,
-            "design_effect": nan,
-            "p_value": 1.0,
-            "interval_missing": "the two models agree on every station",
-        }
+        why = "the two models agree on every station"
+        return {**_nan_record(record, why), "se_cluster": 0.0, "p_value": 1.0}
     boot = _bootstrap((diff, trials), settings, settings.rng(*stream, "bootstrap"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -245,13 +229,16 @@ def paired_difference(
             alternative="two-sided",
             rng=settings.rng(*stream, "permutation"),
         )
-    se = float(boot.standard_error) if boot is not None else nan
+    if boot is None:
+        why = "degenerate: every resample gives the same value"
+        return {**_nan_record(record, why), "p_value": float(perm.pvalue)}
+    se = float(boot.standard_error)
     return {
         **record,
-        "lower": float(boot.confidence_interval.low) if boot is not None else nan,
-        "upper": float(boot.confidence_interval.high) if boot is not None else nan,
+        "lower": float(boot.confidence_interval.low),
+        "upper": float(boot.confidence_interval.high),
         "se_cluster": se,
-        "design_effect": se**2 / se_indep**2 if se_indep > 0 else nan,
+        "design_effect": se**2 / se_indep**2 if se_indep > 0 else float("nan"),
         "p_value": float(perm.pvalue),
     }
 
