@@ -6,11 +6,17 @@ VENV ?= .venv
 CORES ?= 2
 CONFIG ?= config/config.yaml
 REPORT ?= reports/report.html
+UI_PORT ?= 5000
+DASHBOARD_PORT ?= 8080
 BIN := $(VENV)/bin
 LOCK_HASH := $(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
+# cffconvert pins jsonschema<4 (Snakemake needs 4): its own small venv, pinned too.
+CITATION_VENV ?= .venv-citation
+CITATION_HASH := $(shell sha256sum tools/requirements-citation.lock | cut -c1-16)
+CITATION_STAMP := $(CITATION_VENV)/.installed-$(CITATION_HASH)
 
-.PHONY: setup run quick paper repro zenodo report test lint format envs lock bench clean
+.PHONY: setup run quick paper repro zenodo report test lint format envs lock bench clean citation ui
 
 setup: $(STAMP)
 
@@ -21,11 +27,22 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+$(CITATION_STAMP): tools/requirements-citation.lock
+	$(PYTHON) -m venv $(CITATION_VENV)
+	$(CITATION_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-citation.lock
+	rm -f $(CITATION_VENV)/.installed-*
+	touch $@
+
+citation: $(CITATION_STAMP)
+	$(CITATION_VENV)/bin/cffconvert --validate -i CITATION.cff
+
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
+	mkdir -p $(dir $(REPORT))
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report $(REPORT)
 
 report: $(STAMP)
+	mkdir -p $(dir $(REPORT))
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report $(REPORT)
 
 quick:
@@ -34,7 +51,10 @@ quick:
 paper: $(STAMP)
 	$(BIN)/snakemake paper --cores $(CORES) --configfile $(CONFIG)
 
-test: $(STAMP)
+ui: $(STAMP)
+	$(BIN)/python tools/ui.py --config $(CONFIG) --port $(UI_PORT) --dashboard-port $(DASHBOARD_PORT)
+
+test: $(STAMP) $(CITATION_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -56,10 +76,15 @@ lock:
 	/tmp/uhecr-lock-venv/bin/pip install --quiet -r requirements.in
 	/tmp/uhecr-lock-venv/bin/pip freeze --all --exclude-editable > requirements.lock
 
+BENCH_STATIONS ?= 20000
+BENCH_TRIALS ?= 12
+BENCH_TRAIN ?= 20000
+BENCH_EPOCHS ?= 20
 bench: $(STAMP)
-	$(BIN)/python bench/bench_extraction.py
-	$(BIN)/python bench/bench_search.py --model xgboost
-	$(BIN)/python bench/bench_search.py --model dae --trials 8
+	$(BIN)/python bench/bench_extraction.py --stations $(BENCH_STATIONS)
+	$(BIN)/python bench/bench_layouts.py --stations $(BENCH_STATIONS)
+	$(BIN)/python bench/bench_search.py --model xgboost --trials $(BENCH_TRIALS) --max-train $(BENCH_TRAIN)
+	$(BIN)/python bench/bench_search.py --model dae --trials $(BENCH_TRIALS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS)
 
 clean:
 	rm -rf results/quick reports/quick mlruns .snakemake

@@ -50,5 +50,6 @@ rule zenodo:
     params:
         config=config,
         run_name=config["run_name"],
+        code_url=config["archive"]["code_url"],
     script:
         "../scripts/zenodo.py"

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 validate(config, schema="../config/schema.yaml")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from uhecr import configuration
 from uhecr.spaces import validate_spaces
 
 validate_spaces(config["models"])  # fail at start-up, naming the config key
@@ -71,22 +72,23 @@ def maybe_temp(path):
     return path if config["extraction"]["keep_trace_tables"] else temp(path)
 
 
-def check_input_files():
-    """With data.source: files, every listed file must exist: fail at start-up naming the key
-    (otherwise the DAG stops with a MissingInputException that names neither)."""
+def input_files():
+    """Sample name -> its files (data.source: files): a path, a list or glob patterns each.
+    A missing file or an empty pattern stops the run at start-up naming the config key.
+    """
     data = config["data"]
     if data["source"] != "files":
-        return
-    for name, path in data["input_files"].items():
-        if not Path(path).is_file():
-            what = "is not a file" if Path(path).exists() else "does not exist"
-            raise WorkflowError(
-                f"config key data.input_files.{name}: {path} {what} "
-                f"(relative paths are relative to {Path.cwd()})"
-            )
+        return {}
+    try:
+        return {
+            name: configuration.input_paths(name, spec)
+            for name, spec in data["input_files"].items()
+        }
+    except ValueError as error:
+        raise WorkflowError(str(error))
 
 
-check_input_files()
+INPUT_FILES = input_files()
 
 
 def input_config_key(wildcards):
@@ -97,10 +99,10 @@ def input_config_key(wildcards):
 
 
 def raw_file(wildcards):
-    data = config["data"]
-    if data["source"] == "files":
-        return data["input_files"][wildcards.sample]
-    return f"{RESULTS}/raw/{wildcards.sample}.root"
+    """The ROOT file(s) of one sample."""
+    if config["data"]["source"] == "files":
+        return INPUT_FILES[wildcards.sample]
+    return [f"{RESULTS}/raw/{wildcards.sample}.root"]
 
 
 def run_results():

@@ -55,6 +55,7 @@ rule extract_stations:
             "step_size",
             "n_pmts",
             "n_bins",
+            "entry",
             "on_bad_station",
             "branches",
         ),
@@ -180,5 +181,7 @@ rule validation_figures:
     resources:
         runtime=30,
         mem_mb=4000,
+    params:
+        figures=config["figures"],
     script:
         "../scripts/validation_figures.py"

@@ -101,6 +101,8 @@ rule model_figures:
     resources:
         runtime=15,
         mem_mb=2000,
+    params:
+        figures=config["figures"],
     script:
         "../scripts/model_figures.py"
 
@@ -139,6 +141,7 @@ rule summary_figures:
         runtime=15,
         mem_mb=4000,
     params:
+        figures=config["figures"],
         models=MODELS,
         features=config["models"]["features"],
     script:

@@ -1,4 +1,4 @@
-"""Rule extract_stations: one ROOT file -> calibrated station table with VEM traces."""
+"""Rule extract_stations: the ROOT files of one sample -> calibrated station table with VEM traces."""
 
 import json
 import sys
@@ -12,7 +12,7 @@ from uhecr.jobs import rule_job
 with rule_job(snakemake) as log:
     ext = snakemake.params.extraction
     summary = extraction.extract_station_table(
-        snakemake.input[0],
+        list(snakemake.input),
         snakemake.output.stations,
         snakemake.output.quarantine,
         InputLayout.from_config(ext),

@@ -13,4 +13,5 @@ with rule_job(snakemake):
         snakemake.input.metrics,
         snakemake.input.trials,
         {"history": [out.history], "params": [out.params], "confusion": [out.confusion]},
+        reporting.FigureStyle.from_config(snakemake.params.figures),
     )

@@ -14,7 +14,7 @@ with rule_job(snakemake):
     best = read_json_per_model(p.models, snakemake.input.best)
     record = provenance.run_provenance(
         dict(p.config),
-        {s["file"]: s["sha256"] for s in extracted},
+        {f["file"]: f["sha256"] for s in extracted for f in s["files"]},
         list(snakemake.input.results),
         best,
         provenance.rule_timings(list(snakemake.input.benchmarks)),

@@ -11,7 +11,9 @@ from uhecr.jobs import read_json_per_model, rule_job
 with rule_job(snakemake):
     p, out = snakemake.params, snakemake.output
     metrics = read_json_per_model(p.models, snakemake.input.metrics)
-    reporting.plot_accuracy_comparison(pd.read_csv(snakemake.input.reference), out.accuracy)
-    reporting.plot_binned_accuracy(metrics, out.binned)
+    style = reporting.FigureStyle.from_config(p.figures)
+    reference = pd.read_csv(snakemake.input.reference)
+    reporting.plot_accuracy_comparison(reference, out.accuracy, style=style)
+    reporting.plot_binned_accuracy(metrics, out.binned, style=style)
     table = pd.read_parquet(snakemake.input.table, columns=[*p.features, "primary"])
-    reporting.plot_feature_distributions(table, p.features, out.features)
+    reporting.plot_feature_distributions(table, p.features, out.features, style=style)

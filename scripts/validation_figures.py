@@ -21,4 +21,5 @@ with rule_job(snakemake):
             "risetime": [out.risetime],
             "fluctuations": [out.fluctuations],
         },
+        reporting.FigureStyle.from_config(snakemake.params.figures),
     )

@@ -25,5 +25,6 @@ with rule_job(snakemake) as log:
         repo=Path(snakemake.scriptdir).parent,
         provenance_file=snakemake.input.provenance,
         input_checksums=record["input_files"],
+        code_url=archive.code_url_of(p.code_url, Path(snakemake.scriptdir).parent),
     )
     log.info("bundle %s", json.dumps(info))

@@ -70,3 +70,68 @@ def test_bundle_config_has_no_credentials(tmp_path):
     )
     used = (tmp_path / "bundle" / "config" / "config_used.yaml").read_text()
     assert "hunter2-secret" not in used and "postgresql://u:***@db/optuna" in used
+
+
+def _repo_metadata():
+    import json
+
+    return json.loads((archive.Path(__file__).resolve().parents[1] / ".zenodo.json").read_text())
+
+
+def test_zenodo_metadata_has_what_the_deposit_api_requires_and_names_the_code():
+    base = _repo_metadata()
+    code = "https://git.example.org/group/uhecr-workflow"
+    metadata = archive.zenodo_metadata(base, code, "a" * 40)
+    assert archive.zenodo_metadata_problems(metadata) == []
+    assert metadata["related_identifiers"] == [
+        {"identifier": code, "relation": "isSupplementTo", "resource_type": "software",
+         "scheme": "url"}
+    ]  # fmt: skip
+    assert "a" * 40 in metadata["notes"]
+    # Without a code URL the bundle is built but refused for upload, saying what to set.
+    (problem,) = archive.zenodo_metadata_problems(archive.zenodo_metadata(base, None, None))
+    assert "archive.code_url" in problem
+    for key in ("upload_type", "title", "creators", "description", "license", "version"):
+        broken = {k: v for k, v in metadata.items() if k != key}
+        assert any(p.startswith(key) for p in archive.zenodo_metadata_problems(broken)), key
+    bad = {**metadata, "upload_type": "data set", "creators": [{"affiliation": "x"}]}
+    assert len(archive.zenodo_metadata_problems(bad)) == 2
+
+
+def test_code_url_from_config_or_an_http_origin_without_credentials(tmp_path):
+    import subprocess
+
+    assert archive.code_url_of("https://a.example/x", tmp_path) == "https://a.example/x"
+    assert archive.code_url_of(None, tmp_path) is None  # not a git checkout
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert archive.code_url_of(None, tmp_path) is None  # no origin
+    origin = "https://user:t0ken-123@git.example.org:8443/group/uhecr.git"
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", origin], check=True)
+    assert archive.code_url_of(None, tmp_path) == "https://git.example.org:8443/group/uhecr.git"
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "remote", "set-url", "origin", "/srv/git/uhecr"], check=True
+    )
+    assert archive.code_url_of(None, tmp_path) is None  # a local path is no public identifier
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_citation_file_is_valid_cff(tmp_path, broken):
+    """CITATION.cff through cffconvert (its own pinned venv, installed by make test)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cffconvert = root / ".venv-citation" / "bin" / "cffconvert"
+    assert cffconvert.exists(), (
+        "make test installs .venv-citation (tools/requirements-citation.lock)"
+    )
+    text = (root / "CITATION.cff").read_text()
+    if broken:  # the validator must catch a malformed file
+        text = text.replace("cff-version: 1.2.0", "cff-version: 1.2.0\ndate-released: yesterday")
+    (tmp_path / "CITATION.cff").write_text(text)
+    out = subprocess.run(
+        [str(cffconvert), "--validate", "-i", str(tmp_path / "CITATION.cff")],
+        capture_output=True,
+        text=True,
+    )
+    assert (out.returncode != 0) == broken, out.stdout + out.stderr

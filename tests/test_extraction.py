@@ -342,14 +342,16 @@ def test_shower_id_comes_from_the_sample_name_not_the_file_name(tmp_path):
     per_sample = df.groupby(df["shower_id"].str.split(":").str[0])["primary"].unique()
     assert list(per_sample["runA"]) == ["proton"] and list(per_sample["runB"]) == ["iron"]
     assert result["showers"] == df["shower_id"].nunique()
-    assert result["inputs"]["runA"]["sha256"] != result["inputs"]["runB"]["sha256"]
+    assert result["inputs"]["runA"][0]["sha256"] != result["inputs"]["runB"][0]["sha256"]
 
 
 def test_extraction_summary_records_the_input_checksum(small_root, tmp_path):
     _, _, summary = _extract(small_root[0], tmp_path, sample="s", config_key="data.input_files.s")
     written = json.loads((tmp_path / "s.summary.json").read_text())
     assert written == summary
-    assert summary["sha256"] == hashlib.sha256(small_root[0].read_bytes()).hexdigest()
+    (record,) = summary["files"]
+    assert record["sha256"] == hashlib.sha256(small_root[0].read_bytes()).hexdigest()
+    assert record["file"] == str(small_root[0]) and record["stations"] == summary["stations"]
     assert summary["sample"] == "s" and summary["config_key"] == "data.input_files.s"
 
 
@@ -365,7 +367,7 @@ def test_same_file_content_under_two_sample_names_is_an_error(small_root, tmp_pa
         d.mkdir()
         _extract(root, d, sample=sample, config_key=f"data.input_files.{sample}")
         summaries.append(d / f"{sample}.summary.json")
-    sha = json.loads(summaries[0].read_text())["sha256"]
+    sha = json.loads(summaries[0].read_text())["files"][0]["sha256"]
     merged = tmp_path / "m.parquet"
     with pytest.raises(
         InputDataError,
@@ -389,7 +391,11 @@ def test_same_checksum_in_hand_written_summaries_names_both_keys(tmp_path):
         p = tmp_path / f"{name}.summary.json"
         p.write_text(
             json.dumps(
-                {"sample": name, "config_key": key, "file": f"{name}.root", "sha256": "ab" * 32}
+                {
+                    "sample": name,
+                    "config_key": key,
+                    "files": [{"file": f"{name}.root", "sha256": "ab" * 32}],
+                }
             )
         )
         paths.append(p)
@@ -446,7 +452,7 @@ def test_same_events_in_another_format_under_two_names_is_an_error(tmp_path):
         ex.compute_feature_table(st, feat_path, d / "fq.parquet", FS)
         features.append(feat_path)
         summaries.append(d / f"{sample}.summary.json")
-    shas = {json.loads(p.read_text())["sha256"] for p in summaries}
+    shas = {json.loads(p.read_text())["files"][0]["sha256"] for p in summaries}
     assert len(shas) == 2  # the byte-level check cannot see it
     merged = tmp_path / "m.parquet"
     with pytest.raises(
@@ -476,3 +482,43 @@ def test_a_missing_primary_is_an_error_naming_the_inputs(small_root, tmp_path):
             [tmp_path / "runA.summary.json"],
             required_classes=("proton", "helium", "oxygen", "iron"),
         )
+
+
+def test_a_sample_split_over_several_files(tmp_path):
+    """One run in two files: one sample, shower ids from the sample name, each file checksummed;
+    an event id in both files of a sample is an error naming both files."""
+    parts = [tmp_path / "part1.root", tmp_path / "part2.root"]
+    write_small_file(parts[0], n_stations=80, seed=1, first_event_id=0)
+    write_small_file(parts[1], n_stations=80, seed=2, first_event_id=10**6)
+    st, q = tmp_path / "run.parquet", tmp_path / "run.q.parquet"
+    summary = ex.extract_station_table(parts, st, q, LAYOUT, FS, sample="run7")
+    df = pq.read_table(st).drop_columns([ex.TRACE_COLUMN]).to_pandas()
+    assert set(df["source_file"]) == {str(p) for p in parts}
+    assert df["shower_id"].str.startswith("run7:").all()
+    assert [f["file"] for f in summary["files"]] == [str(p) for p in parts]
+    assert sum(f["stations"] for f in summary["files"]) == summary["stations"] == len(df)
+    assert summary["events"] == df["shower_id"].nunique()
+    write_small_file(parts[1], n_stations=80, seed=2, first_event_id=0)  # same event ids
+    with pytest.raises(InputDataError, match=r"event id 0 is in .*part1.root and in .*part2.root"):
+        ex.extract_station_table(parts, st, q, LAYOUT, FS, sample="run7")
+
+
+def test_unlabelled_data_is_extracted_and_featured_but_not_trained_on(small_root, tmp_path):
+    """Real data has no primary branch: extraction and features work, the merge for training
+    refuses it naming the input."""
+    path = rewrite_events(
+        small_root[0],
+        tmp_path / "data.root",
+        lambda a: {k: v for k, v in a.items() if k != "mc_primary_pdg"},
+    )
+    st, _, summary = _extract(path, tmp_path, sample="run9", config_key="data.input_files.run9")
+    assert summary["labelled"] is False and summary["stations"] == small_root[1]["stations"]
+    feats = tmp_path / "f.parquet"
+    ex.compute_feature_table(st, feats, tmp_path / "fq.parquet", FS)
+    table = pd.read_parquet(feats)
+    assert set(table["primary"]) == {"unknown"} and table["rise_time_ns"].notna().all()
+    with pytest.raises(InputDataError, match=r"data.input_files.run9: no primary labels"):
+        ex.merge_feature_tables(
+            [feats], [], tmp_path / "m.parquet", tmp_path / "mq.parquet", tmp_path / "s.json",
+            [tmp_path / "run9.summary.json"],
+        )  # fmt: skip

@@ -245,3 +245,111 @@ def test_latex_tables_compile_and_fit_article_and_two_column_pages(tmp_path):
         pdf, log = compile_pdf(main)
         assert latex_problems(log) == [], cls
         assert pdf.stat().st_size > 1000
+
+
+def _every_figure(folder, style) -> dict[str, object]:
+    """Each figure function once, as PDF, with ``style``; name -> the figure object."""
+    m = _metrics(np.random.default_rng(7))
+    rng = np.random.default_rng(8)
+    table = pd.DataFrame(
+        {
+            "lg_energy": rng.uniform(18.5, 20, 400),
+            "zeta_rad": rng.uniform(-np.pi, np.pi, 400),
+            "rise_time_ns": rng.uniform(50, 500, 400),
+            "primary": np.repeat(["proton", "helium", "oxygen", "iron"], 100),
+        }
+    )
+    xmax = [
+        {"primary": p, "lg_energy": lg, "mean_target": 750.0, "mean_sampled": 751.0,
+         "sigma_target": 50.0, "sigma_sampled": 51.0}
+        for p in ("proton", "iron") for lg in (18.5, 19.5)
+    ]  # fmt: skip
+    multiplicity = [
+        {"zenith_deg": z, "lg_energy": lg, "mean_stations": 5.0 + lg - 18, "error": 0.3,
+         "target": 5.0 + lg - 18}
+        for z in (0.0, 38.0) for lg in (18.5, 19.5)
+    ]  # fmt: skip
+    calls = {
+        "accuracy": lambda p: reporting.plot_accuracy_comparison(
+            evaluation.reference_comparison({"svm": m, "xgboost": m}), p, style=style
+        ),
+        "binned": lambda p: reporting.plot_binned_accuracy({"svm": m}, p, style=style),
+        "confusion": lambda p: reporting.plot_confusion(m, p, "SVM\nsecond line", style=style),
+        "history": lambda p: reporting.plot_optimisation_history(_trials(), p, "t", style=style),
+        "params": lambda p: reporting.plot_params_vs_accuracy(_trials(), p, "t", style=style),
+        "features": lambda p: reporting.plot_feature_distributions(
+            table, ["lg_energy", "zeta_rad", "rise_time_ns"], p, style=style
+        ),
+        "xmax": lambda p: reporting.plot_xmax_check(xmax, p, style=style),
+        "multiplicity": lambda p: reporting.plot_multiplicity_check(multiplicity, p, style=style),
+    }
+    figures = {}
+    for name, call in calls.items():
+        drawn = call(folder / f"{name}.pdf")
+        first = np.ravel(np.asarray(drawn, dtype=object))[0]
+        figures[name] = first.figure
+    return figures
+
+
+def _fonts(page) -> list:
+    fonts = page["/Resources"].get("/Font", {})
+    return [f.get_object() for f in fonts.values()]
+
+
+@pytest.mark.parametrize(
+    "style",
+    [
+        reporting.FigureStyle(),
+        reporting.FigureStyle(column_width_in=3.3, text_width_in=6.9, font_size_pt=7.5),
+    ],
+)
+def test_paper_figures_have_the_configured_size_fonts_and_embedded_truetype(tmp_path, style):
+    """One column or the text width, every text at the caption size and inside the figure,
+    TrueType fonts embedded (no Type 3): what a journal's production checks."""
+    import matplotlib.text
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from pypdf import PdfReader
+
+    figures = _every_figure(tmp_path, style)
+    text_wide = {"accuracy", "binned", "params", "features", "xmax"}
+    for name, fig in figures.items():
+        width_in = style.text_width_in if name in text_wide else style.column_width_in
+        page = PdfReader(tmp_path / f"{name}.pdf").pages[0]
+        assert float(page.mediabox.width) == pytest.approx(72 * width_in, abs=0.5), name
+        fonts = _fonts(page)
+        assert fonts, name
+        for font in fonts:
+            assert font["/Subtype"] in ("/Type0", "/TrueType"), (name, font["/Subtype"])
+            descendant = (
+                font["/DescendantFonts"][0].get_object() if "/Type0" == font["/Subtype"] else font
+            )
+            assert "/FontFile2" in descendant["/FontDescriptor"].get_object(), (name, font)
+        for t in fig.findobj(matplotlib.text.Text):
+            if t.get_visible() and t.get_text().strip():
+                assert t.get_fontsize() == pytest.approx(style.font_size_pt), (name, t.get_text())
+        canvas = FigureCanvasAgg(fig)  # the figure was saved and closed: draw it once more
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        for t in _drawn_texts(fig):
+            extent = t.get_window_extent(renderer)
+            assert fig.bbox.x0 - 1 <= extent.x0 and extent.x1 <= fig.bbox.x1 + 1, (name, t)
+            assert fig.bbox.y0 - 1 <= extent.y0 and extent.y1 <= fig.bbox.y1 + 1, (name, t)
+
+
+def _drawn_texts(fig) -> list:
+    """Texts that are drawn: labels, titles, legends, annotations, ticks inside the view."""
+    texts = list(fig.texts) + [t for legend in fig.legends for t in legend.get_texts()]
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison:
+            continue
+        texts += [ax.xaxis.label, ax.yaxis.label, ax.title, *ax.texts]
+        if ax.get_legend():
+            texts += ax.get_legend().get_texts()
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            texts += [
+                tick.label1
+                for tick in axis.get_major_ticks()
+                if low <= tick.get_loc() <= high and tick.label1.get_visible()
+            ]
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]

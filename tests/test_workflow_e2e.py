@@ -183,6 +183,13 @@ def test_paper_target(quick_run, tmp_path):
         assert copy[:4] == b"%PDF", name
         # The paper's figure is the one the figure rule rendered: one rendering path.
         assert copy == (quick_run / f"{source}.pdf").read_bytes(), name
+    from pypdf import PdfReader
+
+    for pdf in (paper / "figures").glob("*.pdf"):
+        page = PdfReader(pdf).pages[0]  # one column or the text width (config figures)
+        assert round(float(page.mediabox.width) / 72, 2) in (3.4, 7.0), pdf.name
+        fonts = [f.get_object()["/Subtype"] for f in page["/Resources"]["/Font"].values()]
+        assert fonts and set(fonts) <= {"/Type0", "/TrueType"}, (pdf.name, fonts)
     main = (paper / "main.tex").read_text()
     for table in ("results", "best_parameters", "paired_comparisons", "leakage"):
         assert "tabular" in (paper / "tables" / f"{table}.tex").read_text()
@@ -249,7 +256,10 @@ def test_zenodo_bundle(quick_run, tmp_path):
         text=True,
         env={k: v for k, v in env.items() if k != "ZENODO_TOKEN"},
     )
-    assert dry.returncode == 0 and "manifest OK" in dry.stdout
+    # This checkout has no http(s) origin and the config no archive.code_url: the bundle is
+    # built but refused for upload, saying what to set (the README test covers the other case).
+    assert dry.returncode == 1 and "archive.code_url" in dry.stderr, dry.stdout + dry.stderr
+    assert "No code URL was recorded" in (bundle / "README.md").read_text()
     (bundle / "README.md").write_text("tampered")
     assert archive.verify_manifest(bundle) == ["README.md"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from uhecr.archive import verify_manifest  # noqa: E402
+from uhecr.archive import verify_manifest, zenodo_metadata_problems  # noqa: E402
 
 
 def main() -> int:
@@ -34,6 +34,10 @@ def main() -> int:
         p for p in args.bundle.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"
     )
     metadata = json.loads((args.bundle / ".zenodo.json").read_text())
+    problems = zenodo_metadata_problems(metadata)
+    if problems:
+        print(f"{args.bundle / '.zenodo.json'}:", *problems, sep="\n  ", file=sys.stderr)
+        return 1
     if args.dry_run:
         for p in files:
             print(p.relative_to(args.bundle))

@@ -38,3 +38,34 @@ def load(*overlays: str | Path, validate: bool = True) -> dict:
 
         validate_schema(config, str(SCHEMA))
     return config
+
+
+GLOB_CHARACTERS = set("*?[")
+
+
+def input_paths(name: str, spec: str | list[str]) -> list[str]:
+    """The files of sample ``name`` (config ``data.input_files.<name>``): one path, a list of
+    paths, or glob patterns (sorted matches), each file once. Raises ValueError naming the key
+    when a file is missing or a pattern matches nothing."""
+    import glob
+
+    key = f"data.input_files.{name}"
+    files: list[str] = []
+    for pattern in [spec] if isinstance(spec, str) else list(spec):
+        if GLOB_CHARACTERS & set(pattern):
+            matches = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise ValueError(
+                    f"config key {key}: pattern {pattern!r} matches no file "
+                    f"(relative paths are relative to {Path.cwd()})"
+                )
+        else:
+            if not Path(pattern).is_file():
+                what = "is not a file" if Path(pattern).exists() else "does not exist"
+                raise ValueError(
+                    f"config key {key}: {pattern} {what} (relative paths are relative to "
+                    f"{Path.cwd()})"
+                )
+            matches = [pattern]
+        files += [m for m in matches if m not in files]
+    return files

@@ -87,6 +87,10 @@ def _quarantine_schema() -> pa.Schema:
     )
 
 
+# The primary of stations from a file without a primary branch (real data).
+UNLABELLED = "unknown"
+
+
 def _primary_names(codes: np.ndarray, path: Path, layout: InputLayout) -> np.ndarray:
     unknown = sorted(set(np.unique(codes).tolist()) - set(feat.PRIMARY_CODES))
     if unknown:
@@ -150,7 +154,7 @@ def _check_unique_events(chunk, seen: dict[int, int], path: Path, layout: InputL
 
 
 def extract_station_table(
-    root_path: str | Path,
+    root_paths: str | Path | list,
     out_path: str | Path,
     quarantine_path: str | Path,
     layout: InputLayout,
@@ -162,89 +166,120 @@ def extract_station_table(
     config_key: str | None = None,
     summary_path: str | Path | None = None,
 ) -> dict:
-    """Read one ROOT file chunk by chunk and write calibrated station rows with VEM traces.
+    """Read a sample's ROOT files (one path or a list: a run split over files) chunk by chunk
+    and write calibrated station rows with VEM traces.
 
     ``sample`` names the input (the config key of ``data.input_files`` or the simulated sample):
     shower ids are ``"{sample}:{event_id}"``. ``config_key`` (e.g. ``data.input_files.runA``)
     prefixes every error message. The returned summary (also written as JSON to
-    ``summary_path`` if given) holds the counts and the file's SHA-256.
+    ``summary_path`` if given) holds the counts and each file's SHA-256.
     """
-    root_path = Path(root_path)
-    source = str(root_path)
+    single = isinstance(root_paths, (str, Path))
+    paths = [Path(p) for p in ([root_paths] if single else root_paths)]
+    if not paths:
+        raise InputDataError(f"{config_key or sample}: no input files")
+    files: list[dict] = []
+    sample_events: dict[int, str] = {}
     sink, qsink = _ParquetSink(Path(out_path)), _ParquetSink(Path(quarantine_path))
     reasons = Counter()
-    seen_events: dict[int, int] = {}
     schema = None
     n_bins = layout.n_bins
     try:
-        for chunk in iterate_stations(root_path, layout, step_size):
-            check_physical_ranges(root_path, layout, chunk)
-            c = chunk.columns
-            _check_unique_events(chunk, seen_events, root_path, layout)
-            station_key = c["event_id"].astype(np.int64) * 100_000_000 + c["station_id"]
-            if len(np.unique(station_key)) != len(station_key):
-                first = station_key[np.argmax(pd.Series(station_key).duplicated().to_numpy())]
-                entry = c["entry"][np.flatnonzero(station_key == first)[0]]
-                raise InputDataError(
-                    f"{root_path}: tree {layout.tree!r}: station id {first % 100_000_000} appears "
-                    f"twice in event {first // 100_000_000} at entry {entry} (branch "
-                    f"{layout.branches['station_id']!r}, config key extraction.branches.station_id)"
-                )
-            vem, info = feat.calibrate(chunk, settings)
-            ids = {
-                "shower_id": np.char.add(f"{sample}:", c["event_id"].astype(str)),
-                "station_id": c["station_id"],
-            }
-            q = _handle_bad(
-                info["reason"],
-                ids,
-                source,
-                c["entry"],
-                on_bad_station,
-                root_path,
-                feat.QUARANTINE_REASONS,
-            )
-            if q is not None:
-                qsink.write(q)
-                reasons.update(q.column("reason").to_pylist())
-            good = info["reason"] == 0
-            dx, dy = c["station_x"] - c["core_x"], c["station_y"] - c["core_y"]
-            r, _ = physics.shower_plane_geometry(dx, dy, c["zenith"], c["azimuth"])
-            zeta = physics.shower_plane_azimuth(dx, dy, c["zenith"], c["azimuth"])
-            cols = {
-                "shower_id": pa.array(ids["shower_id"][good].astype(str)),
-                "source_file": pa.array([source] * int(good.sum())),
-                "entry": pa.array(c["entry"][good].astype(np.int64)),
-                "event_id": pa.array(c["event_id"][good].astype(np.int64)),
-                "station_id": pa.array(c["station_id"][good].astype(np.int32)),
-                "primary": pa.array(
-                    _primary_names(c["primary"][good], root_path, layout).astype(str)
-                ),
-                "lg_energy": pa.array(np.log10(c["energy"][good]).astype(np.float64)),
-                "zenith_deg": pa.array(np.degrees(c["zenith"][good]).astype(np.float64)),
-                # The shower's arrival azimuth phi (the same for every station of a shower,
-                # kept for reference only) and the station's shower-plane azimuth zeta.
-                "azimuth_rad": pa.array(np.mod(c["azimuth"][good], 2 * np.pi).astype(np.float64)),
-                "zeta_rad": pa.array(zeta[good].astype(np.float64)),
-                "core_distance_m": pa.array(r[good].astype(np.float64)),
-                "n_good_pmts": pa.array(info["n_good_pmts"][good]),
-                "charge_over_peak": pa.array(info["charge_over_peak"][good]),
-                "saturated": pa.array(info["saturated"][good]),
-                "high_gain_saturated": pa.array(info["high_gain_saturated"][good]),
-            }
-            for truth in ("xmax", "mc_signal_muon", "mc_signal_em"):
-                if truth in c:
-                    cols[f"mc_{truth}" if not truth.startswith("mc_") else truth] = pa.array(
-                        c[truth][good].astype(np.float64)
+        for root_path in paths:
+            source = str(root_path)
+            seen_events: dict[int, int] = {}
+            before = sink.rows
+            for chunk in iterate_stations(root_path, layout, step_size):
+                check_physical_ranges(root_path, layout, chunk)
+                c = chunk.columns
+                _check_unique_events(chunk, seen_events, root_path, layout)
+                station_key = c["event_id"].astype(np.int64) * 100_000_000 + c["station_id"]
+                if len(np.unique(station_key)) != len(station_key):
+                    first = station_key[np.argmax(pd.Series(station_key).duplicated().to_numpy())]
+                    entry = c["entry"][np.flatnonzero(station_key == first)[0]]
+                    raise InputDataError(
+                        f"{root_path}: tree {layout.tree!r}: station id {first % 100_000_000} appears "
+                        f"twice in event {first // 100_000_000} at entry {entry} (branch "
+                        f"{layout.branches['station_id']!r}, config key extraction.branches.station_id)"
                     )
-            flat = pa.array(vem[good].reshape(-1), type=pa.float32())
-            cols[TRACE_COLUMN] = pa.FixedSizeListArray.from_arrays(flat, n_bins)
-            table = pa.table(cols)
-            if schema is None:
-                schema = table.schema
-            sink.write(table.cast(schema))
+                labelled = "primary" in c
+                vem, info = feat.calibrate(chunk, settings)
+                ids = {
+                    "shower_id": np.char.add(f"{sample}:", c["event_id"].astype(str)),
+                    "station_id": c["station_id"],
+                }
+                q = _handle_bad(
+                    info["reason"],
+                    ids,
+                    source,
+                    c["entry"],
+                    on_bad_station,
+                    root_path,
+                    feat.QUARANTINE_REASONS,
+                )
+                if q is not None:
+                    qsink.write(q)
+                    reasons.update(q.column("reason").to_pylist())
+                good = info["reason"] == 0
+                dx, dy = c["station_x"] - c["core_x"], c["station_y"] - c["core_y"]
+                r, _ = physics.shower_plane_geometry(dx, dy, c["zenith"], c["azimuth"])
+                zeta = physics.shower_plane_azimuth(dx, dy, c["zenith"], c["azimuth"])
+                cols = {
+                    "shower_id": pa.array(ids["shower_id"][good].astype(str)),
+                    "source_file": pa.array([source] * int(good.sum())),
+                    "entry": pa.array(c["entry"][good].astype(np.int64)),
+                    "event_id": pa.array(c["event_id"][good].astype(np.int64)),
+                    "station_id": pa.array(c["station_id"][good].astype(np.int32)),
+                    "primary": pa.array(
+                        _primary_names(c["primary"][good], root_path, layout).astype(str)
+                        if "primary" in c
+                        else np.full(int(good.sum()), UNLABELLED)
+                    ),
+                    "lg_energy": pa.array(np.log10(c["energy"][good]).astype(np.float64)),
+                    "zenith_deg": pa.array(np.degrees(c["zenith"][good]).astype(np.float64)),
+                    # The shower's arrival azimuth phi (the same for every station of a shower,
+                    # kept for reference only) and the station's shower-plane azimuth zeta.
+                    "azimuth_rad": pa.array(
+                        np.mod(c["azimuth"][good], 2 * np.pi).astype(np.float64)
+                    ),
+                    "zeta_rad": pa.array(zeta[good].astype(np.float64)),
+                    "core_distance_m": pa.array(r[good].astype(np.float64)),
+                    "n_good_pmts": pa.array(info["n_good_pmts"][good]),
+                    "charge_over_peak": pa.array(info["charge_over_peak"][good]),
+                    "saturated": pa.array(info["saturated"][good]),
+                    "high_gain_saturated": pa.array(info["high_gain_saturated"][good]),
+                }
+                for truth in ("xmax", "mc_signal_muon", "mc_signal_em"):
+                    if truth in c:
+                        cols[f"mc_{truth}" if not truth.startswith("mc_") else truth] = pa.array(
+                            c[truth][good].astype(np.float64)
+                        )
+                flat = pa.array(vem[good].reshape(-1), type=pa.float32())
+                cols[TRACE_COLUMN] = pa.FixedSizeListArray.from_arrays(flat, n_bins)
+                table = pa.table(cols)
+                if schema is None:
+                    schema = table.schema
+                sink.write(table.cast(schema))
+            for event_id in seen_events.keys() & sample_events.keys():
+                raise InputDataError(
+                    f"event id {event_id} is in {sample_events[event_id]} and in {source}, both "
+                    f"files of sample {sample!r}: shower ids are '<sample>:<event_id>', so event "
+                    "ids must be unique across a sample's files"
+                )
+            sample_events.update(dict.fromkeys(seen_events, source))
+            files.append(
+                {
+                    "file": source,
+                    "sha256": sha256_file(root_path),
+                    "bytes": root_path.stat().st_size,
+                    "stations": sink.rows - before,
+                    "events": len(seen_events),
+                }
+            )
         if schema is None:
-            raise InputDataError(f"{root_path}: no stations found in tree {layout.tree!r}")
+            raise InputDataError(
+                f"{[str(p) for p in paths]}: no stations found in tree {layout.tree!r}"
+            )
     except BaseException as exc:
         _abort(sink, qsink)
         if config_key and isinstance(exc, InputDataError):
@@ -255,11 +290,10 @@ def extract_station_table(
     summary = {
         "sample": sample,
         "config_key": config_key,
-        "file": str(root_path),
-        "sha256": sha256_file(root_path),
-        "bytes": root_path.stat().st_size,
+        "files": files,
+        "labelled": labelled,
         "stations": sink.rows,
-        "events": len(seen_events),
+        "events": len(sample_events),
         "quarantined": dict(reasons),
     }
     log.info("extracted %s", json.dumps(summary))
@@ -343,15 +377,16 @@ def compute_feature_table(
 
 def check_distinct_inputs(station_summaries: list[dict]) -> None:
     """Two samples with the same file content (SHA-256) would count the same showers twice."""
-    first: dict[str, dict] = {}
+    first: dict[str, tuple[dict, dict]] = {}
     for s in station_summaries:
-        other = first.setdefault(s["sha256"], s)
-        if other is not s:
-            a, b = (x.get("config_key") or f"sample {x['sample']!r}" for x in (other, s))
-            raise InputDataError(
-                f"{a} and {b} are the same file content (sha256 {s['sha256']}: "
-                f"{other['file']} and {s['file']}); list each input file once"
-            )
+        for f in s["files"]:
+            other, other_file = first.setdefault(f["sha256"], (s, f))
+            if other_file is not f:
+                a, b = (x.get("config_key") or f"sample {x['sample']!r}" for x in (other, s))
+                raise InputDataError(
+                    f"{a} and {b} are the same file content (sha256 {f['sha256']}: "
+                    f"{other_file['file']} and {f['file']}); list each input file once"
+                )
 
 
 # Columns that together identify a station's data whatever file, tree format or compression
@@ -429,6 +464,14 @@ def merge_feature_tables(
             raise ValueError("merge_feature_tables: feature tables and summaries out of order")
         keys = {x["sample"]: x.get("config_key") or f"sample {x['sample']!r}" for x in inputs}
         check_no_repeated_stations(df, keys)
+    unlabelled = sorted(set(df.loc[df["primary"] == UNLABELLED, "sample"]))
+    if unlabelled:
+        keys = {x["sample"]: x.get("config_key") or x["sample"] for x in inputs}
+        raise InputDataError(
+            f"{', '.join(keys.get(s, s) for s in unlabelled)}: no primary labels (the branch of "
+            "extraction.branches.primary is absent): unlabelled data can be extracted and "
+            "featured (rules extract_stations, compute_features) but not used to train or test"
+        )
     missing = sorted(set(required_classes) - set(df["primary"]))
     if missing:
         raise InputDataError(
@@ -453,7 +496,10 @@ def merge_feature_tables(
         "quarantined_total": len(quarantine),
         "quarantined_by_reason": quarantine["reason"].value_counts().to_dict(),
         "saturated_stations": int(df["saturated"].sum()),
-        "inputs": {s["sample"]: {"file": s["file"], "sha256": s["sha256"]} for s in inputs},
+        "inputs": {
+            s["sample"]: [{"file": f["file"], "sha256": f["sha256"]} for f in s["files"]]
+            for s in inputs
+        },
     }
     Path(summary_out).write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -59,8 +59,9 @@ EVENT_LEVEL = ("event_id", "primary", "energy", "zenith", "azimuth", "core_x", "
 STATION_LEVEL = ("station_id", "station_x", "station_y", "mc_signal_muon", "mc_signal_em")
 PMT_LEVEL = ("pmt_ok", "baseline_hg", "baseline_lg", "vem_peak", "vem_charge", "da_ratio")
 TRACE_LEVEL = ("trace_hg", "trace_lg")
-# Truth branches a user's file may lack; everything else is required.
-OPTIONAL = ("xmax", "mc_signal_muon", "mc_signal_em")
+# Branches a user's file may lack; everything else is required. Without "primary" (real data)
+# stations are unlabelled: extracted and featured, never trained or tested on.
+OPTIONAL = ("primary", "xmax", "mc_signal_muon", "mc_signal_em")
 # Event- and station-level quantities that must be finite (features and geometry derive from
 # them); a NaN or inf is an input error, reported where it is read.
 MUST_BE_FINITE = ("energy", "zenith", "azimuth", "core_x", "core_y", "station_x", "station_y")
@@ -91,6 +92,7 @@ class InputLayout:
     branches: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BRANCHES))
     n_pmts: int = 3
     n_bins: int = 768
+    entry: str = "auto"  # what one tree entry is: "event", "station", or "auto" (from types)
 
     @classmethod
     def from_config(cls, cfg: dict) -> InputLayout:
@@ -107,6 +109,7 @@ class InputLayout:
             branches=branches,
             n_pmts=int(cfg.get("n_pmts", 3)),
             n_bins=int(cfg.get("n_bins", 768)),
+            entry=cfg.get("entry", "auto"),
         )
 
 
@@ -306,10 +309,38 @@ class StationChunk:
         return len(self.columns["station_id"])
 
 
+SUPPORTED_LAYOUTS = """supported layouts (docs/data-format.md):
+  one entry per event (extraction.entry: event), per-PMT and trace branches either
+    - flattened per event: var * T with n_stations * n_pmts (* n_bins) values,
+    - fixed-size arrays per station: var * n_pmts (* n_bins) * T (e.g. Short_t adc[nst][3][768]),
+    - nested vectors: var * var * T, one inner vector of n_pmts (or n_pmts * n_bins) per station;
+  one entry per station (extraction.entry: station), event-level values repeated per entry,
+    per-PMT and trace branches as n_pmts (* n_bins) * T arrays or var * T vectors."""
+
+
+def detect_entry(path, layout: InputLayout, tree) -> str:
+    """``event`` or ``station``: config ``extraction.entry``, or the station id branch's type
+    (a list per entry: one entry per event; a number per entry: one entry per station)."""
+    if layout.entry != "auto":
+        return layout.entry
+    branch = layout.branches["station_id"]
+    first = tree.arrays([branch], entry_stop=1, library="ak")[branch]
+    depth = first.ndim - 1
+    if depth == 1:
+        return "event"
+    if depth == 0:
+        return "station"
+    raise InputDataError(
+        f"{path}: tree {layout.tree!r} branch {branch!r} (extraction.branches.station_id) has "
+        f"type {first.type.content}: neither one id per entry (one entry per station) nor a list "
+        f"of ids per entry (one entry per event)\n{SUPPORTED_LAYOUTS}"
+    )
+
+
 def iterate_stations(
     path: str | Path, layout: InputLayout, step_size: str | int = "50 MB"
 ) -> Iterator[StationChunk]:
-    """Read a detector file in bounded chunks of events, flattened to stations."""
+    """Read a detector file in bounded chunks of entries, flattened to stations."""
     f, tree = open_tree(path, layout)
     try:
         # RNTuple reads its footer lazily: a truncated file fails here, not at open.
@@ -323,9 +354,14 @@ def iterate_stations(
         names = required_branches(layout, tree)
         entry_start = 0
         try:
+            entry = detect_entry(path, layout, tree)
             branches = sorted(set(names.values()))
+            state = _StationRows()
             for chunk in tree.iterate(branches, step_size=step_size, library="ak"):
-                yield _flatten_chunk(path, layout, chunk, names, entry_start)
+                if entry == "event":
+                    yield _flatten_chunk(path, layout, chunk, names, entry_start)
+                else:
+                    yield _station_chunk(path, layout, chunk, names, entry_start, state)
                 entry_start += len(chunk)
         except InputDataError:
             raise
@@ -333,6 +369,72 @@ def iterate_stations(
             raise _unreadable(path, layout, exc, f"near entry {entry_start}") from exc
     finally:
         f.close()
+
+
+def _layout_error(path, layout, logical, problem) -> InputDataError:
+    return InputDataError(
+        f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} "
+        f"(extraction.branches.{logical}) {problem} (extraction.n_pmts={layout.n_pmts}, "
+        f"extraction.n_bins={layout.n_bins})\n{SUPPORTED_LAYOUTS}"
+    )
+
+
+def _rows_of(path, layout, logical, rows, per: int, entries) -> np.ndarray:
+    """(n_rows, per) values from one row per station: fixed-size arrays, vectors or nested
+    vectors, as long as each station holds exactly ``per`` values."""
+    if rows.ndim == 1:
+        raise _layout_error(path, layout, logical, f"has one value per station; expected {per}")
+    try:  # regular (fixed-size) arrays convert without copying lists
+        regular = ak.to_numpy(rows)
+    except ValueError:
+        regular = None
+    if regular is not None:
+        flat = regular.reshape(len(regular), -1)
+        if flat.shape[1] != per:
+            raise _layout_error(
+                path, layout, logical,
+                f"has {flat.shape[1]} values per station ({ak.type(rows).content}); expected {per}",
+            )  # fmt: skip
+        return flat
+    while rows.ndim > 2:
+        rows = ak.flatten(rows, axis=2)
+    counts = ak.to_numpy(ak.num(rows, axis=1))
+    wrong = counts != per
+    if wrong.any():
+        k = int(np.argmax(wrong))
+        raise _layout_error(
+            path, layout, logical,
+            f"has {counts[k]} values for the station at entry {entries[k]}; expected {per}",
+        )  # fmt: skip
+    return ak.to_numpy(ak.flatten(rows, axis=None)).reshape(-1, per)
+
+
+def _per_station_values(path, layout, logical, array, n_st, per, entry_start) -> np.ndarray:
+    """(n_stations, per) from one entry per event, in any of the per-event layouts."""
+    if array.ndim == 2:  # flattened per event: n_stations * per values
+        lengths = ak.to_numpy(ak.num(array, axis=1))
+        wrong = lengths != n_st * per
+        if wrong.any():
+            e = int(np.argmax(wrong))
+            raise _layout_error(
+                path, layout, logical,
+                f"at entry {entry_start + e} has {lengths[e]} values for {n_st[e]} stations; "
+                f"expected {per} per station",
+            )  # fmt: skip
+        return ak.to_numpy(ak.flatten(array)).reshape(-1, per)
+    if array.ndim < 2:
+        raise _layout_error(path, layout, logical, "has one value per event; expected a list")
+    lengths = ak.to_numpy(ak.num(array, axis=1))
+    wrong = lengths != n_st
+    if wrong.any():
+        e = int(np.argmax(wrong))
+        raise _layout_error(
+            path, layout, logical,
+            f"at entry {entry_start + e} has {lengths[e]} stations ({ak.type(array).content}); "
+            f"the station id branch has {n_st[e]}",
+        )  # fmt: skip
+    entries = entry_start + np.repeat(np.arange(len(n_st)), n_st)
+    return _rows_of(path, layout, logical, ak.flatten(array, axis=1), per, entries)
 
 
 def _refuse(path, layout, logical, values, bad, problem, entries, station_ids=None) -> None:
@@ -372,18 +474,13 @@ def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
                 f"number of stations than {layout.branches['station_id']!r} at entry {entry_start + bad}"
             )
     per = {"pmt": layout.n_pmts, "trace": layout.n_pmts * layout.n_bins}
-    for group, logicals in (("pmt", PMT_LEVEL), ("trace", TRACE_LEVEL)):
-        for logical in logicals:
-            lengths = ak.to_numpy(ak.num(data[logical], axis=1))
-            wrong = lengths != n_st * per[group]
-            if wrong.any():
-                e = int(np.argmax(wrong))
-                raise InputDataError(
-                    f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} at entry "
-                    f"{entry_start + e} has {lengths[e]} values for {n_st[e]} stations; expected "
-                    f"{per[group]} per station (extraction.n_pmts={layout.n_pmts}, "
-                    f"extraction.n_bins={layout.n_bins})"
-                )
+    arrays = {
+        logical: _per_station_values(
+            path, layout, logical, data[logical], n_st, per[group], entry_start
+        )
+        for group, logicals in (("pmt", PMT_LEVEL), ("trace", TRACE_LEVEL))
+        for logical in logicals
+    }
     events = {lg: ak.to_numpy(data[lg]) for lg in EVENT_LEVEL if lg in data}
     events["entry"] = entry_start + np.arange(len(n_st))
     event_index = np.repeat(np.arange(len(n_st)), n_st)
@@ -398,11 +495,87 @@ def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
             values, entries, ids = columns[logical], columns["entry"], columns["station_id"]
         bad = ~np.isfinite(values)
         _refuse(path, layout, logical, values, bad, "a non-finite value", entries, ids)
-    pmt = {lg: ak.to_numpy(ak.flatten(data[lg])).reshape(-1, layout.n_pmts) for lg in PMT_LEVEL}
-    traces = {
-        lg: ak.to_numpy(ak.flatten(data[lg])).reshape(-1, layout.n_pmts, layout.n_bins)
-        for lg in TRACE_LEVEL
-    }
+    pmt = {lg: arrays[lg] for lg in PMT_LEVEL}
+    traces = {lg: arrays[lg].reshape(-1, layout.n_pmts, layout.n_bins) for lg in TRACE_LEVEL}
     return StationChunk(
         columns=columns, pmt=pmt, traces=traces, entry_start=entry_start, events=events
+    )
+
+
+@dataclass
+class _StationRows:
+    """What a station-major read remembers across chunks: the open event and the closed ones."""
+
+    current: int | None = None
+    current_values: dict = field(default_factory=dict)
+    closed: dict[int, int] = field(default_factory=dict)  # event id -> its first entry
+
+
+def _station_chunk(path, layout, chunk, names, entry_start, state: _StationRows) -> StationChunk:
+    """One entry per station: event-level values repeat on every station of an event, whose
+    stations are consecutive entries; each event is reported once, in the chunk it starts in."""
+    data = {logical: chunk[branch] for logical, branch in names.items()}
+    for logical, arr in data.items():
+        _check_kind(path, layout.tree, logical, layout.branches[logical], arr)
+    entries = entry_start + np.arange(len(chunk))
+    columns = {"entry": entries}
+    for logical in (*EVENT_LEVEL, *STATION_LEVEL):
+        if logical in data:
+            if data[logical].ndim != 1:
+                raise _layout_error(
+                    path, layout, logical,
+                    f"has type {ak.type(data[logical]).content} per entry; with one entry per "
+                    "station it must be one number per entry",
+                )  # fmt: skip
+            columns[logical] = ak.to_numpy(data[logical])
+    for logical in MUST_BE_FINITE:
+        bad = ~np.isfinite(columns[logical])
+        _refuse(path, layout, logical, columns[logical], bad, "a non-finite value", entries)
+    ids = columns["event_id"].astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    continues = state.current is not None and ids[0] == state.current
+    for k, start in enumerate(starts):
+        event_id = int(ids[start])
+        if k == 0 and continues:
+            first_entry, reference = state.closed[event_id], state.current_values
+        else:
+            if event_id in state.closed:
+                raise InputDataError(
+                    f"{path}: tree {layout.tree!r} branch {layout.branches['event_id']!r} "
+                    f"(extraction.branches.event_id): event {event_id} at entry {entries[start]} "
+                    f"appeared before at entry {state.closed[event_id]} with other events in "
+                    "between: with one entry per station, an event's stations must be "
+                    "consecutive entries and event ids unique within a file"
+                )
+            first_entry = int(entries[start])
+            reference = {lg: columns[lg][start] for lg in EVENT_LEVEL if lg in columns}
+            state.closed[event_id] = first_entry
+        stop = starts[k + 1] if k + 1 < len(starts) else len(ids)
+        for logical, value in reference.items():
+            rows = columns[logical][start:stop]
+            differ = rows != value
+            if differ.any():
+                at = int(entries[start + np.argmax(differ)])
+                raise InputDataError(
+                    f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} "
+                    f"(extraction.branches.{logical}) is an event-level value but differs within "
+                    f"event {event_id}: {value} at entry {first_entry}, {rows[np.argmax(differ)]} "
+                    f"at entry {at}"
+                )
+        state.current, state.current_values = event_id, reference
+    own = starts[1:] if continues else starts  # events that start in this chunk
+    events = {lg: columns[lg][own] for lg in EVENT_LEVEL if lg in columns}
+    events["entry"] = entries[own]
+    per = {"pmt": layout.n_pmts, "trace": layout.n_pmts * layout.n_bins}
+    values = {
+        logical: _rows_of(path, layout, logical, data[logical], per[group], entries)
+        for group, logicals in (("pmt", PMT_LEVEL), ("trace", TRACE_LEVEL))
+        for logical in logicals
+    }
+    return StationChunk(
+        columns=columns,
+        pmt={lg: values[lg] for lg in PMT_LEVEL},
+        traces={lg: values[lg].reshape(-1, layout.n_pmts, layout.n_bins) for lg in TRACE_LEVEL},
+        entry_start=entry_start,
+        events=events,
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -23,22 +24,81 @@ PRIMARY_COLORS = {
 }
 
 
-def _figure(ncols: int = 1, width: float = 6.4):
-    plt.style.use(mplhep.style.ROOT)
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, 5.0), squeeze=False)
-    return fig, axes[0]
+@dataclass(frozen=True)
+class FigureStyle:
+    """Figure sizes and fonts for a paper (config ``figures``): one column or the full text
+    width, every text (ticks, labels, legends, titles) at the caption's font size, TrueType
+    fonts embedded in PDFs (journals reject Type 3 fonts)."""
+
+    column_width_in: float = 3.4
+    text_width_in: float = 7.0
+    font_size_pt: float = 8.0
+    png_dpi: int = 200
+
+    @classmethod
+    def from_config(cls, figures: dict | None) -> FigureStyle:
+        return cls(**(figures or {}))
+
+    def width(self, span: str) -> float:
+        return {"column": self.column_width_in, "text": self.text_width_in}[span]
+
+    def rc(self) -> dict:
+        size = self.font_size_pt
+        sizes = ("font.size", "axes.labelsize", "axes.titlesize", "figure.titlesize")
+        sizes += ("xtick.labelsize", "ytick.labelsize", "legend.fontsize", "legend.title_fontsize")
+        return {
+            **dict.fromkeys(sizes, size),
+            "pdf.fonttype": 42,
+            "ps.fonttype": 42,
+            "font.family": "sans-serif",
+            "mathtext.fontset": "dejavusans",
+            "axes.linewidth": 0.6,
+            "lines.linewidth": 1.0,
+            "lines.markersize": 3.5,
+            "errorbar.capsize": 2.0,
+            "xtick.direction": "in",
+            "ytick.direction": "in",
+            "xtick.top": True,
+            "ytick.right": True,
+            "xtick.minor.visible": True,
+            "ytick.minor.visible": True,
+            "legend.frameon": False,
+            "savefig.dpi": self.png_dpi,
+        }
+
+
+def _styled(plot):
+    """Run a plotting function with ``style`` (keyword, default FigureStyle()) applied."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, style: FigureStyle | None = None, **kwargs):
+        style = style or FigureStyle()
+        with matplotlib.rc_context(style.rc()):
+            return plot(*args, style=style, **kwargs)
+
+    return wrapper
+
+
+def _figure(style: FigureStyle, span: str = "column", ncols: int = 1, nrows: int = 1, height=None):
+    """A figure one column or the text width wide; panel height from the panel width."""
+    width = style.width(span)
+    height = height or min(0.75 * width / ncols, 2.6) * nrows
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained"
+    )
+    return fig, axes
 
 
 def _save(fig, path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)
     plt.close(fig)
 
 
-def plot_xmax_check(rows: list[dict], path):
+@_styled
+def plot_xmax_check(rows: list[dict], path, *, style: FigureStyle):
     df = pd.DataFrame(rows)
-    fig, (ax_m, ax_s) = _figure(2)
+    fig, ((ax_m, ax_s),) = _figure(style, "text", ncols=2)
     for primary, g in df.groupby("primary", sort=False):
         c = PRIMARY_COLORS[primary]
         ax_m.plot(g["lg_energy"], g["mean_target"], color=c, label=f"{primary} (parametrisation)")
@@ -49,14 +109,15 @@ def plot_xmax_check(rows: list[dict], path):
         xlabel=r"$\lg(E/\mathrm{eV})$", ylabel=r"$\langle X_\mathrm{max}\rangle$ [g cm$^{-2}$]"
     )
     ax_s.set(xlabel=r"$\lg(E/\mathrm{eV})$", ylabel=r"$\sigma(X_\mathrm{max})$ [g cm$^{-2}$]")
-    ax_m.legend(fontsize=9, ncol=2)
+    fig.legend(loc="outside lower center", ncol=4)
     _save(fig, path)
     return ax_m, ax_s
 
 
-def plot_multiplicity_check(rows: list[dict], path):
+@_styled
+def plot_multiplicity_check(rows: list[dict], path, *, style: FigureStyle):
     df = pd.DataFrame(rows)
-    fig, (ax,) = _figure()
+    fig, ((ax,),) = _figure(style, height=0.75 * style.column_width_in + 0.6)
     for zen, g in df.groupby("zenith_deg"):
         line = ax.errorbar(
             g["lg_energy"],
@@ -76,13 +137,14 @@ def plot_multiplicity_check(rows: list[dict], path):
     ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_yticks([3, 5, 10, 20, 40])
-    ax.legend(fontsize=9)
+    fig.legend(loc="outside lower center", ncol=2)
     _save(fig, path)
     return ax
 
 
-def plot_risetime_check(table: pd.DataFrame, rows: list[dict], path):
-    fig, (ax,) = _figure()
+@_styled
+def plot_risetime_check(table: pd.DataFrame, rows: list[dict], path, *, style: FigureStyle):
+    fig, ((ax,),) = _figure(style, height=0.75 * style.column_width_in + 0.6)
     bins = np.linspace(300, 3000, 19)
     centers = 0.5 * (bins[1:] + bins[:-1])
     band = table[(table["zenith_deg"] - 38).abs() < 8]
@@ -105,25 +167,26 @@ def plot_risetime_check(table: pd.DataFrame, rows: list[dict], path):
                 [1000],
                 [r["target"]],
                 "*",
-                ms=14,
+                ms=9,
                 color=PRIMARY_COLORS[r["primary"]],
                 markeredgecolor="k",
                 label=f"sheet target {r['primary']} @ 1000 m",
             )
     ax.set(xlabel="distance to shower axis [m]", ylabel=r"median rise time $t_{1/2}$ [ns]")
-    ax.legend(fontsize=9)
+    fig.legend(loc="outside lower center", ncol=2)
     _save(fig, path)
     return ax
 
 
-def plot_fluctuation_check(rows: list[dict], path):
+@_styled
+def plot_fluctuation_check(rows: list[dict], path, *, style: FigureStyle):
     df = pd.DataFrame(rows)
-    fig, (ax,) = _figure()
+    fig, ((ax,),) = _figure(style)
     ax.plot(df["sec_zenith"], df["sigma_over_sqrt_s"], "o", label="toy MC (10 < S < 300 VEM)")
     sec = np.linspace(1.0, 2.1, 50)
     ax.plot(sec, 0.32 + 0.42 * sec, "--", label=r"$\sigma_S/\sqrt{S} = 0.32 + 0.42\,\sec\theta$")
     ax.set(xlabel=r"$\sec\theta$", ylabel=r"$\sigma_S / \sqrt{S}$ [$\sqrt{\mathrm{VEM}}$]")
-    ax.legend(fontsize=10)
+    ax.legend()
     _save(fig, path)
     return ax
 
@@ -133,7 +196,7 @@ FEATURE_LABELS = {
     "lg_energy": r"$\lg(E/\mathrm{eV})$",
     "zenith_deg": r"zenith $\theta$ [deg]",
     "azimuth_rad": r"shower azimuth $\phi$ [rad]",
-    "zeta_rad": r"station azimuth in the shower plane $\zeta$ [rad]",
+    "zeta_rad": r"azimuth in shower plane $\zeta$ [rad]",
     "core_distance_m": "core distance $r$ [m]",
     "lg_total_signal": r"$\lg(S/\mathrm{VEM})$",
     "total_signal_vem": "total signal $S$ [VEM]",
@@ -144,11 +207,11 @@ FEATURE_LABELS = {
 }
 
 
-def plot_confusion(metrics: dict, path, title: str):
+@_styled
+def plot_confusion(metrics: dict, path, title: str, *, style: FigureStyle):
     cm = np.asarray(metrics["confusion_matrix"], dtype=float)
     frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    plt.style.use(mplhep.style.ROOT)
-    fig, ax = plt.subplots(figsize=(8.0, 7.0))
+    fig, ((ax,),) = _figure(style, height=0.95 * style.column_width_in)
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     classes = metrics["classes"]
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
@@ -162,15 +225,12 @@ def plot_confusion(metrics: dict, path, title: str):
                 f"{frac[i, j]:.2f}\n({int(cm[i, j])})",
                 ha="center",
                 va="center",
-                fontsize=12,
                 color="white" if frac[i, j] > 0.5 else "black",
             )
     ax.set_xlabel("predicted primary")
     ax.set_ylabel("true primary")
-    ax.set_title(title, fontsize=16)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label(
-        "fraction of true class", fontsize=14
-    )
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label("fraction of true class")
     _save(fig, path)
     return ax
 
@@ -185,10 +245,11 @@ def _bars(value, lower, upper):
     return np.vstack([value - lower, upper - value])
 
 
-def plot_accuracy_comparison(table: pd.DataFrame, path):
+@_styled
+def plot_accuracy_comparison(table: pd.DataFrame, path, *, style: FigureStyle):
     """Per-station test accuracy (shower bootstrap; Wilson as if independent) and per-shower
     accuracy, next to the reference study's Table 7.13. Returns the axes (for tests)."""
-    fig, (ax,) = _figure(width=8.0)
+    fig, ((ax,),) = _figure(style, "text", height=1.9 + 0.35 * len(table))
     y = np.arange(len(table))
     has = table["accuracy"].notna() if "accuracy" in table else pd.Series(False, index=table.index)
     if has.any():
@@ -212,7 +273,6 @@ def plot_accuracy_comparison(table: pd.DataFrame, path):
                 t[value],
                 rows + offset,
                 xerr=_bars(t[value], t[lower], t[upper]),
-                capsize=4,
                 label=label,
                 **style,
             )
@@ -228,24 +288,23 @@ def plot_accuracy_comparison(table: pd.DataFrame, path):
         xerr=table["reference_halfwidth_n_test"],
         fmt="s",
         color="tab:red",
-        capsize=4,
         label="reference study, 99% interval recomputed with n = 16,016",
     )
     ax.set_yticks(y + 0.1, table["label"])
     ax.minorticks_off()
     ax.set(xlabel="test accuracy", xlim=(0, 1))
-    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.45, -0.2), ncol=1, frameon=False)
-    fig.set_size_inches(8.0, 7.0)
+    fig.legend(loc="outside lower center", ncol=1)
     _save(fig, path)
     return ax
 
 
-def plot_binned_accuracy(metrics: dict[str, dict], path):
+@_styled
+def plot_binned_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
     """Accuracy in bins with shower-bootstrap intervals; chance = each bin's largest class share
     (a step line: the classes are not balanced within bins)."""
     columns = list(next(iter(metrics.values()))["binned"])
     first = next(iter(metrics.values()))
-    fig, axes = _figure(len(columns), width=5.2)
+    fig, (axes,) = _figure(style, "text", ncols=len(columns), height=2.9)
     for ax, column in zip(axes, columns, strict=True):
         for name, m in metrics.items():
             rows = pd.DataFrame(m["binned"][column])
@@ -256,7 +315,6 @@ def plot_binned_accuracy(metrics: dict[str, dict], path):
                 rows["value"],
                 yerr=_bars(rows["value"], rows["lower"], rows["upper"]),
                 fmt="o-",
-                capsize=3,
                 label=LABELS.get(name, name),
             )
         bins = pd.DataFrame(first["binned"][column])
@@ -271,14 +329,16 @@ def plot_binned_accuracy(metrics: dict[str, dict], path):
             label="chance (largest class share in the bin)",
         )
         ax.set(xlabel=FEATURE_LABELS.get(column, column), ylabel="test accuracy", ylim=(0, 1))
-    axes[0].legend(fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3)
     _save(fig, path)
     return axes
 
 
-def plot_optimisation_history(trials: pd.DataFrame, path, title: str):
+@_styled
+def plot_optimisation_history(trials: pd.DataFrame, path, title: str, *, style: FigureStyle):
     """Validation accuracy per trial; pruned trials at their last reported accuracy."""
-    fig, (ax,) = _figure()
+    fig, ((ax,),) = _figure(style)
     done = trials[trials["state"] == "COMPLETE"].sort_values("number")
     pruned = trials[(trials["state"] == "PRUNED") & trials["value"].notna()]
     ax.plot(done["number"], done["value"], "o", label="complete trial")
@@ -294,12 +354,13 @@ def plot_optimisation_history(trials: pd.DataFrame, path, title: str):
         done["number"], done["value"].cummax(), where="post", color="tab:red", label="best so far"
     )
     ax.set(xlabel="trial number", ylabel="validation accuracy", title=title)
-    ax.legend(fontsize=10)
+    ax.legend()
     _save(fig, path)
     return ax
 
 
-def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str):
+@_styled
+def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str, *, style: FigureStyle):
     """Validation accuracy against each hyper-parameter (the study's Figs. 7.5-7.26); pruned
     trials are drawn too, as crosses at their last reported accuracy. Returns the axes."""
     shown = trials[trials["state"].isin(["COMPLETE", "PRUNED"]) & trials["value"].notna()]
@@ -307,8 +368,7 @@ def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str):
     n = max(len(params), 1)
     ncols = min(4, n)
     nrows = int(np.ceil(n / ncols))
-    plt.style.use(mplhep.style.ROOT)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False)
+    fig, axes = _figure(style, "text", ncols=ncols, nrows=nrows, height=0.5 + 1.6 * nrows)
     for ax, p in zip(axes.ravel(), params, strict=False):
         x = shown[p]
         categorical = not pd.api.types.is_numeric_dtype(x) or pd.api.types.is_bool_dtype(x)
@@ -332,17 +392,20 @@ def plot_params_vs_accuracy(trials: pd.DataFrame, path, title: str):
         ax.set_ylabel("val. accuracy")
     for ax in axes.ravel()[len(params) :]:
         ax.axis("off")
-    axes.ravel()[0].legend(fontsize=9)
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2)
     fig.suptitle(title)
     _save(fig, path)
     return axes
 
 
-def plot_feature_distributions(table: pd.DataFrame, features: list[str], path):
+@_styled
+def plot_feature_distributions(
+    table: pd.DataFrame, features: list[str], path, *, style: FigureStyle
+):
     ncols = 3
     nrows = int(np.ceil(len(features) / ncols))
-    plt.style.use(mplhep.style.ROOT)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.8 * nrows), squeeze=False)
+    fig, axes = _figure(style, "text", ncols=ncols, nrows=nrows, height=0.4 + 1.7 * nrows)
     for ax, f in zip(axes.ravel(), features, strict=False):
         values = table[f]
         lo, hi = np.nanpercentile(values, [0.5, 99.5])
@@ -353,15 +416,15 @@ def plot_feature_distributions(table: pd.DataFrame, features: list[str], path):
                 bins=bins,
                 histtype="step",
                 density=True,
-                lw=1.5,
                 color=PRIMARY_COLORS.get(str(primary)),
                 label=str(primary),
             )
-        ax.set_xlabel(FEATURE_LABELS.get(f, f), fontsize=13)
-        ax.set_ylabel("density", fontsize=12)
+        ax.set_xlabel(FEATURE_LABELS.get(f, f))
+        ax.set_ylabel("density")
     for ax in axes.ravel()[len(features) :]:
         ax.axis("off")
-    axes[0, 0].legend(fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4)
     _save(fig, path)
     return axes
 
@@ -619,31 +682,35 @@ def render_leakage(leakage_path, markdown, latex) -> None:
     )
 
 
-def render_model_figures(name: str, metrics_path, trials_path, outputs: dict[str, list]) -> None:
+def render_model_figures(
+    name: str, metrics_path, trials_path, outputs: dict[str, list], style: FigureStyle
+) -> None:
     """Optimisation history, hyper-parameters vs accuracy and test confusion matrix of one model."""
     label = LABELS.get(name, name)
     metrics = json.loads(Path(metrics_path).read_text())
     trials = pd.read_csv(trials_path)
     acc = metrics["accuracy"]
     for path in outputs["history"]:
-        plot_optimisation_history(trials, path, f"{label}: optimisation history")
+        plot_optimisation_history(trials, path, f"{label}: optimisation history", style=style)
     for path in outputs["params"]:
-        plot_params_vs_accuracy(trials, path, f"{label}: hyper-parameters")
+        plot_params_vs_accuracy(trials, path, f"{label}: hyper-parameters", style=style)
     title = (
-        f"{label}\nper-station test accuracy {acc['value']:.3f}, "
+        f"{label}: test accuracy per station {acc['value']:.3f}\n"
         f"{_pct(acc['confidence'])} CI {_interval(acc['lower'], acc['upper'])} (shower bootstrap)"
     )
     for path in outputs["confusion"]:
-        plot_confusion(metrics, path, title)
+        plot_confusion(metrics, path, title, style=style)
 
 
-def render_validation_figures(checks: dict, table: pd.DataFrame, outputs: dict[str, list]) -> None:
+def render_validation_figures(
+    checks: dict, table: pd.DataFrame, outputs: dict[str, list], style: FigureStyle
+) -> None:
     """The four simulation-vs-sheet figures from the checks record and the feature table."""
     for path in outputs["xmax"]:
-        plot_xmax_check(checks["xmax"], path)
+        plot_xmax_check(checks["xmax"], path, style=style)
     for path in outputs["multiplicity"]:
-        plot_multiplicity_check(checks["multiplicity"], path)
+        plot_multiplicity_check(checks["multiplicity"], path, style=style)
     for path in outputs["risetime"]:
-        plot_risetime_check(table, checks["risetime"], path)
+        plot_risetime_check(table, checks["risetime"], path, style=style)
     for path in outputs["fluctuations"]:
-        plot_fluctuation_check(checks["fluctuations"], path)
+        plot_fluctuation_check(checks["fluctuations"], path, style=style)

@@ -1,0 +1,342 @@
+"""Every command the README shows works as typed, on the quick configuration.
+
+The commands are read from the README itself (its code spans and ``bash`` blocks), so the README
+and this test cannot drift apart: a command added to the README without an entry here fails the
+test, and so does an entry here that the README no longer shows. The overrides that put a command
+on the quick configuration are the ones the README documents ("Running it"). The commands run in
+a copy of the working tree (a fresh git checkout with an http(s) ``origin``, as a user's clone
+has), sharing the project's installed venvs, in the order a user would type them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND_WORDS = ("make", "snakemake", "python", "apptainer")
+# The README's documented overrides ("Running it"): the quick configuration and its folders.
+OVERRIDES = [
+    ("config/config.yaml", "config/quick.yaml"),
+    ("results/default", "results/quick"),
+    ("reports/default", "reports/quick"),
+]
+CODE_URL = "https://example.org/uhecr/uhecr-workflow.git"  # the workspace's 'origin'
+
+
+def readme_commands(text: str) -> list[str]:
+    """Commands in the README: code spans and ``bash`` block lines that start with a command
+    (optionally after environment assignments such as ``ZENODO_TOKEN=...``)."""
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        found += [line.split("#")[0].strip() for line in block.splitlines()]
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    found += re.findall(r"`([^`\n]+)`", prose)
+    commands = []
+    for candidate in found:
+        words = re.sub(r"^([A-Z_]+=\S+\s+)+", "", candidate).split()
+        command = words and (words[0] in COMMAND_WORDS or words[0].startswith(".venv/bin/"))
+        if command and candidate not in commands:
+            commands.append(candidate)
+    return commands
+
+
+@dataclass
+class Run:
+    """Run the command (with the overrides); ``check`` inspects the workspace afterwards."""
+
+    check: object = None
+    env: dict = field(default_factory=dict)
+
+
+@dataclass
+class Serve:
+    """A server command: started, queried over HTTP, stopped (``_serve``)."""
+
+
+@dataclass
+class NotHere:
+    """The command cannot run on a test machine, for ``reason``."""
+
+    reason: str
+
+
+def on_quick(command: str) -> str:
+    if command.startswith("make"):
+        return command if "CONFIG=" in command else f"{command} CONFIG=config/quick.yaml"
+    for default, quick in OVERRIDES:
+        command = command.replace(default, quick)
+    return command
+
+
+def _exists(*paths):
+    def check(ws: Path, out: str):
+        for path in paths:
+            assert (ws / path).exists(), f"{path} missing"
+
+    return check
+
+
+def _quick_results(ws: Path, out: str):
+    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+        metrics = json.loads((ws / f"results/quick/evaluation/{model}/metrics.json").read_text())
+        assert 0 <= metrics["accuracy"]["value"] <= 1
+    assert (ws / "reports/quick/report.html").stat().st_size > 100_000
+
+
+def _nothing_to_do(ws: Path, out: str):
+    assert "Nothing to be done" in out, out[-2000:]
+
+
+def _paper(ws: Path, out: str):
+    from latex import compile_pdf, latex_problems
+
+    main = ws / "reports/quick/paper/main.tex"
+    pdf, log = compile_pdf(main)
+    assert latex_problems(log) == [] and pdf.stat().st_size > 10_000
+
+
+def _bundle(ws: Path, out: str):
+    from uhecr import archive
+
+    bundle = ws / "reports/quick/zenodo"
+    assert archive.verify_manifest(bundle) == []
+    metadata = json.loads((bundle / ".zenodo.json").read_text())
+    assert archive.zenodo_metadata_problems(metadata) == []
+    assert {"identifier": CODE_URL, "relation": "isSupplementTo", "resource_type": "software",
+            "scheme": "url"} in metadata["related_identifiers"]  # fmt: skip
+    readme = (bundle / "README.md").read_text()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ws, capture_output=True, text=True
+    ).stdout.strip()
+    assert f"git clone {CODE_URL}" in readme and f"git checkout {commit}" in readme
+
+
+def _dry_run(ws: Path, out: str):
+    assert "manifest OK" in out
+
+
+def _repro(ws: Path, out: str):
+    report = json.loads((ws / "results/repro/reproducibility.json").read_text())
+    assert report["identical"], report["differences"]
+    a, b = report["run_a"], report["run_b"]
+    assert a["split_ids_sha256"] == b["split_ids_sha256"]
+    assert set(a["models"]) == {"svm", "xgboost", "dae", "sdae", "vae"}
+
+
+def _unchanged(ws: Path, out: str):
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ws, capture_output=True, text=True
+    ).stdout
+    assert status == "", f"the command changed tracked files:\n{status}"
+
+
+def _cleaned(ws: Path, out: str):
+    assert not (ws / "results/quick").exists() and not (ws / ".snakemake").exists()
+
+
+OWN_FILES = (
+    "needs the user's files and overlay; tests/test_root_layouts.py runs the workflow, paper and "
+    "zenodo targets on ROOT-written files with such an overlay"
+)
+NO_CONDA = "conda cannot be installed here (no conda channel access); envs/ are checked instead"
+NO_APPTAINER = "Apptainer cannot be installed here"
+# In the order a user runs them: the quick run first, the other targets on its results, then
+# the development targets, `make clean` last.
+PLAN: dict[str, Run | Serve | NotHere] = {
+    "make quick": Run(_quick_results),
+    "make run": Run(_nothing_to_do),
+    "make setup": Run(),
+    ".venv/bin/snakemake --cores 2 --configfile config/config.yaml": Run(_nothing_to_do),
+    "make report": Run(_exists("reports/report.html")),
+    "make report CONFIG=config/quick.yaml REPORT=reports/quick/report.html": Run(
+        _exists("reports/quick/report.html")
+    ),
+    "snakemake --configfile config/config.yaml --report reports/report.html": Run(
+        _exists("reports/report.html")
+    ),
+    "make paper": Run(_paper),
+    "make zenodo": Run(_bundle),
+    "python tools/zenodo_upload.py reports/default/zenodo --dry-run": Run(_dry_run),
+    "make citation": Run(),
+    "make repro": Run(_repro),
+    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
+        _exists("results/bench/extraction.json")
+    ),
+    "make ui": Serve(),
+    "make envs": Run(_unchanged),
+    "make format": Run(_unchanged),
+    "make lint": Run(),
+    "snakemake --lint": Run(lambda ws, out: "Congratulations" in out or pytest.fail(out[-2000:])),
+    "make clean": Run(_cleaned),
+    "make run CONFIG=mine.yaml": NotHere(OWN_FILES),
+    "make paper CONFIG=mine.yaml": NotHere(OWN_FILES),
+    "make test": NotHere("runs this test suite, which contains this test; .ci/run runs it"),
+    "make bench": NotHere(
+        "the full benchmark takes about 10 minutes; the short one of the README runs here"
+    ),
+    "make lock": NotHere(
+        "re-resolves requirements.in against the live index (downloads about 1 GB; the result "
+        "depends on the day's releases); tests/test_environments.py checks lock and envs agree"
+    ),
+    "snakemake --cores 2 --sdm conda": NotHere(NO_CONDA),
+    "snakemake --sdm conda --conda-create-envs-only": NotHere(NO_CONDA),
+    "snakemake --sdm conda --conda-create-envs-only --cores 1": NotHere(NO_CONDA),
+    "snakemake --archive workflow.tar.gz": NotHere(f"packs conda packages: {NO_CONDA}"),
+    "snakemake --containerize apptainer": NotHere(f"needs conda: {NO_CONDA}"),
+    "apptainer build uhecr.sif containers/uhecr.def": NotHere(NO_APPTAINER),
+    "snakemake --sdm apptainer --config container=uhecr.sif --cores 2": NotHere(NO_APPTAINER),
+    "snakemake --profile profiles/slurm --default-resources slurm_account=<account> slurm_partition=<partition>": NotHere(  # noqa: E501
+        "placeholders for the site's account and partition; tests/test_slurm.py runs "
+        "--profile profiles/slurm on a real cluster"
+    ),
+    "ZENODO_TOKEN=... python tools/zenodo_upload.py reports/default/zenodo": NotHere(
+        "uploads to zenodo.org with a personal token; the --dry-run form runs here"
+    ),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A fresh checkout of the working tree sharing the installed venvs."""
+    ws = tmp_path_factory.mktemp("readme") / "uhecr-workflow"
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (ws / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, ws / name)
+    for venv in (".venv", ".venv-citation"):
+        assert (ROOT / venv).is_dir(), f"{venv} missing: make test installs it"
+        (ws / venv).symlink_to(ROOT / venv)
+    (ws / ".git").mkdir()
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=ws, check=True)
+    (ws / ".git/info/exclude").write_text(".venv\n.venv-citation\n")  # links, not directories
+    for args in (["add", "-A"], ["commit", "-qm", "checkout"]):
+        subprocess.run([*git, *args], cwd=ws, check=True)
+    subprocess.run(["git", "remote", "add", "origin", CODE_URL], cwd=ws, check=True)
+    return ws
+
+
+def _env(ws: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env["PATH"] = f"{ws / '.venv/bin'}:{env['PATH']}"  # `source .venv/bin/activate`
+    env["VIRTUAL_ENV"] = str(ws / ".venv")
+    return env
+
+
+def test_readme_lists_exactly_the_planned_commands():
+    shown = readme_commands((ROOT / "README.md").read_text())
+    planned = set(PLAN)
+    assert set(shown) - planned == set(), "README commands without a plan in this test"
+    assert planned - set(shown) == set(), "planned commands the README no longer shows"
+
+
+def test_readme_commands_run_as_typed(workspace, capsys):
+    timings, failures = [], []
+    env = _env(workspace)
+    for command, plan in PLAN.items():
+        if isinstance(plan, NotHere):
+            continue
+        typed = on_quick(command)
+        start = time.perf_counter()
+        text, rc = "", None
+        try:
+            if isinstance(plan, Serve):
+                typed, text, rc = _serve(workspace, typed)
+            else:
+                out = subprocess.run(
+                    ["bash", "-c", typed],
+                    cwd=workspace,
+                    capture_output=True,
+                    text=True,
+                    timeout=1800,
+                    env={**env, **plan.env},
+                )
+                text, rc = out.stdout + out.stderr, out.returncode
+                assert rc == 0, f"exit {rc}"
+                if plan.check:
+                    plan.check(workspace, text)
+        except AssertionError as error:
+            failures.append(f"{typed}: {error}\n{text[-3000:]}")
+        timings.append((typed, time.perf_counter() - start, rc))
+    with capsys.disabled():
+        print("\nREADME commands on the quick configuration (seconds, exit code):")
+        for typed, seconds, rc in timings:
+            print(f"  {seconds:7.1f}  {rc}  {typed}")
+    assert failures == [], "\n\n".join(failures)
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _serve(ws: Path, typed: str) -> tuple[str, str, int]:
+    """``make ui`` on the finished quick run, on free ports: both servers answer with the
+    run's sweeps, and SIGTERM (what Ctrl-C sends the group, too) stops both."""
+    ui_port, dashboard_port = _free_port(), _free_port()
+    typed = f"{typed} UI_PORT={ui_port} DASHBOARD_PORT={dashboard_port}"
+    server = subprocess.Popen(
+        ["bash", "-c", typed],
+        cwd=ws,
+        env=_env(ws),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    experiments = studies = None
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and (experiments is None or studies is None):
+            assert server.poll() is None, f"exited {server.returncode}"
+            try:
+                experiments = _get_json(
+                    f"http://127.0.0.1:{ui_port}/api/2.0/mlflow/experiments/search?max_results=10"
+                )
+                studies = _get_json(f"http://127.0.0.1:{dashboard_port}/api/studies")
+            except OSError:
+                time.sleep(1)
+        assert experiments is not None and studies is not None, "no answer within 120 s"
+        assert "quick-sweeps" in {e["name"] for e in experiments["experiments"]}
+        assert [s["study_name"] for s in studies["study_summaries"]][0].startswith("svm")
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        rc = server.wait(timeout=60)
+    deadline = time.time() + 30  # tools/ui.py stops both servers on SIGTERM
+    while time.time() < deadline and any(_served(p) for p in (ui_port, dashboard_port)):
+        time.sleep(0.5)
+    assert not any(_served(p) for p in (ui_port, dashboard_port)), "a server outlived make ui"
+    with server.stdout:
+        return typed, server.stdout.read(), rc
+
+
+def _served(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
