@@ -135,3 +135,12 @@ def test_citation_file_is_valid_cff(tmp_path, broken):
         text=True,
     )
     assert (out.returncode != 0) == broken, out.stdout + out.stderr
+
+
+def test_code_url_never_carries_credentials_and_keeps_ipv6_hosts(tmp_path):
+    configured = "https://user:glpat-SECRET@gitlab.example.org/g/r"
+    assert archive.code_url_of(configured, tmp_path) == "https://gitlab.example.org/g/r"
+    ipv6 = "http://tok@[2001:db8::1]:8080/r.git"
+    assert archive.code_url_of(ipv6, tmp_path) == "http://[2001:db8::1]:8080/r.git"
+    bad = {"related_identifiers": None}
+    assert any("related_identifiers" in p for p in archive.zenodo_metadata_problems(bad))

@@ -319,3 +319,21 @@ def test_energy_and_zenith_in_wrong_units_are_reported_at_reading(
     ):
         for chunk in io.iterate_stations(bad, io.InputLayout(), "1 GB"):
             io.check_physical_ranges(bad, io.InputLayout(), chunk)
+
+
+@pytest.mark.parametrize(
+    ("entry", "station_id", "means"),
+    [("station", "station_id", "event"), ("event", "event_id", "station")],
+)
+def test_entry_setting_that_contradicts_the_station_id_type_is_explained(
+    small_root, entry, station_id, means
+):
+    """A per-event file read as one entry per station, or a scalar station id read as one
+    entry per event, is an error naming the setting and what the type means."""
+    from uhecr.io import DEFAULT_BRANCHES, iterate_stations
+
+    layout = InputLayout(branches={**DEFAULT_BRANCHES, "station_id": station_id}, entry=entry)
+    with pytest.raises(
+        InputDataError, match=rf"extraction.entry is '{entry}'.*one entry per {means}"
+    ):
+        list(iterate_stations(small_root[0], layout))

@@ -324,17 +324,19 @@ def _serve(ws: Path, typed: str) -> tuple[str, str, int]:
                 time.sleep(1)
         assert experiments is not None and studies is not None, "no answer within 120 s"
         assert "quick-sweeps" in {e["name"] for e in experiments["experiments"]}
-        assert [s["study_name"] for s in studies["study_summaries"]][0].startswith("svm")
+        sweep = json.loads((ws / "results/quick/search/svm/study.json").read_text())
+        assert [s["study_name"] for s in studies["study_summaries"]] == [sweep["study_name"]]
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
         rc = server.wait(timeout=60)
+        output = server.stdout.read()
+        server.stdout.close()
     deadline = time.time() + 30  # tools/ui.py stops both servers on SIGTERM
     while time.time() < deadline and any(_served(p) for p in (ui_port, dashboard_port)):
         time.sleep(0.5)
     assert not any(_served(p) for p in (ui_port, dashboard_port)), "a server outlived make ui"
-    with server.stdout:
-        return typed, server.stdout.read(), rc
+    return typed, output, rc
 
 
 def _served(port: int) -> bool:

@@ -93,7 +93,7 @@ def test_wrong_inner_size_names_branch_found_and_supported_layouts(project_file,
     wrong = InputLayout(tree=layout.tree, branches=layout.branches, n_bins=700)
     with pytest.raises(
         InputDataError,
-        match=r"(?s)'adc_hg' .*2304 values per station.*expected 2100.*fixed-size arrays per station",
+        match=r"(?s)'adc_hg' .*shape \[3, 768\] per station.*expected \[3, 700\].*fixed-size arrays per station",
     ):
         _features(tmp_path / "f.root", wrong, tmp_path / "x")
 
@@ -180,3 +180,69 @@ def test_own_files_in_a_root_written_layout_through_every_target(tmp_path):
     assert not (tmp_path / "reports" / "paper" / "figures" / "validation_xmax_moments.pdf").exists()
     bundle = json.loads((tmp_path / "reports" / "zenodo" / "provenance.json").read_text())
     assert len(bundle["input_files"]) == 8  # every part of every sample, checksummed
+
+
+def _station_major_with_uproot(columns, path, trace_shape=(3, 768), extra=None):
+    """A station-major TTree written by uproot (fixed-size arrays per entry)."""
+    n = len(columns["e0"])
+    names = ["event", "pdg", "E", "zenith", "azimuth", "xc", "yc", "id", "x", "y"]
+    arrays = {name: columns[f"e{k}"] for k, name in enumerate(names[:7])}
+    arrays.update({name: columns[f"s{k}"] for k, name in zip(range(3), names[7:], strict=True)})
+    pmt = ["pmtOK", "blHG", "blLG", "vemPeak", "vemCharge", "daRatio"]
+    arrays.update({name: columns[f"s{k + 3}"].reshape(n, 3) for k, name in enumerate(pmt)})
+    arrays["pmtOK"] = arrays["pmtOK"].astype(bool)
+    for key, name in (("s9", "trace"), ("s10", "traceLG")):
+        arrays[name] = (
+            columns[key]
+            .reshape(n, 3, 768)
+            .transpose((0, 2, 1) if trace_shape == (768, 3) else (0, 1, 2))
+            .copy()
+        )
+    arrays.update(extra or {})
+    with uproot.recreate(path) as f:
+        f.mktree("stations", {k: (v.dtype, v.shape[1:]) for k, v in arrays.items()})
+        f["stations"].extend(arrays)
+    return path
+
+
+def test_station_major_checks_that_need_the_whole_event(project_file, tmp_path):
+    """A station id twice in one event across a chunk boundary is an error; a NaN in an
+    optional event-level value (here Xmax) is absent, not a value that differs."""
+    _, arrays = project_file
+    columns = station_columns(arrays)
+    nst = ak.to_numpy(ak.num(arrays[PROJECT["station_id"]]))
+    layout = InputLayout(tree="stations", branches={**STATION_BRANCHES, "xmax": "xm"})
+    n = len(columns["e0"])
+    nan_xmax = {"xm": np.full(n, np.nan)}
+    ok = _features(
+        _station_major_with_uproot(columns, tmp_path / "ok.root", extra=nan_xmax),
+        layout, tmp_path / "ok", step_size=1,
+    )  # fmt: skip
+    assert len(ok) > 300
+    last = int(np.flatnonzero(nst > 3)[0])
+    first = int(nst[:last].sum())
+    ids = columns["s0"].copy()
+    ids[first + 3] = ids[first]  # the event's 4th station repeats its 1st
+    dup = _station_major_with_uproot({**columns, "s0": ids}, tmp_path / "dup.root", extra=nan_xmax)
+    with pytest.raises(
+        InputDataError, match=rf"appears twice in event .*entries {first} and {first + 3}"
+    ):
+        _features(dup, layout, tmp_path / "dup", step_size=1)  # one entry per chunk
+
+
+def test_bin_major_traces_are_refused_not_scrambled(project_file, tmp_path):
+    _, arrays = project_file
+    path = _station_major_with_uproot(
+        station_columns(arrays), tmp_path / "bm.root", trace_shape=(768, 3)
+    )
+    layout = InputLayout(tree="stations", branches=STATION_BRANCHES)
+    with pytest.raises(InputDataError, match=r"'trace' .*has shape \[768, 3\] per station"):
+        _features(path, layout, tmp_path / "bm")
+
+
+def test_a_chunk_without_stations_reads_as_empty():
+    from uhecr import io
+
+    rows = ak.Array(np.zeros((0, 3, 768), dtype=np.int16))
+    values = io._rows_of("f.root", InputLayout(), "trace_hg", rows, (3, 768), np.array([]))
+    assert values.shape == (0, 2304)

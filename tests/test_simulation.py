@@ -32,7 +32,6 @@ def test_enough_triggered_stations_and_valid_ranges():
     for sh, st in zip(showers, stations, strict=True):
         assert np.all((sh["lg_energy"] >= 18.5) & (sh["lg_energy"] <= 20.0))
         assert np.all(np.degrees(sh["zenith"]) <= 60.0)
-        assert np.all(sh["delta_x"] >= S.min_delta_x)
         assert np.all(st["t2"] | st["tot"])  # only triggered stations are kept
         assert st["trace_hg"].shape[1:] == (3, 768)
         assert st["trace_hg"].dtype == np.int16
@@ -82,13 +81,38 @@ def test_multiplicity_grows_with_energy():
     assert m_high > 2 * m_low
 
 
-def test_iron_has_more_muons_than_proton_at_same_energy():
+@pytest.mark.parametrize("zenith", [0.0, 38.0, 60.0])
+def test_iron_over_proton_muon_and_em_sizes_follow_the_sheet_at_every_zenith(zenith):
+    """Sheet section 8 step 4: Fe/p muon signal 1.35 +- 0.05 and EM 0.92 +- 0.05 at 1000 m,
+    averaged over showers at equal energy; the total follows from the muon fraction."""
+
     rng = np.random.default_rng(9)
-    p = sim.sample_showers(rng, "proton", 5000, S, lg_energy=19.0, zenith_deg=38)
-    fe = sim.sample_showers(rng, "iron", 5000, S, lg_energy=19.0, zenith_deg=38)
-    ratio = fe["s1000_muon"].mean() / p["s1000_muon"].mean()
-    assert 1.2 < ratio < 1.7  # sheet: Fe/p muon ratio about 1.35 (plus the DX dependence)
+    p = sim.sample_showers(rng, "proton", 40_000, S, lg_energy=19.0, zenith_deg=zenith)
+    fe = sim.sample_showers(rng, "iron", 40_000, S, lg_energy=19.0, zenith_deg=zenith)
+    muons = fe["s1000_muon"].mean() / p["s1000_muon"].mean()
+    em = fe["s1000_em"].mean() / p["s1000_em"].mean()
+    total = (fe["s1000_muon"] + fe["s1000_em"]).mean() / (p["s1000_muon"] + p["s1000_em"]).mean()
+    assert muons == pytest.approx(1.35, abs=0.05)
+    assert em == pytest.approx(0.92, abs=0.05)
+    f_mu = p["s1000_muon"].mean() / (p["s1000_muon"] + p["s1000_em"]).mean()
+    assert total == pytest.approx(f_mu * muons + (1 - f_mu) * em, rel=1e-9)
+    assert total > 1.05  # iron showers are larger than proton ones at equal energy (sheet: ~1.10)
     assert fe["xmax"].mean() < p["xmax"].mean() - 60
+
+
+def test_deep_showers_are_kept_and_the_muon_xmax_correlation_survives():
+    """Sheet step 2: no redrawing of showers with Xmax near or below the ground."""
+    from uhecr import physics
+
+    rng = np.random.default_rng(10)
+    p = sim.sample_showers(rng, "proton", 40_000, S, lg_energy=19.5, zenith_deg=0.0)
+    mean, sigma = physics.xmax_moments(19.5, 1)
+    assert p["xmax"].mean() == pytest.approx(mean, abs=2.0)
+    assert p["xmax"].std() == pytest.approx(sigma, rel=0.05)
+    assert (p["delta_x"] < S.min_delta_x).mean() > 0.2  # the deep tail is there
+    rho = np.corrcoef(np.log(p["muon_scale"]), p["xmax"])[0, 1]
+    assert rho == pytest.approx(physics.MUON_XMAX_CORRELATION, abs=0.03)
+    assert np.isfinite(p["s1000_em"]).all() and (p["s1000_em"] > 0).all()
 
 
 def test_unknown_setting_and_primary_are_rejected():

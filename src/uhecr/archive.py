@@ -152,22 +152,23 @@ ZENODO_ACCESS = {"open", "embargoed", "restricted", "closed"}
 
 def code_url_of(configured: str | None, repo: Path) -> str | None:
     """The code repository's URL: the configured one, else the http(s) URL of git remote
-    'origin' (credentials in it are dropped), else None."""
-    if configured:
-        return configured
-    try:
-        url = subprocess.run(
-            ["git", "-C", str(repo), "remote", "get-url", "origin"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    'origin', else None. Credentials in either (``https://user:token@host/...``) are dropped:
+    the URL goes into public metadata."""
+    url = configured
+    if not url:
+        try:
+            url = subprocess.run(
+                ["git", "-C", str(repo), "remote", "get-url", "origin"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    host = parts.netloc.rsplit("@", 1)[-1]  # keeps [IPv6] brackets and the port as written
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -213,7 +214,9 @@ def zenodo_metadata_problems(metadata: dict) -> list[str]:
         problems.append(f"access_right must be one of {sorted(ZENODO_ACCESS)}")
     if access in ("open", "embargoed") and not metadata.get("license"):
         problems.append(f"license: required for access_right {access!r}")
-    related = metadata.get("related_identifiers", [])
+    related = metadata.get("related_identifiers") or []
+    if not isinstance(related, list) or not all(isinstance(r, dict) for r in related):
+        return [*problems, "related_identifiers: a list of objects is required"]
     for i, r in enumerate(related):
         if not r.get("identifier") or r.get("relation") not in ZENODO_RELATIONS:
             problems.append(f"related_identifiers[{i}]: identifier and a known relation needed")

@@ -26,7 +26,13 @@ import pyarrow.parquet as pq
 
 from uhecr import features as feat
 from uhecr import physics
-from uhecr.io import InputDataError, InputLayout, check_physical_ranges, iterate_stations
+from uhecr.io import (
+    OPTIONAL,
+    InputDataError,
+    InputLayout,
+    check_physical_ranges,
+    iterate_stations,
+)
 from uhecr.provenance import sha256_file
 from uhecr.schema import FEATURE_SCHEMA, validate_table
 
@@ -117,7 +123,7 @@ def _handle_bad(reason_codes, ids, source, entries, on_bad, path, reasons) -> pa
         {
             "shower_id": pa.array(ids["shower_id"][bad].astype(str)),
             "station_id": pa.array(ids["station_id"][bad].astype(np.int32)),
-            "source_file": pa.array([source] * int(bad.sum())),
+            "source_file": pa.array([source] * int(bad.sum()), pa.string()),
             "entry": pa.array(entries[bad].astype(np.int64)),
             "reason": pa.array([reasons[c - 1] for c in reason_codes[bad]]),
         },
@@ -180,6 +186,8 @@ def extract_station_table(
         raise InputDataError(f"{config_key or sample}: no input files")
     files: list[dict] = []
     sample_events: dict[int, str] = {}
+    labelled: set[bool] = set()
+    optional = None  # (first file, the optional branches it has)
     sink, qsink = _ParquetSink(Path(out_path)), _ParquetSink(Path(quarantine_path))
     reasons = Counter()
     schema = None
@@ -193,16 +201,26 @@ def extract_station_table(
                 check_physical_ranges(root_path, layout, chunk)
                 c = chunk.columns
                 _check_unique_events(chunk, seen_events, root_path, layout)
-                station_key = c["event_id"].astype(np.int64) * 100_000_000 + c["station_id"]
-                if len(np.unique(station_key)) != len(station_key):
-                    first = station_key[np.argmax(pd.Series(station_key).duplicated().to_numpy())]
-                    entry = c["entry"][np.flatnonzero(station_key == first)[0]]
+                repeated = pd.DataFrame(
+                    {"event": c["event_id"], "station": c["station_id"]}
+                ).duplicated()
+                if repeated.any():
+                    k = int(np.argmax(repeated.to_numpy()))
                     raise InputDataError(
-                        f"{root_path}: tree {layout.tree!r}: station id {first % 100_000_000} appears "
-                        f"twice in event {first // 100_000_000} at entry {entry} (branch "
-                        f"{layout.branches['station_id']!r}, config key extraction.branches.station_id)"
+                        f"{root_path}: tree {layout.tree!r}: station id {c['station_id'][k]} "
+                        f"appears twice in event {c['event_id'][k]} at entry {c['entry'][k]} "
+                        f"(branch {layout.branches['station_id']!r}, config key "
+                        "extraction.branches.station_id)"
                     )
-                labelled = "primary" in c
+                labelled.add("primary" in c)
+                if optional is None:
+                    optional = (source, {k for k in OPTIONAL if k in c})
+                elif {k for k in OPTIONAL if k in c} != optional[1]:
+                    raise InputDataError(
+                        f"{source} and {optional[0]}, files of sample {sample!r}, differ in the "
+                        f"optional branches present ({sorted(k for k in OPTIONAL if k in c)} vs "
+                        f"{sorted(optional[1])}, extraction.branches): one sample, one layout"
+                    )
                 vem, info = feat.calibrate(chunk, settings)
                 ids = {
                     "shower_id": np.char.add(f"{sample}:", c["event_id"].astype(str)),
@@ -226,7 +244,7 @@ def extract_station_table(
                 zeta = physics.shower_plane_azimuth(dx, dy, c["zenith"], c["azimuth"])
                 cols = {
                     "shower_id": pa.array(ids["shower_id"][good].astype(str)),
-                    "source_file": pa.array([source] * int(good.sum())),
+                    "source_file": pa.array([source] * int(good.sum()), pa.string()),
                     "entry": pa.array(c["entry"][good].astype(np.int64)),
                     "event_id": pa.array(c["event_id"][good].astype(np.int64)),
                     "station_id": pa.array(c["station_id"][good].astype(np.int32)),
@@ -257,6 +275,8 @@ def extract_station_table(
                 flat = pa.array(vem[good].reshape(-1), type=pa.float32())
                 cols[TRACE_COLUMN] = pa.FixedSizeListArray.from_arrays(flat, n_bins)
                 table = pa.table(cols)
+                if table.num_rows == 0:  # nothing kept (no stations, or all quarantined)
+                    continue
                 if schema is None:
                     schema = table.schema
                 sink.write(table.cast(schema))
@@ -278,7 +298,8 @@ def extract_station_table(
             )
         if schema is None:
             raise InputDataError(
-                f"{[str(p) for p in paths]}: no stations found in tree {layout.tree!r}"
+                f"{[str(p) for p in paths]}: no usable station in tree {layout.tree!r} "
+                f"({sum(reasons.values())} quarantined: {dict(reasons)})"
             )
     except BaseException as exc:
         _abort(sink, qsink)
@@ -291,7 +312,7 @@ def extract_station_table(
         "sample": sample,
         "config_key": config_key,
         "files": files,
-        "labelled": labelled,
+        "labelled": labelled == {True},
         "stations": sink.rows,
         "events": len(sample_events),
         "quarantined": dict(reasons),

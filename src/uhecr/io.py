@@ -26,6 +26,7 @@ from pathlib import Path
 
 import awkward as ak
 import numpy as np
+import pandas as pd
 import uproot
 
 log = logging.getLogger(__name__)
@@ -321,15 +322,18 @@ SUPPORTED_LAYOUTS = """supported layouts (docs/data-format.md):
 def detect_entry(path, layout: InputLayout, tree) -> str:
     """``event`` or ``station``: config ``extraction.entry``, or the station id branch's type
     (a list per entry: one entry per event; a number per entry: one entry per station)."""
-    if layout.entry != "auto":
-        return layout.entry
     branch = layout.branches["station_id"]
     first = tree.arrays([branch], entry_stop=1, library="ak")[branch]
     depth = first.ndim - 1
-    if depth == 1:
-        return "event"
-    if depth == 0:
-        return "station"
+    found = {1: "event", 0: "station"}.get(depth)
+    if found is not None and layout.entry in ("auto", found):
+        return found
+    if found is not None:
+        raise InputDataError(
+            f"{path}: tree {layout.tree!r}: config extraction.entry is {layout.entry!r}, but "
+            f"branch {branch!r} (extraction.branches.station_id) has type "
+            f"{first.type.content}, which means one entry per {found}\n{SUPPORTED_LAYOUTS}"
+        )
     raise InputDataError(
         f"{path}: tree {layout.tree!r} branch {branch!r} (extraction.branches.station_id) has "
         f"type {first.type.content}: neither one id per entry (one entry per station) nor a list "
@@ -379,25 +383,45 @@ def _layout_error(path, layout, logical, problem) -> InputDataError:
     )
 
 
-def _rows_of(path, layout, logical, rows, per: int, entries) -> np.ndarray:
-    """(n_rows, per) values from one row per station: fixed-size arrays, vectors or nested
-    vectors, as long as each station holds exactly ``per`` values."""
+def _rows_of(path, layout, logical, rows, shape: tuple[int, ...], entries) -> np.ndarray:
+    """(n_rows, prod(shape)) values from one row per station. ``shape`` is (n_pmts,) or
+    (n_pmts, n_bins); a station holds it as a fixed-size array of exactly that shape (or flat),
+    a vector of prod(shape) values, or (traces) n_pmts vectors of n_bins values. Anything else,
+    e.g. a bin-major [768][3] array, is refused: its values would be assigned to wrong bins."""
+    per = int(np.prod(shape))
     if rows.ndim == 1:
+        if per == 1:
+            return ak.to_numpy(rows).reshape(-1, 1)
         raise _layout_error(path, layout, logical, f"has one value per station; expected {per}")
     try:  # regular (fixed-size) arrays convert without copying lists
         regular = ak.to_numpy(rows)
     except ValueError:
         regular = None
     if regular is not None:
-        flat = regular.reshape(len(regular), -1)
-        if flat.shape[1] != per:
+        if regular.shape[1:] not in (shape, (per,)):
             raise _layout_error(
                 path, layout, logical,
-                f"has {flat.shape[1]} values per station ({ak.type(rows).content}); expected {per}",
+                f"has shape {list(regular.shape[1:])} per station ({ak.type(rows).content}); "
+                f"expected {list(shape)} or [{per}]",
             )  # fmt: skip
-        return flat
-    while rows.ndim > 2:
-        rows = ak.flatten(rows, axis=2)
+        return regular.reshape(len(regular), per)
+    if rows.ndim == 3 and len(shape) == 2:  # n_pmts vectors of n_bins per station
+        pmts = ak.to_numpy(ak.num(rows, axis=1))
+        bins = ak.to_numpy(ak.min(ak.num(rows, axis=2), axis=1, mask_identity=False))
+        most = ak.to_numpy(ak.max(ak.num(rows, axis=2), axis=1, mask_identity=False))
+        wrong = (pmts != shape[0]) | (bins != shape[1]) | (most != shape[1])
+        if wrong.any():
+            k = int(np.argmax(wrong))
+            raise _layout_error(
+                path, layout, logical,
+                f"has {pmts[k]} vectors of {bins[k]}-{most[k]} values for the station at entry "
+                f"{entries[k]}; expected {shape[0]} vectors of {shape[1]}",
+            )  # fmt: skip
+        return ak.to_numpy(ak.flatten(rows, axis=None)).reshape(-1, per)
+    if rows.ndim > 2:
+        raise _layout_error(
+            path, layout, logical, f"has type {ak.type(rows).content} per station: too deep"
+        )
     counts = ak.to_numpy(ak.num(rows, axis=1))
     wrong = counts != per
     if wrong.any():
@@ -409,8 +433,9 @@ def _rows_of(path, layout, logical, rows, per: int, entries) -> np.ndarray:
     return ak.to_numpy(ak.flatten(rows, axis=None)).reshape(-1, per)
 
 
-def _per_station_values(path, layout, logical, array, n_st, per, entry_start) -> np.ndarray:
-    """(n_stations, per) from one entry per event, in any of the per-event layouts."""
+def _per_station_values(path, layout, logical, array, n_st, shape, entry_start) -> np.ndarray:
+    """(n_stations, prod(shape)) from one entry per event, in any of the per-event layouts."""
+    per = int(np.prod(shape))
     if array.ndim == 2:  # flattened per event: n_stations * per values
         lengths = ak.to_numpy(ak.num(array, axis=1))
         wrong = lengths != n_st * per
@@ -434,7 +459,7 @@ def _per_station_values(path, layout, logical, array, n_st, per, entry_start) ->
             f"the station id branch has {n_st[e]}",
         )  # fmt: skip
     entries = entry_start + np.repeat(np.arange(len(n_st)), n_st)
-    return _rows_of(path, layout, logical, ak.flatten(array, axis=1), per, entries)
+    return _rows_of(path, layout, logical, ak.flatten(array, axis=1), shape, entries)
 
 
 def _refuse(path, layout, logical, values, bad, problem, entries, station_ids=None) -> None:
@@ -473,10 +498,10 @@ def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
                 f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} has a different "
                 f"number of stations than {layout.branches['station_id']!r} at entry {entry_start + bad}"
             )
-    per = {"pmt": layout.n_pmts, "trace": layout.n_pmts * layout.n_bins}
+    shapes = {"pmt": (layout.n_pmts,), "trace": (layout.n_pmts, layout.n_bins)}
     arrays = {
         logical: _per_station_values(
-            path, layout, logical, data[logical], n_st, per[group], entry_start
+            path, layout, logical, data[logical], n_st, shapes[group], entry_start
         )
         for group, logicals in (("pmt", PMT_LEVEL), ("trace", TRACE_LEVEL))
         for logical in logicals
@@ -508,6 +533,7 @@ class _StationRows:
 
     current: int | None = None
     current_values: dict = field(default_factory=dict)
+    current_stations: dict = field(default_factory=dict)  # station id -> entry
     closed: dict[int, int] = field(default_factory=dict)  # event id -> its first entry
 
 
@@ -553,7 +579,7 @@ def _station_chunk(path, layout, chunk, names, entry_start, state: _StationRows)
         stop = starts[k + 1] if k + 1 < len(starts) else len(ids)
         for logical, value in reference.items():
             rows = columns[logical][start:stop]
-            differ = rows != value
+            differ = (rows != value) & ~(pd.isna(rows) & pd.isna(value))  # NaN: absent, equal
             if differ.any():
                 at = int(entries[start + np.argmax(differ)])
                 raise InputDataError(
@@ -562,13 +588,25 @@ def _station_chunk(path, layout, chunk, names, entry_start, state: _StationRows)
                     f"event {event_id}: {value} at entry {first_entry}, {rows[np.argmax(differ)]} "
                     f"at entry {at}"
                 )
-        state.current, state.current_values = event_id, reference
+        # A station id twice in one event, also when the event straddles chunks.
+        ids_here = columns["station_id"][start:stop].tolist()
+        seen = state.current_stations if k == 0 and continues else {}
+        for offset, station in enumerate(ids_here):
+            if station in seen:
+                raise InputDataError(
+                    f"{path}: tree {layout.tree!r}: station id {station} appears twice in event "
+                    f"{event_id}, at entries {seen[station]} and {entries[start + offset]} "
+                    f"(branch {layout.branches['station_id']!r}, config key "
+                    "extraction.branches.station_id)"
+                )
+            seen[station] = int(entries[start + offset])
+        state.current, state.current_values, state.current_stations = event_id, reference, seen
     own = starts[1:] if continues else starts  # events that start in this chunk
     events = {lg: columns[lg][own] for lg in EVENT_LEVEL if lg in columns}
     events["entry"] = entries[own]
-    per = {"pmt": layout.n_pmts, "trace": layout.n_pmts * layout.n_bins}
+    shapes = {"pmt": (layout.n_pmts,), "trace": (layout.n_pmts, layout.n_bins)}
     values = {
-        logical: _rows_of(path, layout, logical, data[logical], per[group], entries)
+        logical: _rows_of(path, layout, logical, data[logical], shapes[group], entries)
         for group, logicals in (("pmt", PMT_LEVEL), ("trace", TRACE_LEVEL))
         for logical in logicals
     }

@@ -48,9 +48,13 @@ GROUND_DEPTH_VERTICAL = 875.0  # g cm^-2, sheet section 3
 # Sheet section 2: relative muon-number fluctuation (log-normal sigma) per primary.
 MUON_FLUCTUATION = {1: 0.16, 4: 0.11, 16: 0.07, 56: 0.05}
 MUON_XMAX_CORRELATION = -0.3
-# Sheet section 4: muon/EM ratio at 1000 m for vertical showers, p and Fe.
+# Sheet section 4: muon/EM ratio at 1000 m of vertical proton showers.
 R0_PROTON = 0.67
-R0_IRON = 0.67 * 1.35 / 0.92
+# Sheet section 8 steps 3-4: the muon number grows as A^0.075 (Fe/p = 56^0.075 = 1.35) and the
+# EM signal as 0.92^(lnA/ln56) (Fe/p = 0.92), each scaled separately from the proton's split.
+MUON_MASS_SLOPE = 0.075
+EM_IRON_OVER_PROTON = 0.92
+
 # Sheet section 3: energy calibration E = A * S38^B and CIC polynomial.
 ENERGY_CAL_A_EEV = 0.186
 ENERGY_CAL_B = 1.031
@@ -102,6 +106,23 @@ def sample_xmax(rng: np.random.Generator, lg_energy, mass, model: str = "EPOS-LH
     return mu - sigma * np.log(g)
 
 
+def mean_em_attenuation(lg_energy, mass, ground_depth, min_delta_x, model="EPOS-LHC", k=64):
+    """E[exp(-max(DX, min_delta_x)/400)] over the primary's Xmax distribution at this energy and
+    ground depth (midpoint quadrature over K quantiles of the Gumbel's gamma variable): dividing
+    the EM attenuation by it keeps each primary's mean EM size, deep showers included."""
+    from scipy import stats
+
+    mu, sigma, lam = (
+        np.asarray(v, dtype=float)[..., None] for v in gumbel_parameters(lg_energy, mass, model)
+    )
+    q = (np.arange(k) + 0.5) / k
+    g = stats.gamma.ppf(q, lam, scale=1.0 / lam)
+    dx = np.maximum(
+        np.asarray(ground_depth, dtype=float)[..., None] - (mu - sigma * np.log(g)), min_delta_x
+    )
+    return np.exp(-dx / 400.0).mean(axis=-1)
+
+
 def cic_factor(zenith_rad):
     """Constant-intensity-cut attenuation f(theta) = S1000/S38."""
     x = np.cos(zenith_rad) ** 2 - np.cos(np.radians(38.0)) ** 2
@@ -131,14 +152,17 @@ def muon_track_factor(zenith_rad):
     return np.interp(np.degrees(zenith_rad), [0.0, 30.0, 60.0, 90.0], [1.0, 0.93, 1.15, 1.30])
 
 
-def muon_em_ratio(zenith_rad, mass, delta_x, delta_x_ref):
-    """R = S_mu/S_em at 1000 m: R0(A) sec^1.8 theta exp((DX - DX_ref)/1000) (sheet section 4).
+def muon_em_ratio(zenith_rad, delta_x, delta_x_ref):
+    """Proton R = S_mu/S_em at 1000 m: R0(p) sec^1.8 theta exp((DX - DX_ref)/1000) (sheet
+    section 4); other nuclei scale the muon and EM parts separately (``mass_scaling``)."""
+    return R0_PROTON / np.cos(zenith_rad) ** 1.8 * np.exp((delta_x - delta_x_ref) / 1000.0)
 
-    R0 is interpolated in ln A between the sheet's proton and iron values.
-    """
-    frac = np.log(np.asarray(mass, dtype=float)) / np.log(56.0)
-    r0 = R0_PROTON + (R0_IRON - R0_PROTON) * frac
-    return r0 / np.cos(zenith_rad) ** 1.8 * np.exp((delta_x - delta_x_ref) / 1000.0)
+
+def mass_scaling(mass):
+    """(muon, EM) size factors of nucleus A relative to a proton at equal energy: A^0.075 and
+    0.92^(lnA/ln56) (sheet section 8 steps 3-4)."""
+    ln_a = np.log(np.asarray(mass, dtype=float))
+    return np.exp(MUON_MASS_SLOPE * ln_a), EM_IRON_OVER_PROTON ** (ln_a / np.log(56.0))
 
 
 def muon_median_delay_ns(r_m, delta_x):

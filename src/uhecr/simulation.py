@@ -129,14 +129,12 @@ def sample_showers(
     core_y = v * s.grid_spacing_m * np.sqrt(3.0) / 2.0
 
     ground_depth = physics.GROUND_DEPTH_VERTICAL / np.cos(zenith)
+    # Every drawn Xmax is kept (sheet step 2): redrawing showers that reach maximum near or
+    # below the ground would cut the deep tail of the proton distribution. The formulas use DX
+    # clamped at min_delta_x; the record keeps the true DX (negative below ground).
     xmax = physics.sample_xmax(rng, lg_e, mass, s.hadronic_model)
-    # Redraw showers reaching maximum too close to (or below) the ground.
-    for _ in range(100):
-        bad = ground_depth - xmax < s.min_delta_x
-        if not bad.any():
-            break
-        xmax[bad] = physics.sample_xmax(rng, lg_e[bad], mass, s.hadronic_model)
     delta_x = ground_depth - xmax
+    dx = np.maximum(delta_x, s.min_delta_x)
 
     # Muon fluctuation, log-normal with mean 1, correlated with Xmax.
     mean_x, sigma_x = physics.xmax_moments(lg_e, mass, s.hadronic_model)
@@ -144,15 +142,27 @@ def sample_showers(
     rho = physics.MUON_XMAX_CORRELATION
     sig_mu = physics.MUON_FLUCTUATION[mass]
     eps = sig_mu * (rho * z_x + np.sqrt(1.0 - rho**2) * rng.standard_normal(n)) - 0.5 * sig_mu**2
-    muon_scale = np.exp(eps) * s.muon_rescale
+    muon_mass, em_mass = physics.mass_scaling(mass)
+    muon_scale = muon_mass * np.exp(eps) * s.muon_rescale  # N_rel of sheet step 3
 
+    # Sheet step 4: split the reference size with the proton's muon/EM ratio at the proton's
+    # mean depth, then scale muons and EM separately for nucleus A (a fixed total split with
+    # R(A) would force S(Fe) = S(p)). The EM part is attenuated as exp(-DX/400) relative to its
+    # mean over this primary's Xmax distribution, so the averages keep the Fe/p ratios 1.35
+    # (muons) and 0.92 (EM) at every zenith.
     energy_eev = 10.0 ** (lg_e - 18.0)
     s_ref = physics.s1000_reference(energy_eev, zenith)
     dx_ref = _reference_delta_x(lg_e, ground_depth, s.hadronic_model)
-    ratio = physics.muon_em_ratio(zenith, mass, delta_x, dx_ref)
-    f_mu = ratio / (1.0 + ratio)
-    s_mu = s_ref * f_mu * muon_scale
-    s_em = s_ref * (1.0 - f_mu) * np.exp(-(delta_x - dx_ref) / 400.0)
+    mean_p, _ = physics.xmax_moments(lg_e, 1, s.hadronic_model)
+    ratio_p = physics.muon_em_ratio(
+        zenith, np.maximum(ground_depth - mean_p, s.min_delta_x), dx_ref
+    )
+    f_mu_p = ratio_p / (1.0 + ratio_p)
+    attenuation = np.exp(-dx / 400.0) / physics.mean_em_attenuation(
+        lg_e, mass, ground_depth, s.min_delta_x, s.hadronic_model
+    )
+    s_mu = s_ref * f_mu_p * muon_scale
+    s_em = s_ref * (1.0 - f_mu_p) * em_mass * attenuation
     norm = _size_normalisation(s.hadronic_model) if normalise else 1.0
     return {
         "lg_energy": lg_e,
@@ -253,7 +263,7 @@ def simulate_station_traces(rng, showers: dict, st: dict, s: SimulationSettings)
     n = len(st["r"])
     sh = st["shower_index"]
     zen = showers["zenith"][sh]
-    delta_x = showers["delta_x"][sh]
+    delta_x = np.maximum(showers["delta_x"][sh], s.min_delta_x)  # deep showers: DX clamped
     jitter = rng.normal(0.0, e.timing_jitter_ns, n)
     # Bin edges relative to the plane-front arrival (which sits at plane_front_bin).
     edges = (np.arange(e.n_bins + 1) - e.plane_front_bin)[None, :] * e.bin_ns - jitter[:, None]
