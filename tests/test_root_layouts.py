@@ -182,6 +182,45 @@ def test_own_files_in_a_root_written_layout_through_every_target(tmp_path):
     assert len(bundle["input_files"]) == 8  # every part of every sample, checksummed
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["fixed", "nested_ttree", "nested_rntuple"])
+def test_own_files_in_the_other_layouts_run_and_make_the_paper(tmp_path, layout):
+    """The other ROOT-written layouts through the workflow and the paper with a config file
+    only (one model, to keep CI short: the station-major test above runs all five)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    inputs = {}
+    for k, primary in enumerate(("proton", "helium", "oxygen", "iron")):
+        own = tmp_path / f"{primary}.own.root"
+        write_small_file(
+            own, primary=primary, n_stations=600, seed=60 + k, first_event_id=k * 10**6
+        )
+        run(layout, own, tmp_path / f"{primary}.root")
+        inputs[primary] = str(tmp_path / f"{primary}.root")
+    mapping = LAYOUTS[layout]
+    overlay = {
+        "results_dir": str(tmp_path / "results"),
+        "reports_dir": str(tmp_path / "reports"),
+        "data": {"source": "files", "input_files": inputs},
+        "extraction": {"tree": mapping.tree, "branches": mapping.branches},
+        "models": {"enabled": ["xgboost"]},
+    }
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(overlay))
+    for target in ([], ["paper"]):
+        command = [sys.executable, "-m", "snakemake", *target, "--cores", "2", "--configfile"]
+        command += ["config/quick.yaml", str(tmp_path / "mine.yaml")]
+        out = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=1800)
+        assert out.returncode == 0, out.stderr[-4000:]
+    metrics = json.loads((tmp_path / "results/evaluation/xgboost/metrics.json").read_text())
+    assert metrics["accuracy"]["n"] > 100 and metrics["accuracy"]["n_showers"] > 10
+    assert (tmp_path / "reports/paper/main.tex").exists()
+
+
 def _station_major_with_uproot(columns, path, trace_shape=(3, 768), extra=None):
     """A station-major TTree written by uproot (fixed-size arrays per entry)."""
     n = len(columns["e0"])

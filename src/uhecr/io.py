@@ -383,6 +383,12 @@ def _layout_error(path, layout, logical, problem) -> InputDataError:
     )
 
 
+def _refuse_first(wrong: np.ndarray, path, layout, logical, describe) -> None:
+    """Raise the layout error ``describe(k)`` for the first ``k`` where ``wrong`` is set."""
+    if wrong.any():
+        raise _layout_error(path, layout, logical, describe(int(np.argmax(wrong))))
+
+
 def _rows_of(path, layout, logical, rows, shape: tuple[int, ...], entries) -> np.ndarray:
     """(n_rows, prod(shape)) values from one row per station. ``shape`` is (n_pmts,) or
     (n_pmts, n_bins); a station holds it as a fixed-size array of exactly that shape (or flat),
@@ -410,26 +416,21 @@ def _rows_of(path, layout, logical, rows, shape: tuple[int, ...], entries) -> np
         bins = ak.to_numpy(ak.min(ak.num(rows, axis=2), axis=1, mask_identity=False))
         most = ak.to_numpy(ak.max(ak.num(rows, axis=2), axis=1, mask_identity=False))
         wrong = (pmts != shape[0]) | (bins != shape[1]) | (most != shape[1])
-        if wrong.any():
-            k = int(np.argmax(wrong))
-            raise _layout_error(
-                path, layout, logical,
-                f"has {pmts[k]} vectors of {bins[k]}-{most[k]} values for the station at entry "
-                f"{entries[k]}; expected {shape[0]} vectors of {shape[1]}",
-            )  # fmt: skip
+        _refuse_first(
+            wrong, path, layout, logical,
+            lambda k: f"has {pmts[k]} vectors of {bins[k]}-{most[k]} values for the station at "
+            f"entry {entries[k]}; expected {shape[0]} vectors of {shape[1]}",
+        )  # fmt: skip
         return ak.to_numpy(ak.flatten(rows, axis=None)).reshape(-1, per)
     if rows.ndim > 2:
         raise _layout_error(
             path, layout, logical, f"has type {ak.type(rows).content} per station: too deep"
         )
     counts = ak.to_numpy(ak.num(rows, axis=1))
-    wrong = counts != per
-    if wrong.any():
-        k = int(np.argmax(wrong))
-        raise _layout_error(
-            path, layout, logical,
-            f"has {counts[k]} values for the station at entry {entries[k]}; expected {per}",
-        )  # fmt: skip
+    _refuse_first(
+        counts != per, path, layout, logical,
+        lambda k: f"has {counts[k]} values for the station at entry {entries[k]}; expected {per}",
+    )  # fmt: skip
     return ak.to_numpy(ak.flatten(rows, axis=None)).reshape(-1, per)
 
 
@@ -438,26 +439,20 @@ def _per_station_values(path, layout, logical, array, n_st, shape, entry_start) 
     per = int(np.prod(shape))
     if array.ndim == 2:  # flattened per event: n_stations * per values
         lengths = ak.to_numpy(ak.num(array, axis=1))
-        wrong = lengths != n_st * per
-        if wrong.any():
-            e = int(np.argmax(wrong))
-            raise _layout_error(
-                path, layout, logical,
-                f"at entry {entry_start + e} has {lengths[e]} values for {n_st[e]} stations; "
-                f"expected {per} per station",
-            )  # fmt: skip
+        _refuse_first(
+            lengths != n_st * per, path, layout, logical,
+            lambda e: f"at entry {entry_start + e} has {lengths[e]} values for {n_st[e]} "
+            f"stations; expected {per} per station",
+        )  # fmt: skip
         return ak.to_numpy(ak.flatten(array)).reshape(-1, per)
     if array.ndim < 2:
         raise _layout_error(path, layout, logical, "has one value per event; expected a list")
     lengths = ak.to_numpy(ak.num(array, axis=1))
-    wrong = lengths != n_st
-    if wrong.any():
-        e = int(np.argmax(wrong))
-        raise _layout_error(
-            path, layout, logical,
-            f"at entry {entry_start + e} has {lengths[e]} stations ({ak.type(array).content}); "
-            f"the station id branch has {n_st[e]}",
-        )  # fmt: skip
+    _refuse_first(
+        lengths != n_st, path, layout, logical,
+        lambda e: f"at entry {entry_start + e} has {lengths[e]} stations "
+        f"({ak.type(array).content}); the station id branch has {n_st[e]}",
+    )  # fmt: skip
     entries = entry_start + np.repeat(np.arange(len(n_st)), n_st)
     return _rows_of(path, layout, logical, ak.flatten(array, axis=1), shape, entries)
 
