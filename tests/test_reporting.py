@@ -251,14 +251,14 @@ def _every_figure(folder, style) -> dict[str, object]:
     """Each figure function once, as PDF, with ``style``; name -> the figure object."""
     m = _metrics(np.random.default_rng(7))
     rng = np.random.default_rng(8)
-    table = pd.DataFrame(
-        {
-            "lg_energy": rng.uniform(18.5, 20, 400),
-            "zeta_rad": rng.uniform(-np.pi, np.pi, 400),
-            "rise_time_ns": rng.uniform(50, 500, 400),
-            "primary": np.repeat(["proton", "helium", "oxygen", "iron"], 100),
-        }
-    )
+    ranges = {  # the default features, with the value ranges of a real run (tick label widths)
+        "lg_energy": (18.5, 20.0), "zenith_deg": (0, 60), "zeta_rad": (-np.pi, np.pi),
+        "core_distance_m": (200, 4500), "lg_total_signal": (0.3, 3.8),
+        "trace_length_ns": (500, 11000), "rise_time_ns": (50, 1600), "fall_time_ns": (50, 4000),
+        "area_over_peak": (1, 12),
+    }  # fmt: skip
+    table = pd.DataFrame({f: rng.uniform(lo, hi, 400) for f, (lo, hi) in ranges.items()})
+    table["primary"] = np.repeat(["proton", "helium", "oxygen", "iron"], 100)
     xmax = [
         {"primary": p, "lg_energy": lg, "mean_target": 750.0, "mean_sampled": 751.0,
          "sigma_target": 50.0, "sigma_sampled": 51.0}
@@ -278,7 +278,7 @@ def _every_figure(folder, style) -> dict[str, object]:
         "history": lambda p: reporting.plot_optimisation_history(_trials(), p, "t", style=style),
         "params": lambda p: reporting.plot_params_vs_accuracy(_trials(), p, "t", style=style),
         "features": lambda p: reporting.plot_feature_distributions(
-            table, ["lg_energy", "zeta_rad", "rise_time_ns"], p, style=style
+            table, list(ranges), p, style=style
         ),
         "xmax": lambda p: reporting.plot_xmax_check(xmax, p, style=style),
         "multiplicity": lambda p: reporting.plot_multiplicity_check(multiplicity, p, style=style),

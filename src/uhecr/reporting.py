@@ -196,7 +196,7 @@ FEATURE_LABELS = {
     "lg_energy": r"$\lg(E/\mathrm{eV})$",
     "zenith_deg": r"zenith $\theta$ [deg]",
     "azimuth_rad": r"shower azimuth $\phi$ [rad]",
-    "zeta_rad": r"azimuth in shower plane $\zeta$ [rad]",
+    "zeta_rad": r"shower-plane azimuth $\zeta$ [rad]",
     "core_distance_m": "core distance $r$ [m]",
     "lg_total_signal": r"$\lg(S/\mathrm{VEM})$",
     "total_signal_vem": "total signal $S$ [VEM]",
