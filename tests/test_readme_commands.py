@@ -342,3 +342,21 @@ def _serve(ws: Path, typed: str) -> tuple[str, str, int]:
 def _served(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_readme_config_examples_are_valid_overlays():
+    """Each YAML example of "Your own ROOT files" merges into a schema-valid configuration with
+    known logical branch names (the file paths are the user's)."""
+    import yaml
+    from snakemake.utils import validate
+
+    from uhecr import configuration
+    from uhecr.io import InputLayout
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) == 4
+    base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for block in blocks:
+        config = configuration.merge(base, yaml.safe_load(block))
+        validate(config, str(ROOT / "config" / "schema.yaml"))
+        InputLayout.from_config(config["extraction"])
