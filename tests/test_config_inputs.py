@@ -90,3 +90,25 @@ def test_default_features_use_zeta_not_the_shower_azimuth(path):
     study's azimuth feature is the station's shower-plane azimuth zeta."""
     features = configuration.load(path)["models"]["features"]
     assert "zeta_rad" in features and "azimuth_rad" not in features
+
+
+def test_input_paths_lists_globs_and_literal_brackets(tmp_path, monkeypatch):
+    from uhecr.configuration import input_paths
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("d/a.root", "d/b.root", "d/run[1].root"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert input_paths("s", "d/*.root") == ["d/a.root", "d/b.root", "d/run[1].root"]
+    assert input_paths("s", ["./d/a.root", "d/*.root"]) == [
+        "./d/a.root",
+        "d/b.root",
+        "d/run[1].root",
+    ]
+    assert input_paths("s", "d/run[1].root") == ["d/run[1].root"]  # a file, not a pattern
+    with pytest.raises(
+        ValueError, match=r"data.input_files.s: pattern 'e/\*.root' matches no file"
+    ):
+        input_paths("s", "e/*.root")
+    with pytest.raises(ValueError, match=r"data.input_files.s: d/c.root does not exist"):
+        input_paths("s", ["d/a.root", "d/c.root"])

@@ -48,11 +48,13 @@ def input_paths(name: str, spec: str | list[str]) -> list[str]:
     paths, or glob patterns (sorted matches), each file once. Raises ValueError naming the key
     when a file is missing or a pattern matches nothing."""
     import glob
+    import os
 
     key = f"data.input_files.{name}"
     files: list[str] = []
+    seen: set[str] = set()
     for pattern in [spec] if isinstance(spec, str) else list(spec):
-        if GLOB_CHARACTERS & set(pattern):
+        if GLOB_CHARACTERS & set(pattern) and not Path(pattern).is_file():  # run[1].root exists
             matches = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
             if not matches:
                 raise ValueError(
@@ -67,5 +69,9 @@ def input_paths(name: str, spec: str | list[str]) -> list[str]:
                     f"{Path.cwd()})"
                 )
             matches = [pattern]
-        files += [m for m in matches if m not in files]
+        for match in matches:  # each file once, however it is spelled (./a.root, a*.root)
+            real = os.path.realpath(match)
+            if real not in seen:
+                seen.add(real)
+                files.append(match)
     return files
