@@ -48,3 +48,12 @@ def rewrite_events(src, dst, transform):
         out.mktree("Events", types)
         out["Events"].extend(arrays)
     return dst
+
+
+def free_port() -> int:
+    """A loopback port no one listens on now (tests never use fixed ports)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

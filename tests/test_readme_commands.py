@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND_WORDS = ("make", "snakemake", "python", "apptainer")
@@ -208,12 +210,6 @@ PLAN: dict[str, Run | Serve | NotHere] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """A fresh checkout of the working tree sharing the installed venvs."""
@@ -299,7 +295,7 @@ def _get_json(url: str):
 def _serve(ws: Path, typed: str) -> tuple[str, str, int]:
     """``make ui`` on the finished quick run, on free ports: both servers answer with the
     run's sweeps, and SIGTERM (what Ctrl-C sends the group, too) stops both."""
-    ui_port, dashboard_port = _free_port(), _free_port()
+    ui_port, dashboard_port = free_port(), free_port()
     typed = f"{typed} UI_PORT={ui_port} DASHBOARD_PORT={dashboard_port}"
     server = subprocess.Popen(
         ["bash", "-c", typed],

@@ -18,18 +18,10 @@ import pytest
 from optuna.trial import TrialState
 from test_search import SVM_CFG, _blobs
 
+from conftest import free_port
 from uhecr import search
 
 PASSWORD = "uhecr-test-pw-7f3a"  # local throw-away server only
-
-
-def _free_port() -> int:
-    """A port no one listens on now (two test runs on one machine must not collide)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pg_bin() -> Path | None:
@@ -69,7 +61,7 @@ def postgres_url():
     _as_postgres(
         pg / "initdb", "-D", data, "-U", "uhecr", "--pwfile", pwfile, "-A", "scram-sha-256"
     )
-    port = _free_port()
+    port = free_port()
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
     _as_postgres(pg / "pg_ctl", "-D", data, "-o", options, "-l", base / "log", "-w", "start")
     try:

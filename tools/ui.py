@@ -61,12 +61,15 @@ def main() -> int:
     print(f"MLflow UI:        http://{args.host}:{args.port}", flush=True)
     print(f"Optuna dashboard: http://{args.host}:{args.dashboard_port}", flush=True)
 
-    def stop(*_):
+    def stop_all() -> None:
         for server in servers:
             if server.poll() is None:
                 os.killpg(server.pid, signal.SIGTERM)
         for server in servers:
             server.wait(timeout=30)
+
+    def stop(*_):
+        stop_all()
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -76,14 +79,10 @@ def main() -> int:
     except KeyboardInterrupt:
         stop()
     failed = [s.args[0] for s in servers if s.poll() not in (None, 0)]
-    stop_code = 1 if failed else 0
-    for server in servers:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+    stop_all()  # one server ended on its own: stop the other
     if failed:
         print(f"server exited: {failed}", file=sys.stderr)
-    return stop_code
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

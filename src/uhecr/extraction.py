@@ -186,7 +186,6 @@ def extract_station_table(
         raise InputDataError(f"{config_key or sample}: no input files")
     files: list[dict] = []
     sample_events: dict[int, str] = {}
-    labelled: set[bool] = set()
     optional = None  # (first file, the optional branches it has)
     sink, qsink = _ParquetSink(Path(out_path)), _ParquetSink(Path(quarantine_path))
     reasons = Counter()
@@ -212,13 +211,13 @@ def extract_station_table(
                         f"(branch {layout.branches['station_id']!r}, config key "
                         "extraction.branches.station_id)"
                     )
-                labelled.add("primary" in c)
+                present = {k for k in OPTIONAL if k in c}
                 if optional is None:
-                    optional = (source, {k for k in OPTIONAL if k in c})
-                elif {k for k in OPTIONAL if k in c} != optional[1]:
+                    optional = (source, present)
+                elif present != optional[1]:
                     raise InputDataError(
                         f"{source} and {optional[0]}, files of sample {sample!r}, differ in the "
-                        f"optional branches present ({sorted(k for k in OPTIONAL if k in c)} vs "
+                        f"optional branches present ({sorted(present)} vs "
                         f"{sorted(optional[1])}, extraction.branches): one sample, one layout"
                     )
                 vem, info = feat.calibrate(chunk, settings)
@@ -312,7 +311,7 @@ def extract_station_table(
         "sample": sample,
         "config_key": config_key,
         "files": files,
-        "labelled": labelled == {True},
+        "labelled": "primary" in optional[1],  # the same in every file (checked above)
         "stations": sink.rows,
         "events": len(sample_events),
         "quarantined": dict(reasons),

@@ -481,10 +481,25 @@ def check_physical_ranges(path, layout: InputLayout, chunk: StationChunk) -> Non
         _refuse(path, layout, logical, values, bad, problem, chunk.events["entry"])
 
 
-def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
+def _chunk_data(path, layout, chunk, names) -> dict:
+    """Logical name -> the chunk's array, each of an accepted numeric kind."""
     data = {logical: chunk[branch] for logical, branch in names.items()}
     for logical, arr in data.items():
         _check_kind(path, layout.tree, logical, layout.branches[logical], arr)
+    return data
+
+
+def _pmt_and_traces(layout, per_station) -> tuple[dict, dict]:
+    """The chunk's PMT values (n, n_pmts) and traces (n, n_pmts, n_bins); ``per_station(logical,
+    shape)`` gives one branch as (n, prod(shape)), whatever the layout."""
+    shape = (layout.n_pmts, layout.n_bins)
+    pmt = {lg: per_station(lg, shape[:1]) for lg in PMT_LEVEL}
+    traces = {lg: per_station(lg, shape).reshape(-1, *shape) for lg in TRACE_LEVEL}
+    return pmt, traces
+
+
+def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
+    data = _chunk_data(path, layout, chunk, names)
     n_st = ak.to_numpy(ak.num(data["station_id"], axis=1))
     for logical in STATION_LEVEL:
         if logical in data and not np.array_equal(ak.to_numpy(ak.num(data[logical], axis=1)), n_st):
@@ -493,14 +508,10 @@ def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
                 f"{path}: tree {layout.tree!r} branch {layout.branches[logical]!r} has a different "
                 f"number of stations than {layout.branches['station_id']!r} at entry {entry_start + bad}"
             )
-    shapes = {"pmt": (layout.n_pmts,), "trace": (layout.n_pmts, layout.n_bins)}
-    arrays = {
-        logical: _per_station_values(
-            path, layout, logical, data[logical], n_st, shapes[group], entry_start
-        )
-        for group, logicals in (("pmt", PMT_LEVEL), ("trace", TRACE_LEVEL))
-        for logical in logicals
-    }
+    pmt, traces = _pmt_and_traces(
+        layout,
+        lambda lg, shape: _per_station_values(path, layout, lg, data[lg], n_st, shape, entry_start),
+    )
     events = {lg: ak.to_numpy(data[lg]) for lg in EVENT_LEVEL if lg in data}
     events["entry"] = entry_start + np.arange(len(n_st))
     event_index = np.repeat(np.arange(len(n_st)), n_st)
@@ -515,8 +526,6 @@ def _flatten_chunk(path, layout, chunk, names, entry_start) -> StationChunk:
             values, entries, ids = columns[logical], columns["entry"], columns["station_id"]
         bad = ~np.isfinite(values)
         _refuse(path, layout, logical, values, bad, "a non-finite value", entries, ids)
-    pmt = {lg: arrays[lg] for lg in PMT_LEVEL}
-    traces = {lg: arrays[lg].reshape(-1, layout.n_pmts, layout.n_bins) for lg in TRACE_LEVEL}
     return StationChunk(
         columns=columns, pmt=pmt, traces=traces, entry_start=entry_start, events=events
     )
@@ -535,9 +544,7 @@ class _StationRows:
 def _station_chunk(path, layout, chunk, names, entry_start, state: _StationRows) -> StationChunk:
     """One entry per station: event-level values repeat on every station of an event, whose
     stations are consecutive entries; each event is reported once, in the chunk it starts in."""
-    data = {logical: chunk[branch] for logical, branch in names.items()}
-    for logical, arr in data.items():
-        _check_kind(path, layout.tree, logical, layout.branches[logical], arr)
+    data = _chunk_data(path, layout, chunk, names)
     entries = entry_start + np.arange(len(chunk))
     columns = {"entry": entries}
     for logical in (*EVENT_LEVEL, *STATION_LEVEL):
@@ -599,16 +606,9 @@ def _station_chunk(path, layout, chunk, names, entry_start, state: _StationRows)
     own = starts[1:] if continues else starts  # events that start in this chunk
     events = {lg: columns[lg][own] for lg in EVENT_LEVEL if lg in columns}
     events["entry"] = entries[own]
-    shapes = {"pmt": (layout.n_pmts,), "trace": (layout.n_pmts, layout.n_bins)}
-    values = {
-        logical: _rows_of(path, layout, logical, data[logical], shapes[group], entries)
-        for group, logicals in (("pmt", PMT_LEVEL), ("trace", TRACE_LEVEL))
-        for logical in logicals
-    }
+    pmt, traces = _pmt_and_traces(
+        layout, lambda lg, shape: _rows_of(path, layout, lg, data[lg], shape, entries)
+    )
     return StationChunk(
-        columns=columns,
-        pmt={lg: values[lg] for lg in PMT_LEVEL},
-        traces={lg: values[lg].reshape(-1, layout.n_pmts, layout.n_bins) for lg in TRACE_LEVEL},
-        entry_start=entry_start,
-        events=events,
+        columns=columns, pmt=pmt, traces=traces, entry_start=entry_start, events=events
     )
