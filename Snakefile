@@ -32,6 +32,7 @@ localrules:
     compare_models,
     tables,
     leakage_table,
+    validation_table,
     provenance,
     paper,
     zenodo,

@@ -143,6 +143,8 @@ def table_sources(ext):
     names = ["results", "best_parameters", "paired_comparisons"]
     if config["splits"]["leakage_study"]:
         names.append("leakage")
+    if config["data"]["source"] == "simulation":
+        names.append("simulation_validation")
     return {n: f"{RESULTS}/tables/{n}.{ext}" for n in names}
 
 

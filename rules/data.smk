@@ -117,6 +117,8 @@ rule merge_features:
     resources:
         runtime=30,
         mem_mb=4000,
+    params:
+        selection=config["selection"],
     script:
         "../scripts/merge_features.py"
 
@@ -124,7 +126,10 @@ rule merge_features:
 rule validate_simulation:
     input:
         raw=expand(f"{RESULTS}/raw/{{sample}}.root", sample=sample_names()),
-        table=f"{RESULTS}/features/stations.parquet",
+        # Before the station selection: saturation and near-core stations are checked too.
+        tables=expand(
+            f"{RESULTS}/features/per_file/{{sample}}.parquet", sample=sample_names()
+        ),
     output:
         f"{RESULTS}/validation/simulation_checks.json",
     log:
@@ -143,10 +148,31 @@ rule validate_simulation:
         "../scripts/validate_simulation.py"
 
 
+rule validation_table:
+    input:
+        f"{RESULTS}/validation/simulation_checks.json",
+    output:
+        markdown=report(
+            f"{RESULTS}/tables/simulation_validation.md",
+            category="1. Data",
+            subcategory="Simulation validation",
+            caption="../reports/captions/simulation_validation.rst",
+        ),
+        latex=f"{RESULTS}/tables/simulation_validation.tex",
+    log:
+        f"{LOGS}/validation_table.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/validation_table.py"
+
+
 rule validation_figures:
     input:
         checks=f"{RESULTS}/validation/simulation_checks.json",
-        table=f"{RESULTS}/features/stations.parquet",
+        tables=expand(
+            f"{RESULTS}/features/per_file/{{sample}}.parquet", sample=sample_names()
+        ),
     output:
         xmax=report(
             f"{RESULTS}/validation/xmax_moments.{{ext}}",

@@ -17,5 +17,6 @@ with rule_job(snakemake) as log:
         snakemake.output.summary,
         station_summaries=list(snakemake.input.summaries),
         required_classes=CLASSES,
+        selection=snakemake.params.selection,
     )
     log.info("summary %s", json.dumps(summary, default=str))

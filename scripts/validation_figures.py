@@ -14,7 +14,7 @@ with rule_job(snakemake):
     out = snakemake.output
     reporting.render_validation_figures(
         json.loads(Path(snakemake.input.checks).read_text()),
-        pd.read_parquet(snakemake.input.table),
+        pd.concat([pd.read_parquet(p) for p in snakemake.input.tables], ignore_index=True),
         {
             "xmax": [out.xmax],
             "multiplicity": [out.multiplicity],

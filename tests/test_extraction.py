@@ -96,6 +96,50 @@ def test_features_and_merge_validate(small_root, small_rntuple, tmp_path):
     assert 0.93 < ratio.median() < 1.07
 
 
+def test_selection_leaves_out_near_core_and_saturated_stations_and_counts_them(
+    small_root, tmp_path
+):
+    f, q = _features(small_root[0], tmp_path)
+    summaries = [tmp_path / f"{small_root[0].stem}.summary.json"]
+    every = pd.read_parquet(f)
+    cut = float(every.loc[every["saturated"], "core_distance_m"].median())
+    near = every["core_distance_m"] < cut
+    sat = every["saturated"] & ~near
+    assert near.sum() > 0 and sat.sum() > 0  # the fixture has both kinds
+    out = {k: tmp_path / f"{k}.x" for k in ("m", "mq", "s")}
+    selection = {"min_core_distance_m": cut, "saturated": "exclude"}
+    result = ex.merge_feature_tables([f], q, *out.values(), summaries, selection=selection)
+    df = pd.read_parquet(out["m"])
+    assert len(df) == len(every) - near.sum() - sat.sum() == result["stations"]
+    assert (df["core_distance_m"] >= cut).all() and not df["saturated"].any()
+    assert result["selection"]["left_out"] == {
+        "near_core": int(near.sum()),
+        "saturated": int(sat.sum()),
+    }
+    assert result["selection"]["stations_before"] == len(every)
+    kept = ex.merge_feature_tables(
+        [f], q, *out.values(), summaries, selection={**selection, "saturated": "keep"}
+    )
+    assert kept["stations"] == len(every) - near.sum()
+    assert pd.read_parquet(out["m"])["saturated"].sum() == sat.sum()
+
+
+def test_a_class_emptied_by_the_selection_says_so(small_root, tmp_path):
+    f, q = _features(small_root[0], tmp_path)
+    summaries = [tmp_path / f"{small_root[0].stem}.summary.json"]
+    with pytest.raises(InputDataError, match=r"'proton'.*after the station selection"):
+        ex.merge_feature_tables(
+            [f],
+            q,
+            tmp_path / "m",
+            tmp_path / "mq",
+            tmp_path / "s",
+            summaries,
+            required_classes=("proton",),
+            selection={"min_core_distance_m": 1e6, "saturated": "keep"},
+        )
+
+
 def test_duplicate_ids_across_files_are_an_error(small_root, tmp_path):
     f, q = _features(small_root[0], tmp_path)
     with pytest.raises(InputDataError, match="duplicate \\(shower_id, station_id\\)"):

@@ -131,3 +131,13 @@ def test_shower_plane_azimuth_matches_3d_projection_and_early_region():
     r, t = physics.shower_plane_geometry(dx, dy, theta, phi)
     np.testing.assert_allclose(np.hypot(a, b), r, rtol=1e-9)
     assert np.array_equal(np.abs(zeta) < np.pi / 2, t < 0)
+
+
+def test_muon_track_length_in_the_tank_follows_the_cylinder_geometry():
+    """Sheet section 3 derives the mean track length 1.00 / 0.93 / 1.15 (0 / 30 / 60 deg)
+    from the 10 m2 x 1.2 m cylinder; vertical muons all have the same track."""
+    zen = np.radians([0.0, 30.0, 60.0])
+    np.testing.assert_allclose(physics.muon_track_factor(zen), [1.00, 0.93, 1.15], atol=0.01)
+    spread = physics.muon_track_spread(np.radians([0.0, 38.0, 55.0, 60.0]))
+    assert spread[0] == pytest.approx(0.0, abs=1e-9)
+    assert 0.35 < spread[1] < spread[2] < spread[3] < 0.65

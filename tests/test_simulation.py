@@ -40,27 +40,48 @@ def test_enough_triggered_stations_and_valid_ranges():
         assert np.all(counts >= 3)  # event trigger needs 3 stations
 
 
-def test_station_triggers_threshold_and_tot():
+def _adc(ivem, peak_adc=40.0, baseline=50.0, seed=0):
+    """Digitised high-gain traces: baseline + noise + signal in I_VEM times each PMT's gain."""
+    rng = np.random.default_rng(seed)
+    adc = baseline + ivem * peak_adc + 0.7 * rng.standard_normal(ivem.shape)
+    return np.clip(np.rint(adc), 0, 1023).astype(np.int16), np.full(ivem.shape[:2], peak_adc)
+
+
+def test_station_triggers_threshold_and_tot_on_adc_traces():
     trig = sim.Triggers()
-    ok = np.ones((4, 3), dtype=bool)
-    traces = np.zeros((4, 3, 768))
-    traces[0, :, 100] = 5.0  # big coincident pulse: T2, not ToT
-    traces[1, :, 100:130] = 0.5  # long low signal: ToT only
-    traces[2, 0, 100] = 5.0  # one PMT only: neither
-    traces[3, :2, 100:120] = 0.3  # ToT in two PMTs
-    t2, tot = sim.station_triggers(traces, ok, trig)
-    assert t2.tolist() == [True, False, False, False]
-    assert tot.tolist() == [False, True, False, True]
+    ok = np.ones((5, 3), dtype=bool)
+    ivem = np.zeros((5, 3, 768))
+    ivem[0, :, 300] = 5.0  # big coincident pulse: T2, not ToT
+    ivem[1, :, 300:330] = 0.5  # long low signal: ToT only
+    ivem[2, 0, 300] = 5.0  # one PMT only: neither
+    ivem[3, :2, 300:320] = 0.3  # ToT in two PMTs at the same time
+    ivem[4, 0, 300:310] = 0.5  # 20 bins over threshold in two PMTs, never at the same time
+    ivem[4, 1, 310:320] = 0.5
+    hg, peak = _adc(ivem)
+    t2, tot = sim.station_triggers(hg, peak, ok, trig, pretrigger_bins=200)
+    assert t2.tolist() == [True, False, False, False, False]
+    assert tot.tolist() == [False, True, False, True, False]
+
+
+def test_triggers_use_the_stations_calibration_and_baseline():
+    trig = sim.Triggers()
+    ok = np.ones((1, 3), dtype=bool)
+    ivem = np.zeros((1, 3, 768))
+    ivem[0, :, 300] = 3.5  # 3.5 I_VEM: above the 3.2 threshold
+    hg, peak = _adc(ivem, baseline=80.0)
+    assert sim.station_triggers(hg, peak, ok, trig, 200)[0][0]
+    # A station that believes its I_VEM is 20 % larger sees 2.9 I_VEM: no T2.
+    assert not sim.station_triggers(hg, peak * 1.2, ok, trig, 200)[0][0]
 
 
 def test_threshold_uses_working_pmts_only():
     trig = sim.Triggers()
     ok = np.array([[True, True, False]])
-    traces = np.zeros((1, 3, 768))
-    traces[0, :2, 50] = 3.5  # above 3.2 but below the 2-PMT threshold 3.8
-    assert not sim.station_triggers(traces, ok, trig)[0][0]
-    traces[0, :2, 50] = 4.0
-    assert sim.station_triggers(traces, ok, trig)[0][0]
+    ivem = np.zeros((1, 3, 768))
+    ivem[0, :2, 300] = 3.5  # above 3.2 but below the 2-PMT threshold 3.8
+    assert not sim.station_triggers(*_adc(ivem), ok, trig, 200)[0][0]
+    ivem[0, :2, 300] = 4.0
+    assert sim.station_triggers(*_adc(ivem), ok, trig, 200)[0][0]
 
 
 def test_event_trigger_needs_compact_pattern():

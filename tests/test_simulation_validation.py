@@ -57,3 +57,99 @@ def test_risetime_at_1000m_matches_sheet(primary, zenith, target):
 
 def test_proton_rises_slower_than_iron():
     assert np.median(_risetimes("proton", 38.0, 5)) > np.median(_risetimes("iron", 38.0, 5)) + 15
+
+
+def test_check_row_uses_tolerance_plus_three_statistical_errors():
+    tol = val.TOLERANCES["fe_p_muon_signal"].value  # absolute 0.05
+    assert val.check_row("fe_p_muon_signal", "c", 1.349 + tol, 1.35, 0.0, 100)["status"] == "pass"
+    assert val.check_row("fe_p_muon_signal", "c", 1.41, 1.35, 0.001, 100)["status"] == "fail"
+    assert val.check_row("fe_p_muon_signal", "c", 1.41, 1.35, 0.01, 100)["status"] == "pass"
+    rel = val.check_row("multiplicity", "c", 7.9, 10.0, 0.0, 100)  # relative 20 %
+    assert rel["tolerance"] == pytest.approx(2.0) and rel["status"] == "fail"
+    assert val.check_row("multiplicity", "c", 7.9, 10.0, 0.0, 3)["status"] == "not measured"
+
+
+def test_enforce_fails_naming_the_check_or_warns(caplog):
+    checks = {"table": [val.check_row("risetime_1000m", "iron, 38 deg", 150.0, 190.0, 1.0, 50)]}
+    with pytest.raises(val.SimulationValidationError, match=r"risetime_1000m \(iron, 38 deg\)"):
+        val.enforce(checks, {"on_failure": "error"}, val.log)
+    with caplog.at_level("WARNING"):
+        val.enforce(checks, {"on_failure": "warn"}, val.log)
+    assert "risetime_1000m" in caplog.text
+    val.enforce({"table": []}, {}, val.log)  # nothing failed: no error
+
+
+def test_signal_fluctuations_follow_auger_model_at_every_zenith():
+    """With the tank's track-length spread the inclined signals fluctuate as the sheet says
+    (a fixed 10 % spread was 12-17 % low at 48-55 deg)."""
+    rows = val.fluctuation_check(100, seed=8, settings=S)
+    for r in rows:
+        if r["zenith_deg"] >= 38.0:
+            assert r["error"] < 0.03
+            assert r["sigma_over_sqrt_s"] == pytest.approx(r["target"], rel=0.09), r
+
+
+def test_trigger_curve_fitted_on_the_traces():
+    t = val.trigger_efficiency_check(20, seed=2, settings=S)
+    assert t["fit_valid"] and t["stations"] > 500
+    # T2 (3.2 I_VEM in three PMTs) or ToT: half efficiency near 3 VEM, as measured before.
+    assert 2.4 < t["median_vem"] < 4.0
+    assert 0.2 < t["sigma_ln"] < 1.0
+
+
+def test_measured_small_signals_are_unbiased():
+    """The signal window at 0.1 I_VEM keeps the late, isolated EM particles of small signals
+    (at 0.2 I_VEM, 2-10 VEM read 2.4 % low)."""
+    rng = np.random.default_rng(21)
+    _, st, _ = sim.simulate_batch(rng, "proton", 150, S)
+    chunk = StationChunk(
+        columns={"station_id": st["station_id"]},
+        pmt={
+            k: st[k]
+            for k in ("pmt_ok", "baseline_hg", "baseline_lg", "vem_peak", "vem_charge", "da_ratio")
+        },
+        traces={"trace_hg": st["trace_hg"], "trace_lg": st["trace_lg"]},
+        entry_start=0,
+    )
+    fs = feat.FeatureSettings()
+    vem, info = feat.calibrate(chunk, fs)
+    f = feat.trace_features(vem, info["charge_over_peak"], fs)
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "total_signal_vem": f["total_signal_vem"],
+            "mc_signal_muon": st["mc_signal_muon"],
+            "mc_signal_em": st["mc_signal_em"],
+            "saturated": st["saturated"],
+        }
+    )
+    rows = {r["signal_min_vem"]: r for r in val.signal_reconstruction_check(table)}
+    assert rows[2.0]["stations"] > 300
+    for lo in (2.0, 10.0):
+        assert rows[lo]["median_ratio"] == pytest.approx(1.0, abs=0.01), rows[lo]
+
+
+def test_every_check_of_a_small_run_is_in_the_table(tmp_path):
+    rng = np.random.default_rng(5)
+    _, st, _ = sim.simulate_batch(rng, "proton", 40, S)
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "primary": "proton",
+            "core_distance_m": st["r"],
+            "zenith_deg": 38.0,
+            "rise_time_ns": 230.0,
+            "total_signal_vem": st["mc_signal_muon"] + st["mc_signal_em"],
+            "mc_signal_muon": st["mc_signal_muon"],
+            "mc_signal_em": st["mc_signal_em"],
+            "saturated": st["saturated"],
+        }
+    )
+    table.to_parquet(tmp_path / "t.parquet")
+    sizes = {"xmax_showers": 2000, "multiplicity_showers": 6, "fluctuation_showers": 6}
+    checks = val.run_checks([], [tmp_path / "t.parquet"], {"validation": sizes}, seed=1)
+    kinds = {r["check"] for r in checks["table"]}
+    assert kinds == set(val.TOLERANCES)
+    assert {r["status"] for r in checks["table"]} <= {"pass", "fail", "not measured"}

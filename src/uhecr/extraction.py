@@ -442,6 +442,27 @@ def check_no_repeated_stations(df: pd.DataFrame, keys: dict[str, str]) -> None:
     )
 
 
+def select_stations(df: pd.DataFrame, selection: dict | None) -> tuple[pd.DataFrame, dict]:
+    """Leave out stations near the core and (optionally) saturated ones; count each reason
+    (the first that applies, in this order) and the showers left without a station."""
+    selection = selection or {"min_core_distance_m": 0.0, "saturated": "keep"}
+    near_core = df["core_distance_m"].to_numpy() < float(selection["min_core_distance_m"])
+    saturated = df["saturated"].to_numpy(dtype=bool) & (selection["saturated"] == "exclude")
+    keep = ~(near_core | saturated)
+    showers_before = df["shower_id"].nunique()
+    out = df.loc[keep].reset_index(drop=True)
+    summary = {
+        **selection,
+        "stations_before": int(len(df)),
+        "left_out": {
+            "near_core": int(near_core.sum()),
+            "saturated": int((saturated & ~near_core).sum()),
+        },
+        "showers_left_without_stations": int(showers_before - out["shower_id"].nunique()),
+    }
+    return out, summary
+
+
 def merge_feature_tables(
     feature_paths: list[str | Path],
     quarantine_paths: list[str | Path],
@@ -450,8 +471,10 @@ def merge_feature_tables(
     summary_out: str | Path,
     station_summaries: list[str | Path] = (),
     required_classes: tuple[str, ...] = (),
+    selection: dict | None = None,
 ) -> dict:
-    """Concatenate per-file feature tables, check ids are unique, validate the schema.
+    """Concatenate per-file feature tables, check ids are unique, apply the station
+    ``selection`` (config section ``selection``; None keeps every station), validate the schema.
 
     ``station_summaries`` are the per-sample JSON summaries of the extraction: identical input
     files under two sample names are an error, raised before anything is merged. A class of
@@ -492,12 +515,20 @@ def merge_feature_tables(
             "extraction.branches.primary is absent): unlabelled data can be extracted and "
             "featured (rules extract_stations, compute_features) but not used to train or test"
         )
+    df, selected_out = select_stations(df, selection)
     missing = sorted(set(required_classes) - set(df["primary"]))
+    left_out = selected_out["left_out"]
+    after_selection = (
+        f" after the station selection (config key selection) left out {left_out}"
+        if any(left_out.values())
+        else ""
+    )
     if missing:
         raise InputDataError(
             f"no station of primary {missing} in the inputs "
-            f"({', '.join(x.get('config_key') or x['sample'] for x in inputs) or 'feature tables'}):"
-            " the models are four-class classifiers and need proton, helium, oxygen and iron"
+            f"({', '.join(x.get('config_key') or x['sample'] for x in inputs) or 'feature tables'})"
+            f"{after_selection}: the models are four-class classifiers and need proton, helium, "
+            "oxygen and iron"
         )
     df["label"] = df["primary"].map({c: i for i, c in enumerate(feat.CLASSES)}).astype(np.int8)
     df["primary"] = pd.Categorical(df["primary"], categories=list(feat.CLASSES))
@@ -516,6 +547,7 @@ def merge_feature_tables(
         "quarantined_total": len(quarantine),
         "quarantined_by_reason": quarantine["reason"].value_counts().to_dict(),
         "saturated_stations": int(df["saturated"].sum()),
+        "selection": selected_out,
         "inputs": {
             s["sample"]: [{"file": f["file"], "sha256": f["sha256"]} for f in s["files"]]
             for s in inputs

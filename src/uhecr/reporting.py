@@ -670,6 +670,59 @@ def write_paper_main(main: Path, figures: list, tables: list, title: str) -> Non
     main.write_text("\n".join(lines) + "\n")
 
 
+VALIDATION_CAPTION = (
+    "The toy simulation against the physics parameter sheet. A check passes when "
+    "|measured - target| <= tolerance + 3 x statistical error (of the measured value on this "
+    "run's validation sample); the tolerance and its reason are in "
+    "uhecr.simulation_validation.TOLERANCES. Not measured: fewer than 10 values."
+)
+
+
+def validation_tables(checks: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every check row, one row per check kind) of the simulation validation."""
+    rows = pd.DataFrame(checks["table"])
+    full = pd.DataFrame(
+        {
+            "check": rows["check"],
+            "case": rows["case"],
+            "measured": rows["measured"].map(lambda v: f"{v:.4g}"),
+            "target": rows["target"].map(lambda v: f"{v:.4g}"),
+            "tolerance": rows["tolerance"].map(lambda v: f"{v:.3g}"),
+            "stat. error": rows["stat_error"].map(lambda v: f"{v:.2g}"),
+            "n": rows["n"],
+            "status": rows["status"],
+        }
+    )
+    rows["worst"] = (rows["measured"] - rows["target"]).abs() / (
+        rows["tolerance"] + 3 * rows["stat_error"].fillna(0)
+    )
+    per_check = (
+        rows.groupby("check", sort=False)
+        .agg(
+            cases=("case", "size"),
+            passed=("status", lambda s: int((s == "pass").sum())),
+            failed=("status", lambda s: int((s == "fail").sum())),
+            worst=("worst", "max"),
+            reason=("reason", "first"),
+        )
+        .reset_index()
+    )
+    per_check["worst"] = per_check["worst"].map(lambda v: f"{v:.2f}")
+    per_check = per_check.rename(columns={"worst": "max |dev| / allowed"})
+    return full, per_check
+
+
+def render_validation_table(checks_path, markdown, latex) -> None:
+    """Markdown: every check (report); LaTeX: one row per kind of check (paper)."""
+    full, per_check = validation_tables(json.loads(Path(checks_path).read_text()))
+    Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+    Path(markdown).write_text(
+        f"{VALIDATION_CAPTION}\n\n{per_check.to_markdown(index=False)}\n\n"
+        f"{full.to_markdown(index=False)}\n"
+    )
+    Path(latex).write_text(latex_table(per_check, VALIDATION_CAPTION, Path(latex).stem))
+
+
 def render_leakage(leakage_path, markdown, latex) -> None:
     leakage = json.loads(Path(leakage_path).read_text())
     write_tables(

@@ -253,7 +253,8 @@ def _component_deposit(rng, n_expected, particle_vem, spread, median_ns, sigma_l
     mean_counts = (n_expected[:, None] * prob).astype(np.float64)
     counts = rng.poisson(mean_counts)
     charge = counts * particle_vem[:, None]
-    noise = rng.standard_normal(counts.shape) * np.sqrt(counts) * spread * particle_vem[:, None]
+    spread = np.broadcast_to(np.asarray(spread, dtype=float), particle_vem.shape)
+    noise = rng.standard_normal(counts.shape) * np.sqrt(counts) * (spread * particle_vem)[:, None]
     return np.maximum(charge + noise, 0.0), counts.sum(axis=1)
 
 
@@ -269,10 +270,13 @@ def simulate_station_traces(rng, showers: dict, st: dict, s: SimulationSettings)
     edges = (np.arange(e.n_bins + 1) - e.plane_front_bin)[None, :] * e.bin_ns - jitter[:, None]
 
     track = physics.muon_track_factor(zen)
+    # One muon's signal spreads with its track length through the tank (none for vertical
+    # muons, about 50 % at 50 deg) and with photo-electron statistics (10 %).
+    muon_spread = np.hypot(physics.muon_track_spread(zen), physics.MUON_TRACK_SPREAD)
     mu_median = physics.muon_median_delay_ns(st["r"], delta_x)
     em_median = 1.6 * mu_median + 30.0
     dep_mu, n_mu = _component_deposit(
-        rng, st["expected_muon"] / track, track, physics.MUON_TRACK_SPREAD, mu_median, 0.6, edges
+        rng, st["expected_muon"] / track, track, muon_spread, mu_median, 0.6, edges
     )
     em_vem = np.full(n, physics.EM_PARTICLE_VEM)
     dep_em, n_em = _component_deposit(
@@ -313,9 +317,8 @@ def simulate_station_traces(rng, showers: dict, st: dict, s: SimulationSettings)
     cal_err = 1.0 + e.calibration_error * rng.standard_normal((n, e.n_pmts))
     vem_peak_cal = peak_adc * cal_err
     vem_charge_cal = vem_peak_cal / (1.0 - a)  # area/peak of one muon = 1/(1-a) bins
-    t2, tot = station_triggers(
-        ivem[:, None, :] * gain[:, :, None] * pmt_ok[:, :, None], pmt_ok, s.triggers
-    )
+    pretrigger = max(e.plane_front_bin - 50, 1)  # no particle arrives before the plane front
+    t2, tot = station_triggers(hg, vem_peak_cal, pmt_ok, s.triggers, pretrigger)
     return {
         "t2": t2,
         "tot": tot,
@@ -336,22 +339,40 @@ def simulate_station_traces(rng, showers: dict, st: dict, s: SimulationSettings)
     }
 
 
-def station_triggers(ivem_pmt: np.ndarray, pmt_ok: np.ndarray, trig: Triggers):
-    """T2 threshold (coincident in all working PMTs) and time-over-threshold triggers."""
+def station_triggers(
+    trace_hg: np.ndarray,
+    vem_peak_adc: np.ndarray,
+    pmt_ok: np.ndarray,
+    trig: Triggers,
+    pretrigger_bins: int,
+):
+    """T2 threshold and time-over-threshold triggers on the digitised high-gain traces, as the
+    station electronics form them: per PMT, ADC above the baseline (median of the bins before
+    the signal can arrive) in units of the station's own I_VEM calibration.
+
+    * T2 threshold: one bin above ``threshold_ivem`` in every working PMT at the same time
+      (3.2 / 3.8 / 4.5 I_VEM for 3 / 2 / 1 working PMTs).
+    * ToT: at least ``tot_min_bins`` bins inside a ``tot_window_bins`` window in which
+      ``tot_min_pmts`` working PMTs (all of them if fewer work) are above ``tot_threshold_ivem``
+      in the same bin.
+    """
+    hg = trace_hg.astype(np.float32)
+    baseline = np.median(hg[:, :, :pretrigger_bins], axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ivem_pmt = (hg - baseline[:, :, None]) / vem_peak_adc[:, :, None].astype(np.float32)
     n_ok = pmt_ok.sum(axis=1)
     thresholds = np.array([np.inf, *trig.threshold_ivem[::-1]])  # index by working-PMT count
     thr = thresholds[np.minimum(n_ok, 3)]
     above = (ivem_pmt > thr[:, None, None]) | ~pmt_ok[:, :, None]
     t2 = above.all(axis=1).any(axis=1) & (n_ok > 0)
 
-    over = (ivem_pmt > trig.tot_threshold_ivem).astype(np.int32)
-    csum = np.cumsum(over, axis=2)
+    pmts_over = ((ivem_pmt > trig.tot_threshold_ivem) & pmt_ok[:, :, None]).sum(axis=1)
+    needed = np.minimum(trig.tot_min_pmts, np.maximum(n_ok, 1))
+    over = (pmts_over >= needed[:, None]).astype(np.int32)
+    csum = np.concatenate([np.zeros((len(over), 1), np.int32), np.cumsum(over, axis=1)], axis=1)
     w = trig.tot_window_bins
-    windowed = csum[:, :, w - 1 :] - np.concatenate(
-        [np.zeros(csum.shape[:2] + (1,), np.int32), csum[:, :, :-w]], axis=2
-    )
-    pmt_tot = (windowed >= trig.tot_min_bins).any(axis=2) & pmt_ok
-    tot = pmt_tot.sum(axis=1) >= np.minimum(trig.tot_min_pmts, np.maximum(n_ok, 1))
+    windowed = csum[:, w:] - csum[:, :-w]
+    tot = (windowed >= trig.tot_min_bins).any(axis=1) & (n_ok > 0)
     return t2, tot
 
 
