@@ -45,6 +45,16 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     assert summary["stations"] == len(table)
     checks = json.loads((r / "validation" / "simulation_checks.json").read_text())
     assert {"xmax", "multiplicity", "fluctuations", "risetime"} <= set(checks)
+    from uhecr.simulation_validation import TOLERANCES
+
+    assert {row["check"] for row in checks["table"]} == set(TOLERANCES)
+    assert not [row for row in checks["table"] if row["status"] == "fail"]
+    # The station selection of config/config.yaml, counted.
+    selection = summary["selection"]
+    assert (table["core_distance_m"] >= selection["min_core_distance_m"]).all()
+    assert not table["saturated"].any()
+    assert selection["stations_before"] - sum(selection["left_out"].values()) == len(table)
+    assert selection["left_out"]["near_core"] > 0
     for png in (r / "validation").glob("*.png"):
         assert png.read_bytes()[:8] == PNG_MAGIC
     assert len(list((r / "validation").glob("*.png"))) == 4
@@ -145,6 +155,7 @@ def test_report_builds(quick_run, tmp_path):
         "tables/paired_comparisons.md": "tables",
         "tables/best_parameters.md": "tables",
         "tables/leakage.md": "leakage_table",
+        "tables/simulation_validation.md": "validation_table",
         "provenance/provenance.md": "provenance",
     }
     for model in ("svm", "xgboost", "dae", "sdae", "vae"):
@@ -191,7 +202,13 @@ def test_paper_target(quick_run, tmp_path):
         fonts = [f.get_object()["/Subtype"] for f in page["/Resources"]["/Font"].values()]
         assert fonts and set(fonts) <= {"/Type0", "/TrueType"}, (pdf.name, fonts)
     main = (paper / "main.tex").read_text()
-    for table in ("results", "best_parameters", "paired_comparisons", "leakage"):
+    for table in (
+        "results",
+        "best_parameters",
+        "paired_comparisons",
+        "leakage",
+        "simulation_validation",
+    ):
         assert "tabular" in (paper / "tables" / f"{table}.tex").read_text()
         assert f"\\input{{tables/{table}.tex}}" in main
     assert main.count("\\includegraphics") == len(list((paper / "figures").glob("*.pdf")))
@@ -314,6 +331,12 @@ def _planned_rules(out) -> set[str]:
             {"validate_simulation"},
             {"simulate", "extract_stations", "create_study"},
         ),
+        # The station selection re-merges the features; extraction stays.
+        (
+            {"selection": {"min_core_distance_m": 500}},
+            {"merge_features", "split"},
+            {"simulate", "extract_stations", "compute_features", "validate_simulation"},
+        ),
         # Repeating a default value (another key order after the merge) changes nothing.
         ({"models": {"vae": {"fixed": {"lr": 0.001}}}}, set(), {"create_study", "evaluate"}),
     ],
@@ -378,7 +401,41 @@ def test_trace_tables_can_be_temporary(tmp_path):
     target = f"{results}/features/stations.parquet"
     out = _snakemake("--configfile", "config/quick.yaml", str(overlay), target=target)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert (results / "features" / "stations.parquet").stat().st_size > 0
+    for sample in ("proton_00", "helium_00", "oxygen_00", "iron_00"):
+        assert (results / "features" / "per_file" / f"{sample}.parquet").stat().st_size > 0
     assert sorted(p.name for p in (results / "stations").glob("*.parquet")) == sorted(
         f"{p}_00.quarantine.parquet" for p in ("helium", "iron", "oxygen", "proton")
     )
+
+
+def test_a_simulation_outside_the_sheet_fails_the_run_and_keeps_the_data(tmp_path):
+    """Station triggers far above the sheet's: the multiplicity and trigger-curve checks fail,
+    rule validate_simulation fails the run naming them, and the data computed before stay."""
+    import yaml
+
+    results = tmp_path / "results"
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "results_dir": str(results),
+                "data": {
+                    "simulation": {
+                        "settings": {
+                            "triggers": {"threshold_ivem": [8.0, 9.0, 10.0], "tot_min_bins": 40}
+                        }
+                    }
+                },
+            }
+        )
+    )
+    out = _snakemake(
+        "--configfile", "config/quick.yaml", str(overlay), "--until", "validate_simulation"
+    )
+    assert out.returncode != 0
+    log = (results / "logs" / "validate_simulation.log").read_text()
+    assert "simulation check(s) outside tolerance" in log
+    assert "trigger_efficiency_median" in log and "multiplicity (lg E" in log
+    assert not (results / "validation" / "simulation_checks.json").exists()
+    for sample in ("proton_00", "helium_00", "oxygen_00", "iron_00"):
+        assert (results / "features" / "per_file" / f"{sample}.parquet").stat().st_size > 0
