@@ -404,32 +404,17 @@ def validation_table(checks: dict) -> list[dict]:
     ]
     for m in checks["mass_scaling"]:
         case = f"1000 m, 10 EeV, {m['zenith_deg']:.0f} deg"
-        rows += [
-            check_row(
-                "fe_p_muon_signal",
-                case,
-                m["muon"],
-                physics.mass_scaling(56)[0],
-                m["muon_error"],
-                m["showers"],
-            ),
-            check_row(
-                "fe_p_em_signal",
-                case,
-                m["em"],
-                physics.EM_IRON_OVER_PROTON,
-                m["em_error"],
-                m["showers"],
-            ),
-            check_row(
-                "fe_p_total_signal",
-                case,
-                m["total"],
-                m["total_expected"],
-                m["total_error"],
-                m["showers"],
-            ),
-        ]
+        targets = {
+            "muon": physics.mass_scaling(56)[0],
+            "em": physics.EM_IRON_OVER_PROTON,
+            "total": m["total_expected"],
+        }
+        for part, target in targets.items():
+            rows.append(
+                check_row(
+                    f"fe_p_{part}_signal", case, m[part], target, m[f"{part}_error"], m["showers"]
+                )
+            )
     for m in checks["multiplicity"]:
         case = f"lg E {m['lg_energy']}, {m['zenith_deg']:.0f} deg"
         rows.append(
