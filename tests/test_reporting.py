@@ -1,5 +1,7 @@
 """Figures and tables draw the numbers they are given (checked through the plotted data)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -353,3 +355,25 @@ def _drawn_texts(fig) -> list:
                 if low <= tick.get_loc() <= high and tick.label1.get_visible()
             ]
     return [t for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+def test_validation_table_lists_every_check_and_counts_failures(tmp_path):
+    from uhecr import simulation_validation as val
+
+    rows = [
+        val.check_row("multiplicity", "lg E 19.0, 0 deg", 5.9, 6.8, 0.06, 300),
+        val.check_row("multiplicity", "lg E 19.0, 38 deg", 5.0, 9.2, 0.08, 300),
+        val.check_row("risetime_1000m", "proton, 0 deg", 340.0, 335.0, 9.0, 3),
+    ]
+    checks_path = tmp_path / "checks.json"
+    checks_path.write_text(json.dumps({"table": rows}))
+    md, tex = tmp_path / "v.md", tmp_path / "v.tex"
+    reporting.render_validation_table(checks_path, md, tex)
+    full, per_check = reporting.validation_tables({"table": rows})
+    assert full["status"].tolist() == ["pass", "fail", "not measured"]
+    counts = per_check.set_index("check")
+    assert counts.loc["multiplicity", ["cases", "passed", "failed"]].tolist() == [2, 1, 1]
+    assert counts.loc["risetime 1000m", "passed"] == 0
+    text = md.read_text()
+    assert "lg E 19.0, 38 deg" in text and "| fail" in text
+    assert "multiplicity" in tex.read_text() and "tabularx" in tex.read_text()

@@ -708,6 +708,7 @@ def validation_tables(checks: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         .reset_index()
     )
     per_check["worst"] = per_check["worst"].map(lambda v: f"{v:.2f}")
+    per_check["check"] = per_check["check"].str.replace("_", " ")  # lets LaTeX wrap the name
     per_check = per_check.rename(columns={"worst": "max |dev| / allowed"})
     return full, per_check
 

@@ -58,7 +58,7 @@ TOLERANCES = {
         0.20,
         True,
         "sheet section 3: derived from an assumed trigger curve (median 2.5 VEM, [E]); the "
-        "toy forms T2 and ToT on the digitised traces instead (trigger_efficiency_median)",
+        "toy forms T2 and ToT on the digitised traces instead (see the trigger-curve check)",
     ),
     "trigger_efficiency_median": Tolerance(
         0.30, True, "sheet section 3: the log-normal trigger curve is an estimate [E]"
