@@ -20,6 +20,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/search.smk"
 include: "rules/evaluation.smk"
+include: "rules/composition.smk"
 include: "rules/archive.smk"
 
 
@@ -33,6 +34,7 @@ localrules:
     tables,
     leakage_table,
     validation_table,
+    composition_table,
     provenance,
     paper,
     zenodo,

@@ -8,9 +8,11 @@ validate(config, schema="../config/schema.yaml")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from uhecr import configuration
+from uhecr.composition import validate_settings as validate_composition
 from uhecr.spaces import validate_spaces
 
 validate_spaces(config["models"])  # fail at start-up, naming the config key
+validate_composition(config["composition"])
 
 
 def sort_config(node, key=None):
@@ -143,6 +145,7 @@ def table_sources(ext):
     names = ["results", "best_parameters", "paired_comparisons"]
     if config["splits"]["leakage_study"]:
         names.append("leakage")
+    names.append("composition")
     if config["data"]["source"] == "simulation":
         names.append("simulation_validation")
     return {n: f"{RESULTS}/tables/{n}.{ext}" for n in names}
@@ -157,6 +160,9 @@ def figure_sources(ext):
     for model in MODELS:
         for n in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
             figures[f"{model}_{n}"] = f"{RESULTS}/figures/{model}/{n}.{ext}"
+        figures[f"{model}_composition"] = (
+            f"{RESULTS}/composition/{model}/fractions_vs_energy.{ext}"
+        )
     if config["data"]["source"] == "simulation":
         for n in (
             "xmax_moments",

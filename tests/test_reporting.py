@@ -377,3 +377,38 @@ def test_validation_table_lists_every_check_and_counts_failures(tmp_path):
     text = md.read_text()
     assert "lg E 19.0, 38 deg" in text and "| fail" in text
     assert "multiplicity" in tex.read_text() and "tabularx" in tex.read_text()
+
+
+def test_composition_figure_draws_the_fitted_fractions_and_the_truth(tmp_path):
+    from uhecr import composition as comp
+
+    rng = np.random.default_rng(0)
+    label = np.repeat(np.arange(4), 120)
+    showers = pd.DataFrame(
+        {
+            "shower_id": [f"s:{k}" for k in range(len(label))],
+            "label": label,
+            "lg_energy": rng.uniform(18.5, 20.0, len(label)),
+            "ln_a_score": rng.normal(np.array([1.6, 1.9, 2.2, 2.5])[label], 0.15),
+            "xmax": 750.0,
+        }
+    )
+    settings = comp.CompositionSettings(
+        lg_energy_bins=(18.5, 19.25, 20.0), showers_per_experiment=20, pseudo_experiments=5
+    )
+    experiments = comp.run_pseudo_experiments(showers, settings, seed=2)
+    summary = comp.summarise(experiments).join(
+        experiments.groupby("lg_energy_bin")[["lg_energy_min", "lg_energy_max"]].first(),
+        on="lg_energy_bin",
+    )
+    axes = reporting.plot_composition(summary, tmp_path / "c.png", "test")
+    assert (tmp_path / "c.png").stat().st_size > 0
+    mixtures = list(dict.fromkeys(summary["mixture"]))
+    first = summary[(summary["mixture"] == mixtures[0]) & (summary["quantity"] == "f_proton")]
+    proton_line, truth_line = axes[0].get_lines()[:2]
+    np.testing.assert_allclose(proton_line.get_xdata(), [18.875, 19.625])
+    np.testing.assert_allclose(proton_line.get_ydata(), first.sort_values("lg_energy_bin")["mean"])
+    np.testing.assert_allclose(truth_line.get_ydata(), first["truth"])
+    assert axes[0].get_title() == mixtures[0].replace("_", " ")
+    table = reporting.composition_table({"svm": summary})
+    assert len(table) == len(mixtures) and {"fit bias", "Xmax coverage"} <= set(table.columns)

@@ -57,6 +57,12 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     assert not table["saturated"].any()
     assert selection["stations_before"] - sum(selection["left_out"].values()) == len(table)
     assert selection["left_out"]["near_core"] > 0
+    # Composition: every model, every configured mixture, every quantity fitted.
+    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+        comp = pd.read_csv(r / "composition" / model / "summary.csv")
+        assert set(comp["mixture"]) == {"pure_proton", "pure_iron", "proton_iron_50_50", "mixed"}
+        assert {"ln_a", "ln_a_xmax", "f_proton", "f_iron"} <= set(comp["quantity"])
+        assert (comp["experiments"] == 20).all() and (comp["failed_fits"] == 0).all()
     for png in (r / "validation").glob("*.png"):
         assert png.read_bytes()[:8] == PNG_MAGIC
     assert len(list((r / "validation").glob("*.png"))) == 4
@@ -158,11 +164,13 @@ def test_report_builds(quick_run, tmp_path):
         "tables/best_parameters.md": "tables",
         "tables/leakage.md": "leakage_table",
         "tables/simulation_validation.md": "validation_table",
+        "tables/composition.md": "composition_table",
         "provenance/provenance.md": "provenance",
     }
     for model in ("svm", "xgboost", "dae", "sdae", "vae"):
         for name in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
             expected[f"figures/{model}/{name}.png"] = "model_figures"
+        expected[f"composition/{model}/fractions_vs_energy.png"] = "composition_figure"
     for rel, rule in expected.items():
         entry = entries[str(quick_run / rel)]
         assert entry["rule"] == rule, rel
@@ -190,6 +198,7 @@ def test_paper_target(quick_run, tmp_path):
         "vae_params_vs_accuracy": "figures/vae/params_vs_accuracy",
         "validation_xmax_moments": "validation/xmax_moments",
         "validation_risetime_1000m": "validation/risetime_1000m",
+        "svm_composition": "composition/svm/fractions_vs_energy",
     }
     for name, source in sources.items():
         copy = (paper / "figures" / f"{name}.pdf").read_bytes()
@@ -210,6 +219,7 @@ def test_paper_target(quick_run, tmp_path):
         "paired_comparisons",
         "leakage",
         "simulation_validation",
+        "composition",
     ):
         assert "tabular" in (paper / "tables" / f"{table}.tex").read_text()
         assert f"\\input{{tables/{table}.tex}}" in main

@@ -31,6 +31,7 @@ ENVS = {
         "optuna",
         "mlflow",
         "statsmodels",
+        "iminuit",
         "pyyaml",
         "psycopg2-binary",
     ],

@@ -1,0 +1,327 @@
+"""Mass composition of a sample of showers from a classifier's output: a binned
+maximum-likelihood template fit of the four primary fractions per energy bin, validated by
+pseudo-experiments of known composition.
+
+* Observable per shower: the classifier's ln A estimate ``x = sum_c P_c ln A_c`` with
+  ``P_c`` proportional to the geometric mean of the shower's station probabilities (each
+  station counts once, whatever the number of stations, so stations of one shower do not
+  multiply into an overconfident posterior).
+* The held-out (test) showers are split in two by a seeded hash of the shower id: the
+  **template** half plays the labelled simulation, the **pool** half the data to be analysed.
+  Neither half was used to train or select the model, so the templates carry no fit bias.
+* Fit: ``iminuit.cost.Template`` (Barlow-Beeston-lite "da" method: the templates' finite
+  statistics enter the likelihood) of the pool histogram in each lg E bin, yields >= 0,
+  MIGRAD + HESSE; fractions ``f_c = y_c / sum y`` and ``<ln A> = sum f_c ln A_c`` with their
+  errors propagated from the yields' covariance.
+* Pseudo-experiments: each re-splits the held-out showers into templates and pool; for a
+  mixture ``f``, ``N`` showers per energy bin with class counts ``Multinomial(N, f)``, drawn
+  without replacement from the pool showers of that class and energy bin (resampling unit:
+  the shower; the experiments share the parent test set, so their spread is a lower bound
+  on that of independent simulations). Bias = mean(estimate - truth); coverage = share of
+  experiments whose +-1 sigma HESSE interval contains the truth (68.3 % expected; fractions at
+  the 0 boundary cover worse, as HESSE intervals there are symmetric).
+* Reference: ``<ln A>`` from the true Xmax of the same showers (the fluorescence method):
+  ``ln A_i = (Xmax_i - <Xmax>_p(E_i)) / (d<Xmax>/dlnA)(E_i)`` with the sheet's moment
+  parametrisation, averaged; it bounds what the surface detector can give.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from uhecr import physics
+from uhecr.features import CLASSES
+
+log = logging.getLogger(__name__)
+
+LN_A = np.log([physics.PRIMARY_MASS[c] for c in CLASSES])
+
+
+@dataclass(frozen=True)
+class CompositionSettings:
+    lg_energy_bins: tuple[float, ...] = (18.5, 19.0, 19.5, 20.0)
+    n_bins: int = 6
+    showers_per_experiment: int = 30
+    pseudo_experiments: int = 200
+    template_fraction: float = 0.5
+    hadronic_model: str = "EPOS-LHC"
+    mixtures: dict = field(
+        default_factory=lambda: {
+            "pure_proton": {"proton": 1.0},
+            "pure_iron": {"iron": 1.0},
+            "proton_iron_50_50": {"proton": 0.5, "iron": 0.5},
+            "mixed": {"proton": 0.4, "helium": 0.2, "oxygen": 0.2, "iron": 0.2},
+        }
+    )
+
+    @classmethod
+    def from_config(cls, cfg: dict, hadronic_model: str = "EPOS-LHC") -> CompositionSettings:
+        cfg = dict(cfg)
+        cfg["lg_energy_bins"] = tuple(cfg["lg_energy_bins"])
+        return cls(hadronic_model=hadronic_model, **cfg)
+
+
+def mixture_vector(mixture: dict, key: str = "composition.mixtures") -> np.ndarray:
+    """Fractions in CLASSES order; they must be known primaries and sum to 1."""
+    unknown = set(mixture) - set(CLASSES)
+    if unknown:
+        raise ValueError(f"{key}: unknown primaries {sorted(unknown)}; use {list(CLASSES)}")
+    f = np.array([float(mixture.get(c, 0.0)) for c in CLASSES])
+    if (f < 0).any() or not np.isclose(f.sum(), 1.0, atol=1e-6):
+        raise ValueError(f"{key}: fractions {mixture} must be >= 0 and sum to 1")
+    return f
+
+
+def shower_observables(predictions: pd.DataFrame, xmax: pd.Series | None = None) -> pd.DataFrame:
+    """One row per shower: label, lg E, number of stations, the classifier's ln A estimate
+    and (if ``xmax``, indexed by shower id, is given) the true Xmax."""
+    proba = predictions[[f"p_{c}" for c in CLASSES]].to_numpy(dtype=float)
+    logp = np.log(np.clip(proba, 1e-12, None))
+    codes, showers = pd.factorize(predictions["shower_id"], sort=True)
+    n = np.bincount(codes, minlength=len(showers))
+    mean_logp = np.zeros((len(showers), len(CLASSES)))
+    np.add.at(mean_logp, codes, logp)
+    mean_logp /= n[:, None]
+    post = np.exp(mean_logp - mean_logp.max(axis=1, keepdims=True))
+    post /= post.sum(axis=1, keepdims=True)
+    first = predictions.groupby(codes)[["label", "lg_energy"]].first()
+    out = pd.DataFrame(
+        {
+            "shower_id": np.asarray(showers),
+            "label": first["label"].to_numpy(),
+            "lg_energy": first["lg_energy"].to_numpy(),
+            "n_stations": n,
+            "ln_a_score": post @ LN_A,
+        }
+    )
+    if xmax is not None:
+        out["xmax"] = out["shower_id"].map(xmax).to_numpy(dtype=float)
+    return out
+
+
+def split_halves(groups: np.ndarray, template_fraction: float, rng) -> np.ndarray:
+    """True for template showers: in every group (energy bin x class) a random
+    ``round(n * template_fraction)`` of its showers, so each group's pool size is fixed."""
+    is_template = np.zeros(len(groups), dtype=bool)
+    for g in np.unique(groups):
+        members = rng.permutation(np.flatnonzero(groups == g))
+        is_template[members[: int(round(len(members) * template_fraction))]] = True
+    return is_template
+
+
+def observable_edges(x: np.ndarray, n_bins: int) -> np.ndarray:
+    """Quantile edges of the template showers' observable (every bin populated), open ends."""
+    inner = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    return np.concatenate([[-np.inf], inner, [np.inf]])
+
+
+def fit_fractions(counts: np.ndarray, edges: np.ndarray, templates: np.ndarray) -> dict:
+    """Binned ML template fit (iminuit, Barlow-Beeston-lite "da"): yields, fractions, <ln A>
+    and their HESSE errors. ``templates``: (n_classes, n_bins) template counts."""
+    from iminuit import Minuit
+    from iminuit.cost import Template
+
+    n_total = float(counts.sum())
+    cost = Template(counts, edges, list(templates), name=list(CLASSES), method="da")
+    start = np.full(len(CLASSES), max(n_total, 1.0) / len(CLASSES))
+    m = Minuit(cost, *start)
+    for name in CLASSES:
+        m.limits[name] = (0.0, None)
+    m.migrad()
+    m.hesse()
+    y = np.array(m.values)
+    cov = np.array(m.covariance) if m.covariance is not None else np.full((4, 4), np.nan)
+    total = y.sum()
+    # d f_i / d y_j = (delta_ij - f_i) / total
+    frac = y / total
+    jac = (np.eye(len(y)) - frac[:, None]) / total
+    cov_f = jac @ cov @ jac.T
+    grad_ln_a = jac.T @ LN_A
+    return {
+        "fractions": frac,
+        "fraction_errors": np.sqrt(np.clip(np.diag(cov_f), 0, None)),
+        "ln_a": float(frac @ LN_A),
+        "ln_a_error": float(np.sqrt(max(grad_ln_a @ cov @ grad_ln_a, 0.0))),
+        "valid": bool(m.valid),
+    }
+
+
+def xmax_ln_a(xmax: np.ndarray, lg_energy: np.ndarray, model: str) -> tuple[float, float]:
+    """<ln A> and its standard error from true Xmax with the moment parametrisation."""
+    mean_p, _ = physics.xmax_moments(lg_energy, 1, model)
+    mean_fe, _ = physics.xmax_moments(lg_energy, 56, model)
+    slope = (mean_fe - mean_p) / np.log(56.0)  # d<Xmax>/d lnA, linear in lnA
+    ln_a = (xmax - mean_p) / slope
+    return float(ln_a.mean()), float(ln_a.std(ddof=1) / np.sqrt(len(ln_a)))
+
+
+def run_pseudo_experiments(
+    showers: pd.DataFrame, s: CompositionSettings, seed: int
+) -> pd.DataFrame:
+    """Every pseudo-experiment x energy bin x mixture: fit, truth and the Xmax reference.
+
+    Each experiment splits the held-out showers afresh into templates and pool (stratified by
+    energy bin and class), so the pool's and the templates' sampling fluctuations vary between
+    experiments and the coverage tests the fit's whole error model; the experiment's showers
+    are drawn **without** replacement from the pool (an independent sample of the parent
+    distribution). An experiment has ``showers_per_experiment`` showers, or fewer where a class
+    the mixture needs has fewer pool showers (recorded per row, and logged). An energy bin with
+    a class of fewer than 2 template showers or no pool shower is not fitted (logged; absent
+    from the rows)."""
+    edges_e = np.asarray(s.lg_energy_bins)
+    e_bin = np.digitize(showers["lg_energy"].to_numpy(), edges_e) - 1
+    x_all = showers["ln_a_score"].to_numpy()
+    labels = showers["label"].to_numpy()
+    n_classes = len(CLASSES)
+    groups = e_bin * n_classes + labels
+    has_xmax = "xmax" in showers and showers["xmax"].notna().all()
+    truths = {
+        name: mixture_vector(mixture, f"composition.mixtures.{name}")
+        for name, mixture in s.mixtures.items()
+    }
+    rows = []
+    for b in range(len(edges_e) - 1):
+        n_class = np.bincount(labels[e_bin == b], minlength=n_classes)
+        n_tmpl = np.round(n_class * s.template_fraction).astype(int)
+        n_pool = n_class - n_tmpl
+        where = f"lg E bin [{edges_e[b]}, {edges_e[b + 1]})"
+        if n_tmpl.min() < 2 or n_pool.min() < 1:
+            log.warning(
+                "composition: %s not fitted: templates %s, pool %s showers per class "
+                "(composition.lg_energy_bins, composition.template_fraction)",
+                where,
+                n_tmpl.tolist(),
+                n_pool.tolist(),
+            )
+            continue
+        sizes = {}
+        for name, truth in truths.items():
+            sizes[name] = min(s.showers_per_experiment, int(n_pool[truth > 0].min()))
+            if sizes[name] < s.showers_per_experiment:
+                log.warning(
+                    "composition: %s, mixture %s: %d showers per experiment (the pool has %s "
+                    "per class; composition.showers_per_experiment = %d)",
+                    where,
+                    name,
+                    sizes[name],
+                    n_pool.tolist(),
+                    s.showers_per_experiment,
+                )
+        for k in range(s.pseudo_experiments):
+            rng = np.random.default_rng([seed, 31, b, k])
+            is_template = split_halves(groups, s.template_fraction, rng)
+            in_bin = e_bin == b
+            tmpl = [in_bin & is_template & (labels == c) for c in range(n_classes)]
+            pool = [np.flatnonzero(in_bin & ~is_template & (labels == c)) for c in range(n_classes)]
+            edges = observable_edges(x_all[in_bin & is_template], s.n_bins)
+            templates = np.array([np.histogram(x_all[t], edges)[0] for t in tmpl], dtype=float)
+            for name, truth in truths.items():
+                n_c = rng.multinomial(sizes[name], truth)
+                drawn = np.concatenate(
+                    [rng.choice(pool[c], n_c[c], replace=False) for c in range(n_classes)]
+                )
+                fit = fit_fractions(np.histogram(x_all[drawn], edges)[0], edges, templates)
+                row = {
+                    "mixture": name,
+                    "lg_energy_bin": b,
+                    "lg_energy_min": float(edges_e[b]),
+                    "lg_energy_max": float(edges_e[b + 1]),
+                    "experiment": k,
+                    "showers": int(sizes[name]),
+                    "valid": fit["valid"],
+                    "ln_a_true": float(truth @ LN_A),
+                    "ln_a": fit["ln_a"],
+                    "ln_a_error": fit["ln_a_error"],
+                }
+                for c, cls in enumerate(CLASSES):
+                    row[f"f_{cls}_true"] = truth[c]
+                    row[f"f_{cls}"] = fit["fractions"][c]
+                    row[f"f_{cls}_error"] = fit["fraction_errors"][c]
+                if has_xmax:
+                    row["ln_a_xmax"], row["ln_a_xmax_error"] = xmax_ln_a(
+                        showers["xmax"].to_numpy()[drawn],
+                        showers["lg_energy"].to_numpy()[drawn],
+                        s.hadronic_model,
+                    )
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarise(experiments: pd.DataFrame) -> pd.DataFrame:
+    """Bias, spread, mean fit error and 68 % coverage per mixture, energy bin and quantity."""
+    quantities = [(f"f_{c}", f"f_{c}_true", f"f_{c}_error") for c in CLASSES]
+    quantities.append(("ln_a", "ln_a_true", "ln_a_error"))
+    if "ln_a_xmax" in experiments:
+        quantities.append(("ln_a_xmax", "ln_a_true", "ln_a_xmax_error"))
+    rows = []
+    for (mixture, b), g in experiments.groupby(["mixture", "lg_energy_bin"], sort=False):
+        for est, true, err in quantities:
+            dev = g[est] - g[true]
+            rows.append(
+                {
+                    "mixture": mixture,
+                    "lg_energy_bin": int(b),
+                    "quantity": est,
+                    "truth": float(g[true].iloc[0]),
+                    "mean": float(g[est].mean()),
+                    "bias": float(dev.mean()),
+                    "bias_error": float(dev.std(ddof=1) / np.sqrt(len(g))),
+                    "rms": float(dev.std(ddof=1)),
+                    "mean_fit_error": float(g[err].mean()),
+                    "coverage_68": float((dev.abs() <= g[err]).mean()),
+                    "experiments": int(len(g)),
+                    "showers_per_experiment": int(g["showers"].iloc[0]),
+                    "failed_fits": int((~g["valid"]).sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def run_composition(
+    predictions_path,
+    table_path,
+    cfg: dict,
+    hadronic_model: str,
+    seed: int,
+    out_experiments,
+    out_summary,
+) -> pd.DataFrame:
+    """Rule composition: shower observables of one model's test predictions, pseudo-experiments
+    and their summary. The true Xmax reference needs the feature table's ``mc_xmax``."""
+    import pyarrow.parquet as pq
+
+    predictions = pd.read_parquet(predictions_path)
+    xmax = None
+    if "mc_xmax" in pq.read_schema(table_path).names:
+        table = pd.read_parquet(table_path, columns=["shower_id", "mc_xmax"])
+        xmax = table.groupby("shower_id")["mc_xmax"].first()
+    showers = shower_observables(predictions, xmax)
+    settings = CompositionSettings.from_config(cfg, hadronic_model)
+    experiments = run_pseudo_experiments(showers, settings, seed)
+    failed = int((~experiments["valid"]).sum())
+    if failed:
+        log.warning("%d of %d template fits did not converge", failed, len(experiments))
+    experiments.to_parquet(out_experiments, index=False)
+    if experiments.empty:
+        raise ValueError(
+            "composition: no lg E bin has two template showers and one pool shower of every "
+            "class: use wider composition.lg_energy_bins (or more test showers)"
+        )
+    summary = summarise(experiments)
+    bins = experiments.groupby("lg_energy_bin")[["lg_energy_min", "lg_energy_max"]].first()
+    summary = summary.join(bins, on="lg_energy_bin")
+    summary.to_csv(out_summary, index=False)
+    return summary
+
+
+def validate_settings(cfg: dict) -> None:
+    """Start-up check of config section ``composition`` (what the schema cannot say)."""
+    edges = np.asarray(cfg["lg_energy_bins"], dtype=float)
+    if (np.diff(edges) <= 0).any():
+        raise ValueError(f"composition.lg_energy_bins must increase: {cfg['lg_energy_bins']}")
+    for name, mixture in cfg["mixtures"].items():
+        mixture_vector(mixture, f"composition.mixtures.{name}")

@@ -1,0 +1,121 @@
+"""Mass fractions from a template fit of the classifier output (src/uhecr/composition.py)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uhecr import composition as comp
+from uhecr import physics
+from uhecr.features import CLASSES
+
+# Synthetic classifier output: one overlapping Gaussian per class (the real ones overlap more).
+CENTRES = np.array([1.6, 1.9, 2.2, 2.5])
+
+
+def _showers(n_per_class, seed=0, lg_range=(18.5, 20.0)):
+    rng = np.random.default_rng(seed)
+    label = np.repeat(np.arange(4), n_per_class)
+    return pd.DataFrame(
+        {
+            "shower_id": [f"s:{k}" for k in range(len(label))],
+            "label": label,
+            "lg_energy": rng.uniform(*lg_range, len(label)),
+            "n_stations": 5,
+            "ln_a_score": rng.normal(CENTRES[label], 0.25),
+        }
+    )
+
+
+def test_template_fit_recovers_known_fractions_within_its_errors():
+    rng = np.random.default_rng(3)
+    truth = np.array([0.4, 0.15, 0.2, 0.25])  # away from the 0 boundary
+    edges = np.r_[-np.inf, np.linspace(1.2, 2.9, 11), np.inf]
+    pulls = []
+    for _ in range(150):  # fresh templates each time: their fluctuation is part of the error
+        templates = np.array(
+            [np.histogram(rng.normal(c, 0.15, 3000), edges)[0] for c in CENTRES], dtype=float
+        )
+        n_c = rng.multinomial(2000, truth)
+        data = np.concatenate([rng.normal(CENTRES[c], 0.15, n_c[c]) for c in range(4)])
+        fit = comp.fit_fractions(np.histogram(data, edges)[0], edges, templates)
+        assert fit["valid"]
+        pulls.append((fit["fractions"] - truth) / fit["fraction_errors"])
+        ln_a_pull = (fit["ln_a"] - truth @ comp.LN_A) / fit["ln_a_error"]
+        assert abs(ln_a_pull) < 5
+    pulls = np.array(pulls)
+    # Bias within the fit's uncertainty, and the HESSE errors describe the spread.
+    assert np.abs(pulls.mean(axis=0)).max() < 0.3
+    assert 0.75 < pulls.std(axis=0).min() and pulls.std(axis=0).max() < 1.3
+
+
+def test_pseudo_experiments_cover_the_truth_and_record_their_size():
+    showers = _showers(400)
+    settings = comp.CompositionSettings(
+        lg_energy_bins=(18.5, 20.0),
+        n_bins=8,
+        showers_per_experiment=150,
+        pseudo_experiments=120,
+        mixtures={"mixed": {"proton": 0.4, "helium": 0.2, "oxygen": 0.2, "iron": 0.2}},
+    )
+    experiments = comp.run_pseudo_experiments(showers, settings, seed=5)
+    assert len(experiments) == 120 and experiments["valid"].all()
+    assert (experiments["showers"] == 150).all()
+    summary = comp.summarise(experiments).set_index("quantity")
+    assert summary.loc["ln_a", "truth"] == pytest.approx(0.2 * np.log(4 * 16 * 56))
+    assert abs(summary.loc["ln_a", "bias"]) < 3 * summary.loc["ln_a", "bias_error"] + 0.02
+    assert 0.55 < summary.loc["ln_a", "coverage_68"] < 0.82
+    for cls in CLASSES:
+        assert 0.5 < summary.loc[f"f_{cls}", "coverage_68"] < 0.85
+
+
+def test_small_pools_shrink_the_experiment_and_empty_bins_are_skipped(caplog):
+    showers = _showers(30, lg_range=(18.5, 19.0))  # nothing above lg E 19
+    settings = comp.CompositionSettings(
+        lg_energy_bins=(18.5, 19.0, 20.0), showers_per_experiment=50, pseudo_experiments=3
+    )
+    with caplog.at_level("WARNING"):
+        experiments = comp.run_pseudo_experiments(showers, settings, seed=1)
+    assert set(experiments["lg_energy_bin"]) == {0}
+    pure = experiments[experiments["mixture"] == "pure_proton"]
+    assert (pure["showers"] == 15).all()  # the pool half of 30 protons
+    assert "not fitted" in caplog.text and "15 showers per experiment" in caplog.text
+
+
+def test_mixtures_and_bins_are_checked_naming_the_key():
+    with pytest.raises(ValueError, match=r"composition.mixtures.bad: .* sum to 1"):
+        comp.validate_settings(
+            {"lg_energy_bins": [18.5, 20.0], "mixtures": {"bad": {"proton": 0.5}}}
+        )
+    with pytest.raises(ValueError, match=r"composition.mixtures.x: unknown primaries \['neon'\]"):
+        comp.mixture_vector({"neon": 1.0}, "composition.mixtures.x")
+    with pytest.raises(ValueError, match="lg_energy_bins must increase"):
+        comp.validate_settings({"lg_energy_bins": [19.0, 18.5], "mixtures": {}})
+
+
+def test_shower_observable_is_the_geometric_mean_of_station_probabilities():
+    probs = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7], [0.25, 0.25, 0.25, 0.25]])
+    pred = pd.DataFrame(
+        {
+            "shower_id": ["a", "a", "b"],
+            "label": [0, 0, 3],
+            "lg_energy": [19.0, 19.0, 19.5],
+            **{f"p_{c}": probs[:, k] for k, c in enumerate(CLASSES)},
+        }
+    )
+    out = comp.shower_observables(pred, pd.Series({"a": 700.0, "b": 750.0})).set_index("shower_id")
+    geo = np.sqrt(probs[0] * probs[1])
+    expected_a = (geo / geo.sum()) @ comp.LN_A
+    assert out.loc["a", "ln_a_score"] == pytest.approx(expected_a)
+    assert out.loc["b", "ln_a_score"] == pytest.approx(comp.LN_A.mean())
+    assert out.loc["a", "n_stations"] == 2 and out.loc["b", "xmax"] == 750.0
+
+
+@pytest.mark.parametrize(("primary", "mass"), [("proton", 1), ("iron", 56)])
+def test_xmax_reference_recovers_ln_a(primary, mass):
+    rng = np.random.default_rng(2)
+    lg = rng.uniform(18.5, 20.0, 20_000)
+    xmax = physics.sample_xmax(rng, lg, mass)
+    ln_a, error = comp.xmax_ln_a(xmax, lg, "EPOS-LHC")
+    # The Gumbel shape and the moment parametrisation differ by a few g/cm2 (sheet section 1).
+    assert ln_a == pytest.approx(np.log(mass), abs=0.15)
+    assert error < 0.03
