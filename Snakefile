@@ -44,3 +44,17 @@ rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+# Notifications (off unless apprise URLs are set: docs/operations.md) and where things are.
+onstart:
+    notify_run("start")
+
+
+onsuccess:
+    notify_run("success", log)
+    print(where_to_look(), flush=True)
+
+
+onerror:
+    notify_run("error", log)

@@ -206,3 +206,21 @@ def all_outputs():
     outputs += result_files()
     outputs += list(figure_sources("png").values())
     return outputs
+
+
+def notify_run(event, snakemake_log=None):
+    """Start / success / failure notification through apprise (uhecr.notify)."""
+    from uhecr import notify
+
+    notify.send(
+        event, config["notifications"], config["run_name"], RESULTS, snakemake_log
+    )
+
+
+def where_to_look():
+    """Printed when a run ends: the report command, the results and the web UIs."""
+    return (
+        f"Results: {RESULTS}\n"
+        f"HTML report: make report CONFIG=<this config> (writes {REPORTS}/report.html)\n"
+        "MLflow UI and Optuna dashboard: make ui CONFIG=<this config>"
+    )
