@@ -115,6 +115,18 @@ def test_parallel_workers_use_exact_budget(tmp_path):
     assert len(children) == 7
     assert set(children["tags.git_commit"]) and children["metrics.best_val_accuracy"].notna().all()
     assert json.dumps(summary)  # serialisable
+    # Progress on the parent run: trials done / budget and the best value so far, per trial.
+    client = mlflow.tracking.MlflowClient()
+    done = client.get_metric_history(info["mlflow_parent_run_id"], "trials_done")
+    assert len(done) == 7 and max(m.value for m in done) == 7  # one entry per finished trial
+    best = client.get_metric_history(info["mlflow_parent_run_id"], "best_val_accuracy_so_far")
+    assert max(m.value for m in best) == pytest.approx(summary["best_val_accuracy"])
+    assert search.sweep_progress(study, 7) == {
+        "done": 7,
+        "budget": 7,
+        "best_value": pytest.approx(summary["best_val_accuracy"]),
+        "best_trial": summary["best_trial"],
+    }
 
 
 def test_killed_worker_resumes_without_losing_or_duplicating(tmp_path):

@@ -292,6 +292,39 @@ def _log_trial(
         mlflow.log_dict(env["packages"], "packages.json")
 
 
+def sweep_progress(study, n_trials: int) -> dict:
+    """Finished trials (complete, pruned or failed and counted) against the budget, and the
+    best validation accuracy so far."""
+    killed = killed_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state != TrialState.RUNNING and counted(t, killed)]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = max(complete, key=lambda t: (t.value, -t.number), default=None)
+    return {
+        "done": len(finished),
+        "budget": int(n_trials),
+        "best_value": None if best is None else float(best.value),
+        "best_trial": None if best is None else best.number,
+    }
+
+
+def _log_progress(mlflow, study_info: dict, progress: dict, worker: str) -> None:
+    """Progress in the worker's log and as step metrics of the sweep's MLflow parent run."""
+    best = progress["best_value"]
+    log.info(
+        "progress: %d/%d trials done, best validation accuracy %s (worker %s)",
+        progress["done"],
+        progress["budget"],
+        "none yet" if best is None else f"{best:.4f} (trial {progress['best_trial']})",
+        worker,
+    )
+    client = mlflow.tracking.MlflowClient()
+    parent = study_info["mlflow_parent_run_id"]
+    client.log_metric(parent, "trials_done", progress["done"], step=progress["done"])
+    if best is not None:
+        client.log_metric(parent, "best_val_accuracy_so_far", best, step=progress["done"])
+
+
 # --------------------------------------------------------------------------- worker
 def run_worker(
     model_name: str,
@@ -371,6 +404,7 @@ def run_worker(
             mlflow, study_info, trial, params, model, result, env, trial_seed, worker, seconds
         )
         log.info("worker %s trial %s", worker, json.dumps(result))
+        _log_progress(mlflow, study_info, sweep_progress(study, n_trials), worker)
         done.append(result)
     return {"worker": worker, "recovered_killed_trials": recovered, "trials": done}
 
