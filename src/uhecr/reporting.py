@@ -671,6 +671,7 @@ def write_paper_main(main: Path, figures: list, tables: list, title: str) -> Non
 
 
 CLASS_COLOURS = {"proton": "C0", "helium": "C1", "oxygen": "C2", "iron": "C3"}
+MIXTURE_COLOURS = ("C4", "C5", "C6", "C7", "C8", "C9")  # not the class colours
 
 
 @_styled
@@ -715,11 +716,16 @@ def plot_composition(summary: pd.DataFrame, path, title: str, *, style: FigureSt
                     q["mean"],
                     yerr=q["rms"],
                     fmt=marker,
-                    color=f"C{k}",
+                    color=MIXTURE_COLOURS[k % len(MIXTURE_COLOURS)],
                     label=f"{mixture.replace('_', ' ')}: {label}",
                 )
         truth = rows[rows["quantity"] == "ln_a"].sort_values("lg_energy")
-        ax.plot(truth["lg_energy"], truth["truth"], "--", color=f"C{k}")
+        ax.plot(
+            truth["lg_energy"],
+            truth["truth"],
+            "--",
+            color=MIXTURE_COLOURS[k % len(MIXTURE_COLOURS)],
+        )
     ax.set(xlabel=FEATURE_LABELS["lg_energy"], ylabel=r"$\langle \ln A \rangle$", ylim=(-0.5, 4.6))
     for extra in flat[len(mixtures) + 1 :]:
         extra.axis("off")
