@@ -6,8 +6,11 @@
 2. Feature computation on the VEM traces against one numpy pass (cumsum) over the same array.
 3. Peak memory (max RSS of a child process) of the extraction against the input size, at a fixed
    step size: it should stay flat.
+4. The project's extraction against reference readers of the same files (``references.py``):
+   plain uproot read, CERN ROOT RDataFrame -> AsNumpy, a compiled ROOT reduction and the codec
+   limit, interleaved rounds; the files of the default run (``--files``) when they exist.
 
-Usage: python bench/bench_extraction.py [--stations 20000]
+Usage: python bench/bench_extraction.py [--stations 20000] [--files 'results/default/raw/*.root']
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import uproot
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import references  # noqa: E402
 from common import OUT, best_of, print_table, write_json  # noqa: E402
 
 from uhecr import extraction, features, io, physics  # noqa: E402
@@ -73,6 +77,8 @@ def peak_rss_of_extraction(path: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stations", type=int, default=20_000)
+    parser.add_argument("--files", default="results/default/raw/*.root")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     data = OUT / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -146,6 +152,25 @@ def main() -> None:
     ]
     print_table(f"Feature computation ({len(vem)} traces x 768 bins)", feat_rows)
 
+    # Calibration (ADC -> mean VEM trace) of one chunk vs one numpy pass over its traces.
+    chunk = next(io.iterate_stations(big, io.InputLayout(), STEP))
+    hg = chunk.traces["trace_hg"]
+    t_cal = best_of(lambda: features.calibrate(chunk, fs))
+    t_pass = best_of(lambda: hg.astype(np.float32))
+    cal_rows = [
+        {
+            "what": "one numpy pass: high-gain traces -> float32 (reference)",
+            "seconds": t_pass,
+            "ratio": 1.0,
+        },
+        {
+            "what": "calibrate (both gains, 3 PMTs -> VEM trace)",
+            "seconds": t_cal,
+            "ratio": t_cal / t_pass,
+        },
+    ]
+    print_table(f"Calibration ({len(hg)} stations x 3 PMTs x 768 bins)", cal_rows)
+
     # Peak memory against input size (fixed step size).
     mem_rows = []
     for n in (max(2_000, args.stations // 8), max(5_000, args.stations // 2), args.stations):
@@ -157,9 +182,27 @@ def main() -> None:
     for r in mem_rows:
         r["ratio"] = r["peak RSS MiB"] / base
     print_table(f"Peak memory of the extraction vs input size (step {STEP})", mem_rows)
+    import glob
+
+    files = sorted(glob.glob(args.files)) or [str(big)]
+    refs = references.compare(files, rounds=args.rounds)
+    print_table(
+        f"Extraction vs reference readers ({len(files)} files, {refs['stations']} stations, "
+        f"{refs['compressed_mb']:.0f} MB compressed, {refs['uncompressed_mb']:.0f} MB "
+        f"uncompressed, {refs['branches']} branches; {args.rounds} interleaved rounds)",
+        references.table_rows(refs),
+    )
     write_json(
         "extraction",
-        {"throughput": rows, "features": feat_rows, "memory": mem_rows, "step_size": STEP},
+        {
+            **{k: v for k, v in refs.items() if k.endswith("_s") or "_over_" in k},
+            "references": refs,
+            "throughput": rows,
+            "features": feat_rows,
+            "calibration": cal_rows,
+            "memory": mem_rows,
+            "step_size": STEP,
+        },
     )
 
 

@@ -6,11 +6,12 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import extraction
 from uhecr.features import FeatureSettings
-from uhecr.io import InputLayout
+from uhecr.io import InputLayout, use_zlib_library
 from uhecr.jobs import rule_job
 
 with rule_job(snakemake) as log:
     ext = snakemake.params.extraction
+    use_zlib_library(ext["zlib_library"])
     summary = extraction.extract_station_table(
         list(snakemake.input),
         snakemake.output.stations,

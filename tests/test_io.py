@@ -337,3 +337,25 @@ def test_entry_setting_that_contradicts_the_station_id_type_is_explained(
         InputDataError, match=rf"extraction.entry is '{entry}'.*one entry per {means}"
     ):
         list(iterate_stations(small_root[0], layout))
+
+
+def test_isal_decompression_is_used_and_reads_the_same_arrays(small_root):
+    import uproot.compression
+
+    root, _ = small_root
+    branches = list(io.InputLayout().branches.values())
+    try:
+        io.use_zlib_library("zlib")
+        with uproot.open(root) as f:
+            reference = f["Events"].arrays(branches, library="np")
+        io.use_zlib_library("isal")
+        assert uproot.compression._decompress_ZLIB.library == "isal"  # what reads the baskets
+        with uproot.open(root) as f:
+            fast = f["Events"].arrays(branches, library="np")
+    finally:
+        io.use_zlib_library("zlib")
+    for name in branches:
+        for a, b in zip(reference[name], fast[name], strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="extraction.zlib_library must be one of"):
+        io.use_zlib_library("deflate")

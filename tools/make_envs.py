@@ -19,7 +19,7 @@ PYTHON = "3.11.7"
 PIP = "23.2.1"
 # Top-level packages per rule group; the closure is added automatically.
 ENVS = {
-    "data": ["numpy", "pandas", "pyarrow", "scipy", "uproot", "awkward", "iminuit"],
+    "data": ["numpy", "pandas", "pyarrow", "scipy", "uproot", "awkward", "iminuit", "isal"],
     "ml": [
         "numpy",
         "pandas",

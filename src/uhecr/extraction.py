@@ -62,13 +62,23 @@ class _ParquetSink:
 
     def write(self, table: pa.Table) -> None:
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
+            self.writer = self._writer(table.schema)
         self.writer.write_table(table)
         self.rows += table.num_rows
 
+    def _writer(self, schema: pa.Schema) -> pq.ParquetWriter:
+        # Float VEM traces are noise-dominated: dictionary encoding never pays and zstd gains
+        # little over snappy (25 vs 23 MB per default file) at 1.3x the write time.
+        if TRACE_COLUMN in schema.names:
+            plain = [n for n in schema.names if n != TRACE_COLUMN]
+            return pq.ParquetWriter(
+                self.tmp, schema, compression="snappy", use_dictionary=plain
+            )
+        return pq.ParquetWriter(self.tmp, schema, compression="zstd")
+
     def close(self, empty_schema: pa.Schema) -> None:
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.tmp, empty_schema, compression="zstd")
+            self.writer = self._writer(empty_schema)
         self.writer.close()
         self.tmp.replace(self.path)
 

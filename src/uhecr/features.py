@@ -63,15 +63,19 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     Returns ``(vem_trace, info)`` where ``vem_trace`` is (n_stations, n_bins) float32 and
     ``info`` holds n_good_pmts, charge/peak ratio, saturation flags and a quarantine reason code
     (index into ``QUARANTINE_REASONS`` + 1; 0 means good).
+
+    One float32 pass over the high-gain traces, in place: the low gain replaces only the
+    saturated bins (rare), and non-finite checks run only on floating-point inputs (integer ADC
+    samples are finite by construction).
     """
-    hg = chunk.traces["trace_hg"].astype(np.float32)
-    lg = chunk.traces["trace_lg"].astype(np.float32)
+    hg_raw, lg_raw = chunk.traces["trace_hg"], chunk.traces["trace_lg"]
     p = chunk.pmt
     if s.baseline == "pretrigger":
-        base_hg = np.median(hg[:, :, : s.pretrigger_bins], axis=2)
-        base_lg = np.median(lg[:, :, : s.pretrigger_bins], axis=2)
+        base_hg = np.median(hg_raw[:, :, : s.pretrigger_bins], axis=2).astype(np.float32)
+        base_lg = np.median(lg_raw[:, :, : s.pretrigger_bins], axis=2).astype(np.float32)
     elif s.baseline == "calibration":
-        base_hg, base_lg = p["baseline_hg"], p["baseline_lg"]
+        base_hg = np.asarray(p["baseline_hg"], dtype=np.float32)
+        base_lg = np.asarray(p["baseline_lg"], dtype=np.float32)
     else:
         raise ValueError(
             f"features.baseline must be 'calibration' or 'pretrigger', got {s.baseline!r}"
@@ -89,35 +93,58 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
 
     # A non-finite raw sample (NaN, +-inf) of a working PMT is bad data, checked before the
     # saturation switch: +inf would otherwise pass as a saturated high-gain bin.
-    finite_trace = np.isfinite(hg).all(axis=2) & np.isfinite(lg).all(axis=2)
-    hg_sat = hg >= s.adc_max
-    with np.errstate(invalid="ignore", divide="ignore"):
-        adc = np.where(
-            hg_sat, (lg - base_lg[:, :, None]) * ratio[:, :, None], hg - base_hg[:, :, None]
-        )
-        vem_pmt = adc / charge[:, :, None]
+    float_input = hg_raw.dtype.kind == "f" or lg_raw.dtype.kind == "f"
+    if float_input:
+        finite_trace = np.isfinite(hg_raw).all(axis=2) & np.isfinite(lg_raw).all(axis=2)
+    else:
+        finite_trace = np.ones(good.shape, dtype=bool)
+    # Saturation is rare: find the saturated PMTs from their maxima (one pass), then the bins.
+    sat_pmt = (hg_raw.max(axis=2) >= s.adc_max) & good
+    # Per-PMT weight of the station mean: 1 / (Q_VEM * working PMTs), 0 for a PMT not used.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(good, 1.0 / charge, 0.0) / np.maximum(n_good, 1)[:, None]
         charge_over_peak = np.where(good, charge / peak, 0.0).sum(axis=1) / np.maximum(n_good, 1)
-    vem_pmt = np.where(good[:, :, None], vem_pmt, 0.0)
-    vem = vem_pmt.sum(axis=1) / np.maximum(n_good, 1)[:, None]
+    # sum_j w_j (hg_j - b_j) = sum_j w_j hg_j - sum_j w_j b_j: one multiply pass and one sum.
+    w = weight.astype(np.float32)
+    offset = (w * np.where(good, base_hg, 0.0)).sum(axis=1, dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # inf x 0 of a PMT not used, zeroed below
+        adc = np.multiply(hg_raw, w[:, :, None], dtype=np.float32)  # the one full-size temporary
+    if float_input:
+        adc[~good] = 0.0  # a bad PMT's non-finite samples must not reach the sum
+    # The low gain (high gain / 32) can only saturate where the high gain does.
+    lg_sat = np.zeros_like(sat_pmt)
+    if sat_pmt.any():
+        pi, pj = np.nonzero(sat_pmt)
+        lg_sat[pi, pj] = lg_raw[pi, pj].max(axis=1) >= s.adc_max
+        k, b = np.nonzero(hg_raw[pi, pj] >= s.adc_max)
+        i, j = pi[k], pj[k]
+        # Low gain in high-gain ADC units, plus the high-gain baseline the offset removes.
+        low = (lg_raw[i, j, b].astype(np.float32) - base_lg[i, j]) * ratio[i, j] + base_hg[i, j]
+        adc[i, j, b] = low * w[i, j]
+    vem = adc.sum(axis=1)
+    vem -= offset[:, None]
+    finite_vem = np.isfinite(vem).all(axis=1) if float_input else np.ones(len(vem), bool)
 
     # First applicable reason wins; codes index QUARANTINE_REASONS (+1, 0 = good).
     checks = [
         ~flagged_ok.any(axis=1),
         (flagged_ok & ~finite_cal).any(axis=1),
         (flagged_ok & finite_cal & ~positive_cal).any(axis=1),
-        (flagged_ok & ~finite_trace).any(axis=1) | ~np.isfinite(vem).all(axis=1),
+        (flagged_ok & ~finite_trace).any(axis=1) | ~finite_vem,
     ]
     reason = np.zeros(len(n_good), dtype=np.int8)
     for code, bad in enumerate(checks, start=1):
         reason[(reason == 0) & bad] = code
+    if not finite_vem.all():
+        vem[~finite_vem] = 0.0
     info = {
         "n_good_pmts": n_good.astype(np.int8),
         "charge_over_peak": charge_over_peak.astype(np.float32),
-        "high_gain_saturated": (hg_sat & good[:, :, None]).any(axis=(1, 2)),
-        "saturated": ((lg >= s.adc_max) & good[:, :, None]).any(axis=(1, 2)),
+        "high_gain_saturated": sat_pmt.any(axis=1),
+        "saturated": lg_sat.any(axis=1),
         "reason": reason,
     }
-    return np.nan_to_num(vem, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32), info
+    return vem, info
 
 
 def _crossing_bins(frac: np.ndarray, level: float) -> np.ndarray:
