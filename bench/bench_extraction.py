@@ -153,7 +153,8 @@ def main() -> None:
     print_table(f"Feature computation ({len(vem)} traces x 768 bins)", feat_rows)
 
     # Calibration (ADC -> mean VEM trace) of one chunk vs one numpy pass over its traces.
-    chunk = next(io.iterate_stations(big, io.InputLayout(), STEP))
+    # A chunk larger than the caches (as the rule's 50 MB steps are), not the 20 MB one.
+    chunk = next(io.iterate_stations(big, io.InputLayout(), "100 MB"))
     hg = chunk.traces["trace_hg"]
     t_cal = best_of(lambda: features.calibrate(chunk, fs))
     t_pass = best_of(lambda: hg.astype(np.float32))
