@@ -155,7 +155,12 @@ def figure_sources(ext):
     """Figure name -> file, png for the report, pdf for the paper: one rendering path."""
     figures = {
         n: f"{RESULTS}/figures/{n}.{ext}"
-        for n in ("accuracy_comparison", "binned_accuracy", "feature_distributions")
+        for n in (
+            "accuracy_comparison",
+            "binned_accuracy",
+            "shower_accuracy",
+            "feature_distributions",
+        )
     }
     for model in MODELS:
         for n in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):

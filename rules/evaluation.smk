@@ -125,6 +125,12 @@ rule summary_figures:
             subcategory="All models",
             caption="../reports/captions/binned_accuracy.rst",
         ),
+        showers=report(
+            f"{RESULTS}/figures/shower_accuracy.{{ext}}",
+            category="4. Test evaluation",
+            subcategory="All models",
+            caption="../reports/captions/shower_accuracy.rst",
+        ),
         features=report(
             f"{RESULTS}/figures/feature_distributions.{{ext}}",
             category="1. Data",

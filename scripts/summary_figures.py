@@ -15,5 +15,6 @@ with rule_job(snakemake):
     reference = pd.read_csv(snakemake.input.reference)
     reporting.plot_accuracy_comparison(reference, out.accuracy, style=style)
     reporting.plot_binned_accuracy(metrics, out.binned, style=style)
+    reporting.plot_shower_accuracy(metrics, out.showers, style=style)
     table = pd.read_parquet(snakemake.input.table, columns=[*p.features, "primary"])
     reporting.plot_feature_distributions(table, p.features, out.features, style=style)

@@ -196,3 +196,30 @@ def test_shower_constant_features():
         "lg_energy",
         "zenith_deg",
     ]
+
+
+def test_per_shower_accuracy_in_energy_bins_uses_wilson_over_the_bins_showers():
+    showers = pd.DataFrame(
+        {
+            "shower_id": list("abcdef"),
+            "n_stations": 3,
+            "label": [0, 0, 1, 1, 3, 3],
+            "prediction": [0, 1, 1, 1, 3, 0],
+            "lg_energy": [18.6, 18.6, 18.6, 19.9, 19.9, 19.9],
+            "zenith_deg": 20.0,
+        }
+    )
+    binned = evaluation.event_metrics(showers, 0.99)["binned"]
+    low, high = binned["lg_energy"][0], binned["lg_energy"][-1]
+    assert (low["n"], low["value"]) == (3, pytest.approx(2 / 3))
+    assert (low["lower"], low["upper"]) == evaluation.wilson_interval(2, 3, 0.99)
+    assert (high["n"], high["value"]) == (3, pytest.approx(2 / 3))
+    assert high["chance_accuracy"] == pytest.approx(2 / 3)  # two iron showers of three
+    assert sum(r["n"] for r in binned["zenith_deg"]) == 6
+
+
+def test_combined_showers_carry_their_energy_and_zenith():
+    frame = _station_probabilities({"s1": (1, [[0.25] * 4, [0.1, 0.6, 0.2, 0.1]])})
+    frame = frame.assign(lg_energy=19.2, zenith_deg=33.0)
+    out = evaluation.combine_stations(frame)
+    assert out[["lg_energy", "zenith_deg"]].iloc[0].tolist() == [19.2, 33.0]

@@ -412,3 +412,18 @@ def test_composition_figure_draws_the_fitted_fractions_and_the_truth(tmp_path):
     assert axes[0].get_title() == mixtures[0].replace("_", " ")
     table = reporting.composition_table({"svm": summary})
     assert len(table) == len(mixtures) and {"fit bias", "Xmax coverage"} <= set(table.columns)
+
+
+def test_shower_accuracy_figure_draws_the_per_shower_values(tmp_path):
+    m = _metrics(np.random.default_rng(3))
+    axes = reporting.plot_shower_accuracy({"svm": m}, tmp_path / "showers.png")
+    binned = m["event_level"]["binned"]
+    assert [ax.get_xlabel() for ax in axes] == [
+        reporting.FEATURE_LABELS[c] for c in ("lg_energy", "zenith_deg")
+    ]
+    for ax, column in zip(axes, binned, strict=True):
+        rows = [r for r in binned[column] if r["n"] > 0]
+        drawn = [ln for ln in ax.lines if ln.get_linestyle() == "-"][0]
+        np.testing.assert_allclose(np.asarray(drawn.get_ydata(), float), [r["value"] for r in rows])
+        (chance,) = [p for p in ax.patches if p.get_label().startswith("chance")]
+        np.testing.assert_allclose(chance.get_data().values, [r["chance_accuracy"] for r in rows])

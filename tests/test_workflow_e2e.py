@@ -158,6 +158,7 @@ def test_report_builds(quick_run, tmp_path):
         "validation/signal_fluctuations.png": "validation_figures",
         "figures/accuracy_comparison.png": "summary_figures",
         "figures/binned_accuracy.png": "summary_figures",
+        "figures/shower_accuracy.png": "summary_figures",
         "figures/feature_distributions.png": "summary_figures",
         "tables/results.md": "tables",
         "tables/paired_comparisons.md": "tables",

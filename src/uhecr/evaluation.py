@@ -193,6 +193,38 @@ def binned_accuracy(
     return out
 
 
+SHOWER_BINS = {column: BINS[column] for column in ("lg_energy", "zenith_deg")}
+
+
+def binned_event_accuracy(showers: pd.DataFrame, confidence: float) -> dict:
+    """Per-shower accuracy in bins of lg E and zenith: Wilson intervals with the number of
+    showers in the bin (showers are independent), and the bin's largest class share."""
+    y, p = showers["label"].to_numpy(), showers["prediction"].to_numpy()
+    out = {}
+    for column, edges in SHOWER_BINS.items():
+        if column not in showers:
+            continue
+        idx = np.digitize(showers[column].to_numpy(), edges) - 1
+        rows = []
+        for b in range(len(edges) - 1):
+            sel = idx == b
+            n, k = int(sel.sum()), int((sel & (y == p)).sum())
+            lo, hi = wilson_interval(k, n, confidence) if n else (np.nan, np.nan)
+            rows.append(
+                {
+                    "low": float(edges[b]),
+                    "high": float(edges[b + 1]),
+                    "value": k / n if n else np.nan,
+                    "lower": lo,
+                    "upper": hi,
+                    "n": n,
+                    "chance_accuracy": largest_class_share(y[sel]) if n else np.nan,
+                }
+            )
+        out[column] = rows
+    return out
+
+
 def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:
     """One prediction per shower from its stations' class probabilities (``EVENT_RULE``)."""
     proba_cols = [f"p_{c}" for c in CLASSES]
@@ -206,7 +238,7 @@ def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:
     if (labels["min"] != labels["max"]).any():
         bad = showers[labels.index[labels["min"] != labels["max"]][0]]
         raise ValueError(f"shower {bad!r} has stations with different true primaries")
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "shower_id": np.asarray(showers),
             "n_stations": m,
@@ -214,6 +246,10 @@ def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:
             "prediction": score.argmax(axis=1),
         }
     )
+    for column in SHOWER_BINS:  # shower-level quantities, the same for all its stations
+        if column in predictions:
+            out[column] = predictions.groupby(codes)[column].first().to_numpy()
+    return out
 
 
 def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
@@ -241,6 +277,7 @@ def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
         "confusion_matrix": cm.tolist(),
         "chance_accuracy": largest_class_share(y),
         "mean_stations_per_shower": float(showers["n_stations"].mean()),
+        "binned": binned_event_accuracy(showers, confidence),
     }
 
 

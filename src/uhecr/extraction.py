@@ -71,9 +71,7 @@ class _ParquetSink:
         # little over snappy (25 vs 23 MB per default file) at 1.3x the write time.
         if TRACE_COLUMN in schema.names:
             plain = [n for n in schema.names if n != TRACE_COLUMN]
-            return pq.ParquetWriter(
-                self.tmp, schema, compression="snappy", use_dictionary=plain
-            )
+            return pq.ParquetWriter(self.tmp, schema, compression="snappy", use_dictionary=plain)
         return pq.ParquetWriter(self.tmp, schema, compression="zstd")
 
     def close(self, empty_schema: pa.Schema) -> None:

@@ -336,6 +336,45 @@ def plot_binned_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
 
 
 @_styled
+def plot_shower_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
+    """Per-shower accuracy (stations' probabilities combined) in bins of lg E and zenith, with
+    Wilson intervals over showers; chance = each bin's largest class share."""
+    first = next(iter(metrics.values()))["event_level"]["binned"]
+    columns = list(first)
+    fig, (axes,) = _figure(style, "text", ncols=len(columns), height=2.9)
+    for ax, column in zip(axes, columns, strict=True):
+        for name, m in metrics.items():
+            rows = pd.DataFrame(m["event_level"]["binned"][column])
+            rows = rows[rows["n"] > 0]
+            ax.errorbar(
+                0.5 * (rows["low"] + rows["high"]),
+                rows["value"],
+                yerr=_bars(rows["value"], rows["lower"], rows["upper"]),
+                fmt="o-",
+                label=LABELS.get(name, name),
+            )
+        bins = pd.DataFrame(first[column])
+        bins = bins[bins["n"] > 0]
+        ax.stairs(
+            bins["chance_accuracy"].to_numpy(),
+            np.r_[bins["low"].to_numpy(), bins["high"].to_numpy()[-1]],
+            baseline=None,
+            ls=":",
+            color="grey",
+            label="chance (largest class share in the bin)",
+        )
+        ax.set(
+            xlabel=FEATURE_LABELS.get(column, column),
+            ylabel="test accuracy per shower",
+            ylim=(0, 1),
+        )
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3)
+    _save(fig, path)
+    return axes
+
+
+@_styled
 def plot_optimisation_history(trials: pd.DataFrame, path, title: str, *, style: FigureStyle):
     """Validation accuracy per trial; pruned trials at their last reported accuracy."""
     fig, ((ax,),) = _figure(style)
