@@ -58,6 +58,7 @@ rule extract_stations:
             "entry",
             "on_bad_station",
             "branches",
+            "zlib_library",
         ),
         # Calibration uses only these feature settings.
         features=subset(config["features"], "adc_max", "baseline"),
