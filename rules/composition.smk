@@ -23,6 +23,7 @@ rule composition:
             "hadronic_model", "EPOS-LHC"
         ),
         seed=config["seed"],
+        split_method=config["splits"]["method"],
     script:
         "../scripts/composition.py"
 

@@ -15,4 +15,5 @@ with rule_job(snakemake):
         snakemake.params.seed,
         snakemake.output.experiments,
         snakemake.output.summary,
+        split_method=snakemake.params.split_method,
     )

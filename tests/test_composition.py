@@ -119,3 +119,64 @@ def test_xmax_reference_recovers_ln_a(primary, mass):
     # The Gumbel shape and the moment parametrisation differ by a few g/cm2 (sheet section 1).
     assert ln_a == pytest.approx(np.log(mass), abs=0.15)
     assert error < 0.03
+
+
+def test_a_mixture_does_not_depend_on_the_other_mixtures_and_sums_are_exact():
+    showers = _showers(60)
+    mixed = {"proton": 0.6, "helium": 0.4000005}  # within the start-up check's tolerance
+    base = dict(lg_energy_bins=(18.5, 20.0), showers_per_experiment=20, pseudo_experiments=4)
+    alone = comp.run_pseudo_experiments(
+        showers, comp.CompositionSettings(**base, mixtures={"m": mixed}), seed=3
+    )
+    with_other = comp.run_pseudo_experiments(
+        showers,
+        comp.CompositionSettings(**base, mixtures={"a_first": {"iron": 1.0}, "m": mixed}),
+        seed=3,
+    )
+    pd.testing.assert_frame_equal(
+        alone.reset_index(drop=True),
+        with_other[with_other["mixture"] == "m"].reset_index(drop=True),
+    )
+
+
+def test_too_few_test_showers_is_an_error_naming_the_keys(tmp_path):
+    label = np.repeat(np.arange(4), 2)
+    pred = pd.DataFrame(
+        {
+            "shower_id": [f"s:{k}" for k in range(8)],
+            "label": label,
+            "lg_energy": 19.0,
+            **{f"p_{c}": 0.25 for c in CLASSES},
+        }
+    )
+    pred.to_parquet(tmp_path / "p.parquet")
+    pred[["shower_id"]].to_parquet(tmp_path / "t.parquet")
+    cfg = {
+        "lg_energy_bins": [18.5, 20.0],
+        "n_bins": 3,
+        "showers_per_experiment": 2,
+        "pseudo_experiments": 2,
+        "template_fraction": 0.97,
+        "mixtures": {"pure_iron": {"iron": 1.0}},
+    }
+    with pytest.raises(ValueError, match="composition.lg_energy_bins.*template_fraction"):
+        comp.run_composition(
+            tmp_path / "p.parquet",
+            tmp_path / "t.parquet",
+            cfg,
+            "EPOS-LHC",
+            1,
+            tmp_path / "e.parquet",
+            tmp_path / "s.csv",
+        )
+
+
+def test_histogram_bins_are_limited_by_the_template_statistics(caplog):
+    showers = _showers(40)  # 20 template showers per class: at most 4 bins
+    settings = comp.CompositionSettings(
+        lg_energy_bins=(18.5, 20.0), n_bins=60, showers_per_experiment=10, pseudo_experiments=2
+    )
+    with caplog.at_level("WARNING"):
+        experiments = comp.run_pseudo_experiments(showers, settings, seed=1)
+    assert (experiments["n_bins"] == 4).all()
+    assert "4 observable bins instead of composition.n_bins = 60" in caplog.text

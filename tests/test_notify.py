@@ -30,10 +30,31 @@ Error in rule evaluate:
 
 
 def test_targets_come_from_the_environment_and_the_config_once_each():
-    env = {"UHECR_NOTIFY_URLS": "json://a.example/x, ntfy://topic  json://a.example/x"}
-    cfg = {**CFG, "urls": ["ntfy://topic", "mailto://b.example"]}
-    assert notify.targets(cfg, env) == ["json://a.example/x", "ntfy://topic", "mailto://b.example"]
+    env = {"UHECR_NOTIFY_URLS": "json://a.example/x\n ntfy://topic  json://a.example/x"}
+    cfg = {**CFG, "urls": ["ntfy://topic", "mailto://b.example?to=a@x.org,b@y.org"]}
+    assert notify.targets(cfg, env) == [
+        "json://a.example/x",
+        "ntfy://topic",
+        "mailto://b.example?to=a@x.org,b@y.org",  # a comma belongs to the URL
+    ]
     assert notify.targets(CFG, {}) == []  # off by default
+
+
+def test_a_missing_or_failing_apprise_never_raises(monkeypatch, caplog):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_apprise(name, *args, **kwargs):
+        if name == "apprise":
+            raise ImportError("no apprise here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setenv("UHECR_NOTIFY_URLS", "json://127.0.0.1:9/x")
+    monkeypatch.setattr(builtins, "__import__", no_apprise)
+    with caplog.at_level("WARNING"):
+        assert notify.send("start", CFG, "quick", "/r") is False
+    assert "ImportError" in caplog.text
 
 
 def test_failure_message_names_each_failed_rule_and_its_log(tmp_path):

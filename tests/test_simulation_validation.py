@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from uhecr import features as feat
+from uhecr import physics
 from uhecr import simulation as sim
 from uhecr import simulation_validation as val
 from uhecr.io import StationChunk
@@ -66,7 +67,24 @@ def test_check_row_uses_tolerance_plus_three_statistical_errors():
     assert val.check_row("fe_p_muon_signal", "c", 1.41, 1.35, 0.01, 100)["status"] == "pass"
     rel = val.check_row("multiplicity", "c", 7.9, 10.0, 0.0, 100)  # relative 20 %
     assert rel["tolerance"] == pytest.approx(2.0) and rel["status"] == "fail"
-    assert val.check_row("multiplicity", "c", 7.9, 10.0, 0.0, 3)["status"] == "not measured"
+    # A check that simulates its own sample fails when it measures nothing (broken simulation);
+    # one on the run's feature table may lack stations in a small run.
+    assert val.check_row("multiplicity", "c", 7.9, 10.0, 0.0, 3)["status"] == "fail"
+    assert val.check_row("multiplicity", "c", float("nan"), 4.0, 0.0, 300)["status"] == "fail"
+    assert val.check_row("risetime_1000m", "c", 230.0, 230.0, 5.0, 3)["status"] == "not measured"
+    # An unknown statistical error counts as none.
+    assert val.check_row("xmax_mean", "c", 900.0, 800.0, float("nan"), 500)["status"] == "fail"
+
+
+def test_std_error_follows_the_shape_of_the_distribution():
+    rng = np.random.default_rng(0)
+    gauss = rng.normal(0, 1, 4000)
+    assert val.sample_std_error(gauss) == pytest.approx(1 / np.sqrt(2 * 4000), rel=0.1)
+    # The proton's long Xmax tail: the std scatters more than the Gaussian formula says.
+    stds = [physics.sample_xmax(rng, np.full(2000, 19.0), 1).std() for _ in range(300)]
+    x = physics.sample_xmax(rng, np.full(2000, 19.0), 1)
+    assert val.sample_std_error(x) == pytest.approx(np.std(stds), rel=0.3)
+    assert val.sample_std_error(x) > 1.3 * x.std() / np.sqrt(2 * 2000)
 
 
 def test_enforce_fails_naming_the_check_or_warns(caplog):

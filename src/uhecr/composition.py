@@ -28,6 +28,7 @@ pseudo-experiments of known composition.
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +74,7 @@ def mixture_vector(mixture: dict, key: str = "composition.mixtures") -> np.ndarr
     f = np.array([float(mixture.get(c, 0.0)) for c in CLASSES])
     if (f < 0).any() or not np.isclose(f.sum(), 1.0, atol=1e-6):
         raise ValueError(f"{key}: fractions {mixture} must be >= 0 and sum to 1")
-    return f
+    return f / f.sum()  # exactly 1 for the multinomial draws
 
 
 def shower_observables(predictions: pd.DataFrame, xmax: pd.Series | None = None) -> pd.DataFrame:
@@ -211,18 +212,32 @@ def run_pseudo_experiments(
                     n_pool.tolist(),
                     s.showers_per_experiment,
                 )
+        # At least 5 template showers per class and histogram bin on average: more bins than
+        # the templates can fill give meaningless fits (every fit still "valid").
+        n_bins = int(min(s.n_bins, max(2, n_tmpl.min() // 5)))
+        if n_bins < s.n_bins:
+            log.warning(
+                "composition: %s: %d observable bins instead of composition.n_bins = %d "
+                "(%d template showers in the smallest class)",
+                where,
+                n_bins,
+                s.n_bins,
+                n_tmpl.min(),
+            )
         for k in range(s.pseudo_experiments):
             rng = np.random.default_rng([seed, 31, b, k])
             is_template = split_halves(groups, s.template_fraction, rng)
             in_bin = e_bin == b
             tmpl = [in_bin & is_template & (labels == c) for c in range(n_classes)]
             pool = [np.flatnonzero(in_bin & ~is_template & (labels == c)) for c in range(n_classes)]
-            edges = observable_edges(x_all[in_bin & is_template], s.n_bins)
+            edges = observable_edges(x_all[in_bin & is_template], n_bins)
             templates = np.array([np.histogram(x_all[t], edges)[0] for t in tmpl], dtype=float)
             for name, truth in truths.items():
-                n_c = rng.multinomial(sizes[name], truth)
+                # Each mixture's own stream: adding or renaming a mixture changes no other.
+                draw = np.random.default_rng([seed, 32, b, k, zlib.crc32(name.encode())])
+                n_c = draw.multinomial(sizes[name], truth)
                 drawn = np.concatenate(
-                    [rng.choice(pool[c], n_c[c], replace=False) for c in range(n_classes)]
+                    [draw.choice(pool[c], n_c[c], replace=False) for c in range(n_classes)]
                 )
                 fit = fit_fractions(np.histogram(x_all[drawn], edges)[0], edges, templates)
                 row = {
@@ -232,6 +247,8 @@ def run_pseudo_experiments(
                     "lg_energy_max": float(edges_e[b + 1]),
                     "experiment": k,
                     "showers": int(sizes[name]),
+                    "parent_showers": int(n_class[truth > 0].sum()),
+                    "n_bins": n_bins,
                     "valid": fit["valid"],
                     "ln_a_true": float(truth @ LN_A),
                     "ln_a": fit["ln_a"],
@@ -269,7 +286,15 @@ def summarise(experiments: pd.DataFrame) -> pd.DataFrame:
                     "truth": float(g[true].iloc[0]),
                     "mean": float(g[est].mean()),
                     "bias": float(dev.mean()),
+                    # Monte Carlo error of the mean over the experiments only.
                     "bias_error": float(dev.std(ddof=1) / np.sqrt(len(g))),
+                    # The experiments share one parent set of test showers, whose own
+                    # fluctuation moves every experiment alike: about the one-experiment RMS
+                    # scaled to the parent set's size. A bias is significant only against both.
+                    "parent_error": float(
+                        dev.std(ddof=1)
+                        * np.sqrt(g["showers"].iloc[0] / max(g["parent_showers"].iloc[0], 1))
+                    ),
                     "rms": float(dev.std(ddof=1)),
                     "mean_fit_error": float(g[err].mean()),
                     "coverage_68": float((dev.abs() <= g[err]).mean()),
@@ -289,9 +314,16 @@ def run_composition(
     seed: int,
     out_experiments,
     out_summary,
+    split_method: str = "shower",
 ) -> pd.DataFrame:
     """Rule composition: shower observables of one model's test predictions, pseudo-experiments
     and their summary. The true Xmax reference needs the feature table's ``mc_xmax``."""
+    if split_method != "shower":
+        log.warning(
+            "composition: splits.method is %r: the test showers' other stations were trained "
+            "on, so the templates and the pool are not held out and the fit is optimistic",
+            split_method,
+        )
     import pyarrow.parquet as pq
 
     predictions = pd.read_parquet(predictions_path)
@@ -302,18 +334,20 @@ def run_composition(
     showers = shower_observables(predictions, xmax)
     settings = CompositionSettings.from_config(cfg, hadronic_model)
     experiments = run_pseudo_experiments(showers, settings, seed)
+    if experiments.empty:
+        raise ValueError(
+            "composition: no lg E bin has two template showers and one pool shower of every "
+            "class: use wider composition.lg_energy_bins, a composition.template_fraction "
+            "nearer 0.5 or more test showers"
+        )
     failed = int((~experiments["valid"]).sum())
     if failed:
         log.warning("%d of %d template fits did not converge", failed, len(experiments))
     experiments.to_parquet(out_experiments, index=False)
-    if experiments.empty:
-        raise ValueError(
-            "composition: no lg E bin has two template showers and one pool shower of every "
-            "class: use wider composition.lg_energy_bins (or more test showers)"
-        )
     summary = summarise(experiments)
     bins = experiments.groupby("lg_energy_bin")[["lg_energy_min", "lg_energy_max"]].first()
     summary = summary.join(bins, on="lg_energy_bin")
+    summary["split_method"] = split_method
     summary.to_csv(out_summary, index=False)
     return summary
 

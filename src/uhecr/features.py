@@ -111,11 +111,10 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
         adc = np.multiply(hg_raw, w[:, :, None], dtype=np.float32)  # the one full-size temporary
     if float_input:
         adc[~good] = 0.0  # a bad PMT's non-finite samples must not reach the sum
-    # The low gain (high gain / 32) can only saturate where the high gain does.
-    lg_sat = np.zeros_like(sat_pmt)
+    # Checked on every PMT: a real file's low gain may clip where its high gain does not.
+    lg_sat = (lg_raw.max(axis=2) >= s.adc_max) & good
     if sat_pmt.any():
         pi, pj = np.nonzero(sat_pmt)
-        lg_sat[pi, pj] = lg_raw[pi, pj].max(axis=1) >= s.adc_max
         k, b = np.nonzero(hg_raw[pi, pj] >= s.adc_max)
         i, j = pi[k], pj[k]
         # Low gain in high-gain ADC units, plus the high-gain baseline the offset removes.

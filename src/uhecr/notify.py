@@ -2,7 +2,7 @@
 Matrix, ntfy, Telegram, plain JSON/HTTP and more (https://github.com/caronc/apprise).
 
 Off unless targets are given: apprise URLs from the environment variable named by
-``notifications.env_var`` (default ``UHECR_NOTIFY_URLS``; whitespace- or comma-separated) and
+``notifications.env_var`` (default ``UHECR_NOTIFY_URLS``; whitespace-separated) and
 from ``notifications.urls`` in the config. URLs carry tokens, so keep them in the environment:
 they are never logged or written to a result file. A failing notification is logged and never
 fails the run.
@@ -22,7 +22,8 @@ EVENTS = ("start", "success", "error")
 
 def targets(cfg: dict, environ=os.environ) -> list[str]:
     """Apprise URLs from the environment variable and the config, each once."""
-    from_env = re.split(r"[\s,]+", environ.get(cfg.get("env_var", "UHECR_NOTIFY_URLS"), ""))
+    # Whitespace only: commas are part of apprise URLs (mailto://...?to=a@x.org,b@y.org).
+    from_env = environ.get(cfg.get("env_var", "UHECR_NOTIFY_URLS"), "").split()
     urls = [u for u in [*from_env, *cfg.get("urls", [])] if u]
     return list(dict.fromkeys(urls))
 
@@ -76,18 +77,21 @@ def main_log(snakemake_log):
 
 
 def send(event: str, cfg: dict, run_name: str, results_dir: str, snakemake_log=None) -> bool:
-    """Send one notification to every target; False when there is none or one failed."""
-    snakemake_log = main_log(snakemake_log)
-    urls = targets(cfg)
-    if not urls or event not in cfg.get("events", EVENTS):
-        return False
-    import apprise
-
-    notifier = apprise.Apprise()
-    for url in urls:
-        if not notifier.add(url):
-            log.warning("notifications: an apprise URL was not understood (not shown: tokens)")
+    """Send one notification to every target; False when there is none or one failed. Never
+    raises: a missing or failing apprise must not stop the run."""
     try:
+        snakemake_log = main_log(snakemake_log)
+        urls = targets(cfg)
+        if not urls or event not in cfg.get("events", EVENTS):
+            return False
+        import apprise
+
+        # apprise logs full URLs (tokens included) at DEBUG level: keep it at WARNING.
+        logging.getLogger("apprise").setLevel(logging.WARNING)
+        notifier = apprise.Apprise()
+        for url in urls:
+            if not notifier.add(url):
+                log.warning("notifications: an apprise URL was not understood (not shown)")
         title, body = message(event, run_name, results_dir, snakemake_log)
         ok = bool(notifier.notify(title=title, body=body))
     except Exception as exc:  # a notification never fails the run

@@ -63,6 +63,12 @@ TOLERANCES = {
     "trigger_efficiency_median": Tolerance(
         0.30, True, "sheet section 3: the log-normal trigger curve is an estimate [E]"
     ),
+    "trigger_efficiency_sigma_ln": Tolerance(
+        0.70,
+        True,
+        "sheet section 3: sigma_ln 0.35 is an estimate [E]; T2/ToT on traces turn on more "
+        "slowly (Poisson fluctuations of small signals): 0.56 measured, shown, not tuned away",
+    ),
     "risetime_1000m": Tolerance(0.10, True, "sheet section 5: typical values [E]"),
     "signal_fluctuation": Tolerance(
         0.10, True, "sheet section 3: sigma_S = (0.32 + 0.42 sec theta) sqrt(S) [M]"
@@ -76,7 +82,21 @@ TOLERANCES = {
 }
 
 
-MIN_SAMPLE = 10  # fewer measurements: "not measured" (shown in the table, neither pass nor fail)
+MIN_SAMPLE = 10
+# Checks on the run's own feature table: a small run may have no station in a band ("not
+# measured", shown). Every other check simulates its configured sample itself, so a missing or
+# non-finite value there means the simulation is broken: it fails.
+DATA_DEPENDENT = frozenset({"risetime_1000m", "signal_reconstruction"})
+
+
+def sample_std_error(x) -> float:
+    """Standard error of the sample standard deviation for any shape (not only Gaussian):
+    sigma sqrt((kurtosis - 1) / (4 n)) with the sample's (non-excess) kurtosis."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=float)
+    kurt = stats.kurtosis(x, fisher=False)
+    return float(x.std() * np.sqrt(max(kurt - 1.0, 0.0) / (4.0 * len(x))))
 
 
 def check_row(check: str, case: str, measured, target, stat_error, n: int) -> dict:
@@ -84,10 +104,11 @@ def check_row(check: str, case: str, measured, target, stat_error, n: int) -> di
     tol = TOLERANCES[check]
     allowed = tol.value * abs(target) if tol.relative else tol.value
     measured, stat_error = float(measured), float(stat_error)
-    if n < MIN_SAMPLE or not (np.isfinite(measured) and np.isfinite(stat_error)):
-        status = "not measured"
-    elif abs(measured - target) <= allowed + 3.0 * stat_error:
-        status = "pass"
+    measurable = n >= MIN_SAMPLE and np.isfinite(measured)
+    if not measurable:
+        status = "not measured" if check in DATA_DEPENDENT else "fail"
+    elif abs(measured - target) <= allowed + 3.0 * np.nan_to_num(stat_error, nan=0.0):
+        status = "pass"  # an unknown statistical error counts as none (strict)
     else:
         status = "fail"
     return {
@@ -149,6 +170,7 @@ def xmax_check(n: int, seed: int, model: str) -> list[dict]:
                     "mean_sampled": float(x.mean()),
                     "mean_target": float(mean),
                     "sigma_sampled": float(x.std()),
+                    "sigma_error": sample_std_error(x),
                     "sigma_target": float(sigma),
                     "n": n,
                 }
@@ -281,6 +303,7 @@ def deep_shower_check(n: int, seed: int, settings: sim.SimulationSettings) -> di
         "xmax_mean": float(p["xmax"].mean()),
         "xmax_mean_target": float(mean),
         "xmax_sigma": float(p["xmax"].std()),
+        "xmax_sigma_error": sample_std_error(p["xmax"]),
         "xmax_sigma_target": float(sigma),
         "deep_fraction": float((p["delta_x"] < settings.min_delta_x).mean()),
         "muon_xmax_correlation": float(rho),
@@ -381,7 +404,7 @@ def validation_table(checks: dict) -> list[dict]:
         rows.append(check_row("xmax_mean", case, x["mean_sampled"], x["mean_target"], err, x["n"]))
         rows.append(
             check_row(
-                "xmax_sigma", case, x["sigma_sampled"], x["sigma_target"], err / np.sqrt(2), x["n"]
+                "xmax_sigma", case, x["sigma_sampled"], x["sigma_target"], x["sigma_error"], x["n"]
             )
         )
     d = checks["deep_showers"]
@@ -391,7 +414,12 @@ def validation_table(checks: dict) -> list[dict]:
     rows += [
         check_row("vertical_proton_xmax_mean", case, d["xmax_mean"], d["xmax_mean_target"], err, n),
         check_row(
-            "vertical_proton_xmax_sigma", case, d["xmax_sigma"], d["xmax_sigma_target"], err, n
+            "vertical_proton_xmax_sigma",
+            case,
+            d["xmax_sigma"],
+            d["xmax_sigma_target"],
+            d["xmax_sigma_error"],
+            n,
         ),
         check_row(
             "muon_xmax_correlation",
@@ -423,16 +451,20 @@ def validation_table(checks: dict) -> list[dict]:
             )
         )
     t = checks["trigger_efficiency"]
-    rows.append(
-        check_row(
-            "trigger_efficiency_median",
-            "T2 or ToT, p and Fe, lg E 18.7",
-            t["median_vem"],
-            t["median_target"],
-            t["median_error"],
-            t["stations"],
+    case = "T2 or ToT, p and Fe, lg E 18.7"
+    valid = 1.0 if t["fit_valid"] else float("nan")  # a failed fit measures nothing: it fails
+    for part in ("median", "sigma_ln"):
+        value = t["median_vem" if part == "median" else "sigma_ln"]
+        rows.append(
+            check_row(
+                f"trigger_efficiency_{part}",
+                case,
+                value * valid,
+                t[f"{part}_target"],
+                t[f"{part}_error"],
+                t["stations"],
+            )
         )
-    )
     for r in checks["risetime"]:
         case = f"{r['primary']}, {r['zenith_deg']:.0f} deg"
         rows.append(
