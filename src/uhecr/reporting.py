@@ -298,16 +298,17 @@ def plot_accuracy_comparison(table: pd.DataFrame, path, *, style: FigureStyle):
     return ax
 
 
-@_styled
-def plot_binned_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
-    """Accuracy in bins with shower-bootstrap intervals; chance = each bin's largest class share
-    (a step line: the classes are not balanced within bins)."""
-    columns = list(next(iter(metrics.values()))["binned"])
-    first = next(iter(metrics.values()))
+def _binned_panels(binned: dict[str, dict], path, ylabel: str, style: FigureStyle):
+    """One panel per binning column: each model's accuracy with its interval bars, and the
+    bins' chance level (a step line: the classes are not balanced within bins).
+    ``binned``: model -> column -> rows (low, high, value, lower, upper, n, chance_accuracy);
+    an open last bin (core distance) is drawn up to 1.5 x the last lower edge + 1."""
+    first = next(iter(binned.values()))
+    columns = list(first)
     fig, (axes,) = _figure(style, "text", ncols=len(columns), height=2.9)
     for ax, column in zip(axes, columns, strict=True):
-        for name, m in metrics.items():
-            rows = pd.DataFrame(m["binned"][column])
+        for name, per_column in binned.items():
+            rows = pd.DataFrame(per_column[column])
             rows = rows[rows["n"] > 0]
             x = 0.5 * (rows["low"] + rows["high"].clip(upper=rows["low"].max() * 1.5 + 1))
             ax.errorbar(
@@ -317,7 +318,7 @@ def plot_binned_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
                 fmt="o-",
                 label=LABELS.get(name, name),
             )
-        bins = pd.DataFrame(first["binned"][column])
+        bins = pd.DataFrame(first[column])
         bins = bins[bins["n"] > 0]
         high = bins["high"].clip(upper=bins["low"].max() * 1.5 + 1)
         ax.stairs(
@@ -328,7 +329,7 @@ def plot_binned_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
             color="grey",
             label="chance (largest class share in the bin)",
         )
-        ax.set(xlabel=FEATURE_LABELS.get(column, column), ylabel="test accuracy", ylim=(0, 1))
+        ax.set(xlabel=FEATURE_LABELS.get(column, column), ylabel=ylabel, ylim=(0, 1))
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3)
     _save(fig, path)
@@ -336,42 +337,18 @@ def plot_binned_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
 
 
 @_styled
+def plot_binned_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
+    """Accuracy in bins with shower-bootstrap intervals and each bin's chance level."""
+    binned = {name: m["binned"] for name, m in metrics.items()}
+    return _binned_panels(binned, path, "test accuracy", style)
+
+
+@_styled
 def plot_shower_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
     """Per-shower accuracy (stations' probabilities combined) in bins of lg E and zenith, with
     Wilson intervals over showers; chance = each bin's largest class share."""
-    first = next(iter(metrics.values()))["event_level"]["binned"]
-    columns = list(first)
-    fig, (axes,) = _figure(style, "text", ncols=len(columns), height=2.9)
-    for ax, column in zip(axes, columns, strict=True):
-        for name, m in metrics.items():
-            rows = pd.DataFrame(m["event_level"]["binned"][column])
-            rows = rows[rows["n"] > 0]
-            ax.errorbar(
-                0.5 * (rows["low"] + rows["high"]),
-                rows["value"],
-                yerr=_bars(rows["value"], rows["lower"], rows["upper"]),
-                fmt="o-",
-                label=LABELS.get(name, name),
-            )
-        bins = pd.DataFrame(first[column])
-        bins = bins[bins["n"] > 0]
-        ax.stairs(
-            bins["chance_accuracy"].to_numpy(),
-            np.r_[bins["low"].to_numpy(), bins["high"].to_numpy()[-1]],
-            baseline=None,
-            ls=":",
-            color="grey",
-            label="chance (largest class share in the bin)",
-        )
-        ax.set(
-            xlabel=FEATURE_LABELS.get(column, column),
-            ylabel="test accuracy per shower",
-            ylim=(0, 1),
-        )
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=3)
-    _save(fig, path)
-    return axes
+    binned = {name: m["event_level"]["binned"] for name, m in metrics.items()}
+    return _binned_panels(binned, path, "test accuracy per shower", style)
 
 
 @_styled
