@@ -16,7 +16,7 @@ CITATION_VENV ?= .venv-citation
 CITATION_HASH := $(shell sha256sum tools/requirements-citation.lock | cut -c1-16)
 CITATION_STAMP := $(CITATION_VENV)/.installed-$(CITATION_HASH)
 
-.PHONY: setup run quick paper repro zenodo report test lint format envs lock bench clean citation ui
+.PHONY: setup run quick apply paper repro zenodo report test lint format envs lock bench clean citation ui
 
 setup: $(STAMP)
 
@@ -47,6 +47,9 @@ report: $(STAMP)
 
 quick:
 	$(MAKE) run CONFIG=config/quick.yaml REPORT=reports/quick/report.html
+
+apply: $(STAMP)
+	$(BIN)/snakemake apply --cores $(CORES) --configfile $(CONFIG)
 
 paper: $(STAMP)
 	$(BIN)/snakemake paper --cores $(CORES) --configfile $(CONFIG)

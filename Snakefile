@@ -21,6 +21,7 @@ include: "rules/data.smk"
 include: "rules/search.smk"
 include: "rules/evaluation.smk"
 include: "rules/composition.smk"
+include: "rules/apply.smk"
 include: "rules/archive.smk"
 
 
@@ -35,6 +36,8 @@ localrules:
     leakage_table,
     validation_table,
     composition_table,
+    applied_fractions_table,
+    apply,
     provenance,
     paper,
     zenodo,

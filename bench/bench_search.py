@@ -39,10 +39,11 @@ def load(table: Path, features: list[str], max_train: int):
     for s in ("train", "validation"):
         part = df[labels == s]
         X, y = part[features].to_numpy(float), part["label"].to_numpy()
+        showers = part["shower_id"].to_numpy()
         if len(X) > max_train:
             idx = np.random.default_rng(SEED).choice(len(X), max_train, replace=False)
-            X, y = X[idx], y[idx]
-        out[s] = (X, y)
+            X, y, showers = X[idx], y[idx], showers[idx]
+        out[s] = (X, y, showers)
     return out
 
 

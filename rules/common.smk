@@ -93,6 +93,47 @@ def input_files():
 INPUT_FILES = input_files()
 
 
+def apply_files():
+    """Dataset name -> its files (config apply.datasets), checked at start-up like inputs."""
+    try:
+        return {
+            name: configuration.input_paths(name, spec, "apply.datasets")
+            for name, spec in config["apply"]["datasets"].items()
+        }
+    except ValueError as error:
+        raise WorkflowError(str(error))
+
+
+APPLY_FILES = apply_files()
+APPLY_MODELS = config["apply"]["models"] or MODELS
+if set(APPLY_MODELS) - set(MODELS):
+    raise WorkflowError(
+        f"config key apply.models: {sorted(set(APPLY_MODELS) - set(MODELS))} not in "
+        f"models.enabled {MODELS} (only trained models can be applied)"
+    )
+
+
+def require_apply_datasets(wildcards):
+    """Target apply: its outputs, or an error naming the config key when none is set."""
+    if not APPLY_FILES:
+        raise WorkflowError(
+            "target apply: config key apply.datasets is empty; name the ROOT files to apply "
+            "the trained models to, e.g. apply: {datasets: {run42: data/run42/*.root}}"
+        )
+    return apply_outputs()
+
+
+def apply_outputs():
+    """Per dataset and applied model: predictions, fractions and provenance record."""
+    names = ("stations.parquet", "showers.parquet", "fractions.csv", "provenance.json")
+    return expand(
+        f"{RESULTS}/apply/{{dataset}}/{{model}}/{{name}}",
+        dataset=sorted(APPLY_FILES),
+        model=APPLY_MODELS,
+        name=names,
+    )
+
+
 def input_config_key(wildcards):
     """Config key of a sample's input file, named in extraction errors ('' when simulated)."""
     if config["data"]["source"] == "files":
@@ -120,6 +161,7 @@ def run_results():
         files.append(f"{RESULTS}/splits/leakage.json")
     if config["data"]["source"] == "simulation":
         files.append(f"{RESULTS}/validation/simulation_checks.json")
+    files += [f for f in apply_outputs() if not f.endswith(".parquet")]
     return files
 
 
@@ -146,6 +188,8 @@ def table_sources(ext):
     if config["splits"]["leakage_study"]:
         names.append("leakage")
     names.append("composition")
+    if APPLY_FILES:
+        names.append("applied_fractions")
     if config["data"]["source"] == "simulation":
         names.append("simulation_validation")
     return {n: f"{RESULTS}/tables/{n}.{ext}" for n in names}
@@ -209,6 +253,7 @@ def all_outputs():
         f"{RESULTS}/provenance/provenance.json",
     ]
     outputs += result_files()
+    outputs += apply_outputs()
     outputs += list(figure_sources("png").values())
     return outputs
 

@@ -6,6 +6,8 @@ rule evaluate:
     output:
         predictions=f"{RESULTS}/evaluation/{{model}}/predictions.parquet",
         fit=f"{RESULTS}/evaluation/{{model}}/fit.json",
+        # The refitted model in MLflow model format: what target apply loads.
+        model=directory(f"{RESULTS}/models/{{model}}"),
     log:
         f"{LOGS}/evaluate/{{model}}.log",
     benchmark:
@@ -19,6 +21,13 @@ rule evaluate:
     params:
         features=config["models"]["features"],
         seed=config["seed"],
+        # Recorded with the saved model (what it was trained on).
+        training={
+            "run_name": config["run_name"],
+            "selection": config["selection"],
+            "features_settings": config["features"],
+            "splits": config["splits"],
+        },
     script:
         "../scripts/evaluate.py"
 

@@ -14,11 +14,12 @@ with rule_job(snakemake):
     predictions = {
         m: pd.read_parquet(f) for m, f in zip(p.models, snakemake.input.predictions, strict=True)
     }
-    rows = evaluation.paired_comparisons(predictions, intervals)
+    metrics = read_json_per_model(p.models, snakemake.input.metrics)
+    units = {m: metrics[m].get("unit", "station") for m in p.models}
+    rows = evaluation.paired_comparisons(predictions, intervals, units)
     # With one model there is no pair: the table still has its header (a valid empty CSV).
     pd.DataFrame(rows, columns=evaluation.COMPARISON_COLUMNS).to_csv(
         snakemake.output.comparisons, index=False
     )
-    metrics = read_json_per_model(p.models, snakemake.input.metrics)
     reference = evaluation.reference_comparison(metrics, intervals.confidence)
     reference.to_csv(snakemake.output.reference, index=False)

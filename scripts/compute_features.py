@@ -1,4 +1,4 @@
-"""Rule compute_features: station table (VEM traces) -> trace features, zero signal quarantined."""
+"""Rules compute_features and apply_features: station table (VEM traces) -> trace features, zero signal quarantined."""
 
 import json
 import sys

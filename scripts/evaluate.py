@@ -1,20 +1,36 @@
-"""Rule evaluate: refit the best configuration on train + validation, predict the test set once."""
+"""Rule evaluate: refit the best configuration on train + validation, predict the test set once,
+and save the fitted model (MLflow model format) for target apply."""
 
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import evaluation, splits
+from uhecr import evaluation, model_store, splits
 from uhecr.jobs import rule_job, write_json
 
 with rule_job(snakemake) as log:
     p = snakemake.params
     best = json.loads(Path(snakemake.input.best).read_text())
     data = splits.load_split(snakemake.input.table, snakemake.input.manifest, p.features)
-    predictions, fit = evaluation.predict_test(
-        snakemake.wildcards.model, best, data, p.seed, threads=snakemake.threads
+    predictions, fit, model = evaluation.predict_test(
+        snakemake.wildcards.model,
+        best,
+        data,
+        p.seed,
+        threads=snakemake.threads,
+        features=p.features,
     )
     predictions.to_parquet(snakemake.output.predictions, index=False)
     write_json(snakemake.output.fit, fit)
-    log.info("refit %s", json.dumps(fit, default=str))
+    test_frame = data["test"][2]
+    example = test_frame[list(p.features)].head(5).astype("float64")
+    if model.level == "shower":  # its input names each station's shower
+        example["shower_id"] = test_frame["shower_id"].head(5).astype(str).to_numpy()
+    model_store.save(
+        model,
+        {"features": list(p.features), "fit": fit, **p.training},
+        snakemake.output.model,
+        example,
+    )
+    log.info("refit %s; saved to %s", json.dumps(fit, default=str), snakemake.output.model)

@@ -1,4 +1,5 @@
-"""Rule extract_stations: the ROOT files of one sample -> calibrated station table with VEM traces."""
+"""Rules extract_stations and apply_extract: the ROOT files of one sample (or apply dataset) ->
+calibrated station table with VEM traces."""
 
 import json
 import sys
@@ -20,7 +21,8 @@ with rule_job(snakemake) as log:
         FeatureSettings(**snakemake.params.features),
         step_size=ext["step_size"],
         on_bad_station=ext["on_bad_station"],
-        sample=snakemake.wildcards.sample,
+        # apply_extract names the dataset in params (its wildcard is {dataset}).
+        sample=getattr(snakemake.params, "sample", None) or snakemake.wildcards.sample,
         config_key=snakemake.params.config_key or None,
         summary_path=snakemake.output.summary,
     )

@@ -12,14 +12,16 @@ with rule_job(snakemake):
     p = snakemake.params
     info = json.loads(Path(snakemake.input.study).read_text())
     data = splits.load_split(snakemake.input.table, snakemake.input.manifest, p.features)
-    X, y, _ = data["train"]
+    X, y, frame = data["train"]
+    showers = frame["shower_id"].to_numpy()
     rows = splits.subsample_rows(len(X), p.search["max_train_samples"], p.seed)
     if rows is not None:
-        X, y = X[rows], y[rows]
+        X, y, showers = X[rows], y[rows], showers[rows]
+    Xv, yv, frame_val = data["validation"]
     result = search.run_worker(
         snakemake.wildcards.model,
         p.model_config,
-        {"train": (X, y), "validation": data["validation"][:2]},
+        {"train": (X, y, showers), "validation": (Xv, yv, frame_val["shower_id"].to_numpy())},
         search.storage_for(p.search["storage"], snakemake.input.journal),
         info,
         snakemake.wildcards.worker,
@@ -27,5 +29,6 @@ with rule_job(snakemake):
         p.seed,
         json.loads(Path(snakemake.input.tracking).read_text())["tracking_uri"],
         threads=snakemake.threads,
+        features=p.features,
     )
     Path(snakemake.output[0]).write_text(json.dumps(result, indent=2))

@@ -50,6 +50,31 @@ def rewrite_events(src, dst, transform):
     return dst
 
 
+def write_unlabelled_mixture(path, stations: dict[str, int], seed: int, tmp_dir) -> dict:
+    """One TTree file of showers of several primaries, interleaved, without the primary branch
+    (as real data): returns the number of events per primary (the truth, kept outside)."""
+    parts, truth = [], {}
+    for k, (primary, n) in enumerate(stations.items()):
+        src = tmp_dir / f"{primary}_{seed}.root"
+        write_small_file(src, primary, n, seed=seed + k, first_event_id=(k + 1) * 10**6)
+        with uproot.open(src) as f:
+            tree = f["Events"]
+            keys = [b for b in tree.keys() if not b.startswith("n") and b != "mc_primary_pdg"]
+            parts.append({b: tree[b].array() for b in keys})
+        truth[primary] = len(parts[-1]["event_id"])
+    arrays = {b: ak.concatenate([p[b] for p in parts]) for b in parts[0]}
+    order = np.random.default_rng(seed).permutation(len(arrays["event_id"]))
+    arrays = {b: v[order] for b, v in arrays.items()}
+    with uproot.recreate(path) as out:
+        types = {
+            k: v.type.content if isinstance(v, ak.Array) and v.ndim > 1 else np.asarray(v).dtype
+            for k, v in arrays.items()
+        }
+        out.mktree("Events", types)
+        out["Events"].extend(arrays)
+    return truth
+
+
 def free_port() -> int:
     """A loopback port no one listens on now (tests never use fixed ports)."""
     import socket

@@ -180,3 +180,35 @@ def test_histogram_bins_are_limited_by_the_template_statistics(caplog):
         experiments = comp.run_pseudo_experiments(showers, settings, seed=1)
     assert (experiments["n_bins"] == 4).all()
     assert "4 observable bins instead of composition.n_bins = 60" in caplog.text
+
+
+def test_fit_sample_of_new_data_recovers_its_fractions_and_says_which_bins_it_skipped():
+    """New data (unlabelled: label -1) fitted with all labelled held-out showers as templates:
+    the fitted fractions agree with the truth within 3 sigma; an empty bin is reported."""
+    templates = _showers(1500, seed=1)
+    rng = np.random.default_rng(2)
+    truth = np.array([0.5, 0.0, 0.2, 0.3])
+    labels = rng.choice(4, size=1200, p=truth)
+    sample = pd.DataFrame(
+        {
+            "label": -1,
+            "lg_energy": rng.uniform(18.5, 19.0, len(labels)),
+            "ln_a_score": rng.normal(CENTRES[labels], 0.25),
+        }
+    )
+    settings = comp.CompositionSettings(lg_energy_bins=(18.5, 19.0, 20.0), n_bins=10)
+    rows = comp.fit_sample(templates, sample, settings)
+    fitted, empty = rows.iloc[0], rows.iloc[1]
+    assert fitted["status"] == "fitted" and fitted["showers"] == 1200
+    assert fitted["template_showers"] == int((templates["lg_energy"] < 19.0).sum())
+    share = np.bincount(labels, minlength=4) / len(labels)
+    for c, cls in enumerate(CLASSES):
+        assert abs(fitted[f"f_{cls}"] - share[c]) < 3 * fitted[f"f_{cls}_error"] + 1e-3, cls
+    assert abs(fitted["ln_a"] - share @ comp.LN_A) < 3 * fitted["ln_a_error"]
+    assert "f_proton_true" not in rows  # unlabelled: no truth column
+    assert empty["status"] == "no shower of the sample in this bin" and empty["showers"] == 0
+    # Labelled new data: its true fractions are given per bin.
+    labelled = comp.fit_sample(templates, sample.assign(label=labels), settings)
+    np.testing.assert_allclose(
+        labelled.iloc[0][[f"f_{c}_true" for c in CLASSES]].astype(float), share
+    )

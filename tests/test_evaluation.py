@@ -60,10 +60,11 @@ def test_classification_metrics_counts():
 
 
 def _preds(correct, labels=None, per_shower=3):
+    """Test predictions: one primary per shower; probability 0.7 on the predicted class."""
     n = len(correct)
-    label = np.arange(n) % 4 if labels is None else labels
+    label = (np.arange(n) // per_shower) % 4 if labels is None else labels
     pred = np.where(correct, label, (label + 1) % 4)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "shower_id": [f"s{i // per_shower:05d}" for i in range(n)],
             "station_id": np.arange(n) % per_shower,
@@ -71,6 +72,9 @@ def _preds(correct, labels=None, per_shower=3):
             "prediction": pred,
         }
     )
+    for k, c in enumerate(evaluation.CLASSES):
+        frame[f"p_{c}"] = np.where(pred == k, 0.7, 0.1)
+    return frame
 
 
 def test_paired_comparisons_resample_showers_and_holm():
@@ -89,8 +93,9 @@ def test_paired_comparisons_resample_showers_and_holm():
     c = rng.random(n_showers * m) < 0.25
     preds = {k: _preds(v, per_shower=m) for k, v in {"a": a, "b": b, "c": c}.items()}
     rows = evaluation.paired_comparisons(preds, INTERVALS)
-    assert len(rows) == 3
-    ab = next(r for r in rows if {r["model_a"], r["model_b"]} == {"a", "b"})
+    station = [r for r in rows if r["unit"] == "station"]
+    assert len(station) == 3 and len(rows) == 6  # and the three pairs per shower
+    ab = next(r for r in station if {r["model_a"], r["model_b"]} == {"a", "b"})
     assert ab["n_showers"] == n_showers and ab["n_stations"] == n_showers * m
     assert ab["difference"] == pytest.approx(a.mean() - b.mean())
     assert ab["difference_lower"] < ab["difference"] < ab["difference_upper"]
@@ -101,11 +106,35 @@ def test_paired_comparisons_resample_showers_and_holm():
     assert not ab["significant"]
     ps = sorted(r["p_value"] for r in rows)
     holm = sorted(r["p_holm"] for r in rows)
-    assert holm[0] == pytest.approx(min(1, 3 * ps[0]))
-    ac = next(r for r in rows if {r["model_a"], r["model_b"]} == {"a", "c"})
+    assert holm[0] == pytest.approx(min(1, 6 * ps[0]))  # Holm over all six rows
+    ac = next(r for r in station if {r["model_a"], r["model_b"]} == {"a", "c"})
     assert ac["significant"] and ac["p_holm"] < 0.01
     again = evaluation.paired_comparisons(preds, INTERVALS)
     assert again == rows  # seeded: same numbers twice
+
+
+def test_shower_level_models_are_compared_per_shower_only():
+    """A shower-level model has no per-station comparison; per shower every model is compared
+    on the same showers, station models with their stations combined."""
+    rng = np.random.default_rng(4)
+    n_showers, m = 200, 5
+    a = rng.random(n_showers * m) < 0.6
+    shower_correct = np.repeat(rng.random(n_showers) < 0.7, m)  # one outcome per shower
+    preds = {"a": _preds(a, per_shower=m), "b": _preds(a, per_shower=m)}
+    preds["deep"] = _preds(shower_correct, per_shower=m)
+    rows = evaluation.paired_comparisons(preds, INTERVALS, {"deep": "shower"})
+    assert {(r["unit"], r["model_a"], r["model_b"]) for r in rows} == {
+        ("station", "a", "b"),
+        ("shower", "a", "b"),
+        ("shower", "a", "deep"),
+        ("shower", "b", "deep"),
+    }
+    deep = next(r for r in rows if r["unit"] == "shower" and r["model_b"] == "deep")
+    assert deep["n_stations"] == deep["n_showers"] == n_showers
+    combined = evaluation.combine_stations(preds["a"])
+    a_shower = (combined["prediction"] == combined["label"]).mean()
+    assert deep["accuracy_b"] == pytest.approx(shower_correct[::m].mean())
+    assert deep["accuracy_a"] == pytest.approx(a_shower)
 
 
 def test_one_model_has_no_pairs():

@@ -20,47 +20,115 @@ FAST = {
     },
     "sdae": {"encoding_dim": [4, 2], "epochs": 15, "lr": 0.01, "one_cycle": True, "batch_size": 64},
     "vae": {"encoding_dim": 6, "latent_dim": 2, "epochs": 15, "lr": 0.01, "batch_size": 64},
+    "deepsets": {"phi_units": 16, "rho_units": 16, "epochs": 15, "lr": 0.01, "batch_size": 32},
+    "xgboost_shower": {"num_boost_round": 50, "max_depth": 3, "learning_rate": 0.3},
 }
+# Station feature names of _data (the shower-feature model reads columns by name).
+FEATURES = ["lg_energy", "zenith_deg", "core_distance_m", "lg_total_signal", "rise_time_ns"]
 
 
 def _data(n=1200, seed=0):
+    """Stations of showers of 1-8 stations; every station of a shower has its class."""
     rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    centers = np.array([[0, 0, 0, 0], [4, 0, 0, 4], [0, 4, 4, 0], [4, 4, 4, 4]], dtype=float)
-    X = centers[y] + rng.normal(scale=0.5, size=(n, 4))
-    return X[: n // 2], y[: n // 2], X[n // 2 :], y[n // 2 :]
+    sizes = rng.integers(1, 9, n)
+    sizes = sizes[np.cumsum(sizes) <= n]
+    shower_label = rng.integers(0, 4, len(sizes))
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    y = shower_label[groups]
+    centers = np.array(
+        [[19, 30, 900, 1.0, 200], [19, 30, 1100, 1.6, 150], [19, 30, 800, 2.2, 300],
+         [19, 30, 1200, 2.8, 100]],
+        dtype=float,
+    )  # fmt: skip
+    scale = np.array([0.3, 10, 150, 0.25, 40])
+    X = centers[y] + rng.normal(size=(len(y), 5)) * scale
+    half = groups < len(sizes) // 2
+    return (X[half], y[half], groups[half]), (X[~half], y[~half], groups[~half])
 
 
 @pytest.mark.parametrize("name", list(models.MODELS))
-def test_interface_and_learning(name):
-    X, y, Xv, yv = _data()
+def test_interface_and_learning(name, tmp_path):
+    (X, y, g), (Xv, yv, gv) = _data()
     reports = []
-    m = models.build(name, FAST[name], seed=1).fit(
-        X, y, Xv, yv, report=lambda s, a: reports.append((s, a))
+    m = models.build(name, FAST[name], seed=1, features=FEATURES).fit(
+        X, y, Xv, yv, report=lambda s, a: reports.append((s, a)), groups=g, groups_val=gv
     )
-    proba = m.predict_proba(Xv)
+    proba = m.predict_proba(Xv, gv)
     assert proba.shape == (len(Xv), 4)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
-    assert m.predict(Xv).shape == (len(Xv),)
+    assert m.predict(Xv, gv).shape == (len(Xv),)
     # One decision rule: the predicted class is the most probable one (for the autoencoders,
     # the lowest raw reconstruction error), so station and shower-level results agree.
-    np.testing.assert_array_equal(m.predict(Xv), proba.argmax(axis=1))
-    acc = m.score(Xv, yv)
+    np.testing.assert_array_equal(m.predict(Xv, gv), proba.argmax(axis=1))
+    acc = m.score(Xv, yv, gv)
     floor = 0.5 if name in ("dae", "sdae", "vae") else 0.9
     assert acc > floor, f"{name}: accuracy {acc}"
     assert reports and all(0 <= a <= 1 for _, a in reports)
+    if m.level == "shower":
+        # One prediction per shower, on all its stations; the score counts each shower once.
+        for shower in np.unique(gv)[:50]:
+            rows = proba[gv == shower]
+            np.testing.assert_allclose(rows, np.broadcast_to(rows[0], rows.shape))
+        first = np.unique(gv, return_index=True)[1]
+        assert acc == np.mean(proba.argmax(axis=1)[first] == yv[first])
+        with pytest.raises(ValueError, match="shower-level model"):
+            m.predict_proba(Xv)
+    # Saved and loaded in a fresh object: the same probabilities, without refitting.
+    m.save(tmp_path / name)
+    loaded = models.load(tmp_path / name)
+    assert type(loaded) is type(m) and loaded is not m
+    np.testing.assert_allclose(loaded.predict_proba(Xv, gv), proba, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", ["xgboost", "dae"])
+def test_deep_sets_handles_any_shower_size_and_ignores_order_and_padding():
+    """Showers of 1 to 40 stations (larger than any in training); the probabilities of a shower
+    do not depend on its stations' order or on the other showers it is padded with."""
+    (X, y, g), (Xv, yv, gv) = _data()
+    m = models.build("deepsets", FAST["deepsets"], seed=2).fit(X, y, groups=g)
+    rng = np.random.default_rng(9)
+    big = Xv[:40] + rng.normal(size=(40, 5))
+    single = m.predict_proba(big[:1], np.zeros(1))
+    alone = m.predict_proba(big, np.zeros(40))
+    perm = rng.permutation(40)
+    np.testing.assert_allclose(m.predict_proba(big[perm], np.zeros(40)), alone, rtol=1e-5)
+    # The one-station shower, alone and next to the 40-station one (padded to 40 then).
+    both = m.predict_proba(np.vstack([big[:1], big]), np.r_[0, np.ones(40)])
+    np.testing.assert_allclose(both[0], single[0], rtol=1e-5)
+    np.testing.assert_allclose(both[1:], alone, rtol=1e-5)
+    assert not np.allclose(single[0], alone[0])  # the other stations do matter
+
+
+def test_shower_features_fit_lines_per_shower():
+    from uhecr.features import SHOWER_FEATURES, shower_features
+
+    r = np.array([500.0, 1000.0, 2000.0, 1200.0])
+    lg_s = 1.5 - 3.0 * np.log10(r / 1000)
+    rise = 100 + 150 * (r / 1000 - 1)
+    X = np.column_stack([np.full(4, 19.2), np.full(4, 60.0), r, lg_s, rise])
+    F = shower_features(X, FEATURES, np.array([0, 0, 0, 1]))
+    col = {name: F[:, k] for k, name in enumerate(SHOWER_FEATURES)}
+    np.testing.assert_allclose(col["lg_s1000"][0], 1.5)
+    np.testing.assert_allclose(col["ldf_slope"][0], -3.0)
+    np.testing.assert_allclose(col["rise_time_1000m_ns"][0], 100)
+    np.testing.assert_allclose(col["rise_time_slope_ns_per_km"][0], 150)
+    np.testing.assert_allclose(col["lg_s1000_minus_lg_energy"][0], 1.5 - 1.2)
+    np.testing.assert_allclose(col["sec_zenith"], 2.0)
+    assert list(col["n_stations"]) == [3, 1]
+    assert np.isnan(col["ldf_slope"][1])  # one station: no line
+    with pytest.raises(KeyError, match="models.features"):
+        shower_features(X[:, :3], FEATURES[:3], np.zeros(4, dtype=int))
+
+
+@pytest.mark.parametrize("name", ["xgboost", "dae", "deepsets"])
 def test_same_seed_same_predictions(name):
-    X, y, Xv, yv = _data()
-    a = models.build(name, FAST[name], seed=5).fit(X, y).predict_proba(Xv)
-    b = models.build(name, FAST[name], seed=5).fit(X, y).predict_proba(Xv)
+    (X, y, g), (Xv, yv, gv) = _data()
+    a = models.build(name, FAST[name], seed=5).fit(X, y, groups=g).predict_proba(Xv, gv)
+    b = models.build(name, FAST[name], seed=5).fit(X, y, groups=g).predict_proba(Xv, gv)
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 def test_report_can_stop_training():
-    X, y, Xv, yv = _data()
+    (X, y, _), (Xv, yv, _) = _data()
 
     class Stop(Exception):
         pass

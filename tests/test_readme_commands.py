@@ -92,7 +92,7 @@ def _exists(*paths):
 
 
 def _quick_results(ws: Path, out: str):
-    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+    for model in ("svm", "xgboost", "dae", "sdae", "vae", "deepsets", "xgboost_shower"):
         metrics = json.loads((ws / f"results/quick/evaluation/{model}/metrics.json").read_text())
         assert 0 <= metrics["accuracy"]["value"] <= 1
     assert (ws / "reports/quick/report.html").stat().st_size > 100_000
@@ -135,7 +135,15 @@ def _repro(ws: Path, out: str):
     assert report["identical"], report["differences"]
     a, b = report["run_a"], report["run_b"]
     assert a["split_ids_sha256"] == b["split_ids_sha256"]
-    assert set(a["models"]) == {"svm", "xgboost", "dae", "sdae", "vae"}
+    assert set(a["models"]) == {
+        "svm",
+        "xgboost",
+        "dae",
+        "sdae",
+        "vae",
+        "deepsets",
+        "xgboost_shower",
+    }
 
 
 def _unchanged(ws: Path, out: str):
@@ -185,6 +193,10 @@ PLAN: dict[str, Run | Serve | NotHere] = {
     "make clean": Run(_cleaned),
     "make run CONFIG=mine.yaml": NotHere(OWN_FILES),
     "make paper CONFIG=mine.yaml": NotHere(OWN_FILES),
+    "make apply CONFIG=mine-apply.yaml": NotHere(
+        "needs the user's files and overlay; tests/test_workflow_e2e.py runs target apply on an "
+        "unlabelled ROOT file with such an overlay"
+    ),
     "make test": NotHere("runs this test suite, which contains this test; .ci/run runs it"),
     "make bench": NotHere(
         "the full benchmark takes about 10 minutes; the short one of the README runs here"

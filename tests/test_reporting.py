@@ -427,3 +427,35 @@ def test_shower_accuracy_figure_draws_the_per_shower_values(tmp_path):
         np.testing.assert_allclose(np.asarray(drawn.get_ydata(), float), [r["value"] for r in rows])
         (chance,) = [p for p in ax.patches if p.get_label().startswith("chance")]
         np.testing.assert_allclose(chance.get_data().values, [r["chance_accuracy"] for r in rows])
+
+
+def test_shower_level_models_show_only_per_shower_numbers(tmp_path):
+    """A shower-level model (not in the study) gets a row, no per-station numbers and no
+    reference; the figure draws only its per-shower point."""
+    station, shower = _metrics(np.random.default_rng(5)), _metrics(np.random.default_rng(6))
+    shower["unit"] = "shower"
+    reference = evaluation.reference_comparison({"svm": station, "deepsets": shower})
+    table = reporting.results_table(reference).set_index("Model")
+    deep = table.loc["Deep Sets (shower)"]
+    assert (
+        deep["Classifies"] == "showers"
+        and deep["Reference (Table 7.13, 99%)"] == "not in the study"
+    )
+    assert deep["Accuracy per station"] == "n/a (classifies showers)"
+    assert deep["Accuracy per shower [99% Wilson]"].startswith(
+        f"{shower['event_level']['accuracy']['value']:.3f}"
+    )
+    assert table.loc["SVM", "Classifies"] == "stations"
+    ax = reporting.plot_accuracy_comparison(reference, tmp_path / "acc.png")
+    row = list(reference["model"]).index("deepsets")
+    station_points = [c for c in ax.containers if c.get_label().startswith("per station, split")]
+    (points,) = station_points
+    assert row not in np.round(points.lines[0].get_ydata()).astype(int)
+    shower_points = [c for c in ax.containers if c.get_label().startswith("per shower")]
+    y_drawn = np.asarray(shower_points[0].lines[0].get_ydata()) - 0.4
+    assert row in np.round(y_drawn).astype(int)
+    # Only shower-level models: the per-station binned figure says so instead of failing.
+    axes = reporting.plot_binned_accuracy(
+        {"deepsets": {**shower, "binned": None}}, tmp_path / "b.png"
+    )
+    assert "no station-level model" in axes[0].texts[0].get_text()

@@ -174,7 +174,7 @@ def test_own_files_in_a_root_written_layout_through_every_target(tmp_path):
     assert [Path(f["file"]).name for f in summary["files"]] == ["part_a.root", "part_b.root"]
     features = pd.read_parquet(results / "features" / "stations.parquet")
     assert set(features["shower_id"].str.split(":").str[0]) == set(inputs)
-    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+    for model in ("svm", "xgboost", "dae", "sdae", "vae", "deepsets", "xgboost_shower"):
         assert (results / "evaluation" / model / "metrics.json").exists()
     assert (tmp_path / "reports" / "paper" / "main.tex").exists()
     assert not (tmp_path / "reports" / "paper" / "figures" / "validation_xmax_moments.pdf").exists()

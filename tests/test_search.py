@@ -26,7 +26,11 @@ def _blobs(n=400, seed=0):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 4, n)
     X = rng.normal(size=(n, 3)) + y[:, None]
-    return {"train": (X[: n // 2], y[: n // 2]), "validation": (X[n // 2 :], y[n // 2 :])}
+    showers = np.arange(n)  # one station per shower
+    return {
+        "train": (X[: n // 2], y[: n // 2], showers[: n // 2]),
+        "validation": (X[n // 2 :], y[n // 2 :], showers[n // 2 :]),
+    }
 
 
 def test_notation_parsing():

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -15,6 +16,11 @@ from uhecr.schema import FEATURE_SCHEMA, validate_table
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The quick configuration's models: the study's five station classifiers and two that
+# classify whole showers.
+STATION_MODELS = ("svm", "xgboost", "dae", "sdae", "vae")
+SHOWER_MODELS = ("deepsets", "xgboost_shower")
+ALL_MODELS = STATION_MODELS + SHOWER_MODELS
 
 
 def _snakemake(*args, target=None, env=None):
@@ -58,7 +64,8 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     assert selection["stations_before"] - sum(selection["left_out"].values()) == len(table)
     assert selection["left_out"]["near_core"] > 0
     # Composition: every model, every configured mixture, every quantity fitted.
-    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+    for model in ALL_MODELS:
+        assert (r / "models" / model / "MLmodel").is_file()  # saved for target apply
         comp = pd.read_csv(r / "composition" / model / "summary.csv")
         assert set(comp["mixture"]) == {"pure_proton", "pure_iron", "proton_iron_50_50", "mixed"}
         assert {"ln_a", "ln_a_xmax", "f_proton", "f_iron"} <= set(comp["quantity"])
@@ -80,7 +87,7 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     reduced = leak["variants"]["without_shower_constant_features"]["features"]
     assert not set(reduced) & set(leak["shower_constant_features"])
     assert "without lg_energy" in (r / "tables" / "leakage.md").read_text()
-    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+    for model in ALL_MODELS:
         best = json.loads((r / "search" / model / "best_params.json").read_text())
         assert best["n_trials_counted"] == best["n_trials_budget"]
         assert 0.0 < best["best_val_accuracy"] <= 1.0
@@ -92,11 +99,10 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
         counted = trials[~status.isin(["killed", "over_budget"])]
         assert set(counted["state"]) <= {"COMPLETE", "PRUNED"}, model
     assert (r / "mlflow" / "mlflow.db").stat().st_size > 0
-    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+    for model in ALL_MODELS:
         metrics = json.loads((r / "evaluation" / model / "metrics.json").read_text())
         split_n = split["n_stations"]["test"]
         acc = metrics["accuracy"]
-        assert acc["n"] == split_n  # intervals use the real test n
         assert acc["n_showers"] == split["n_showers"]["test"]
         assert acc["resampling_unit"] == "shower"
         assert acc["lower"] < acc["value"] < acc["upper"]
@@ -104,13 +110,31 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
         event = metrics["event_level"]["accuracy"]
         assert event["n"] == split["n_showers"]["test"]
         assert event["lower"] < event["value"] < event["upper"]
-        assert metrics["chance_accuracy"] == pytest.approx(
-            max(split["counts"]["test"].values()) / split_n
-        )
+        if model in STATION_MODELS:
+            assert metrics["unit"] == "station"
+            assert acc["n"] == split_n  # intervals use the real test n
+            assert metrics["chance_accuracy"] == pytest.approx(
+                max(split["counts"]["test"].values()) / split_n
+            )
+        else:  # one prediction per shower: every metric counts showers
+            assert metrics["unit"] == "shower" and metrics["binned"] is None
+            assert acc["n"] == split["n_showers"]["test"]
+            assert acc["value"] == pytest.approx(event["value"])
+            predictions = pd.read_parquet(r / "evaluation" / model / "predictions.parquet")
+            per_shower = predictions.groupby("shower_id")[["p_proton", "p_iron"]].nunique()
+            assert (per_shower == 1).all().all()  # the same probabilities on all its stations
         for fig in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
             assert (r / "figures" / model / f"{fig}.png").read_bytes()[:8] == PNG_MAGIC
     pairs = pd.read_csv(r / "evaluation" / "paired_comparisons.csv")
-    assert len(pairs) == 10 and pairs["p_holm"].between(0, 1).all()
+    # 10 station-model pairs per station, 21 pairs of all seven models per shower.
+    assert (pairs["unit"] == "station").sum() == 10 and (pairs["unit"] == "shower").sum() == 21
+    assert (
+        not pairs.loc[pairs["unit"] == "station", ["model_a", "model_b"]]
+        .isin(SHOWER_MODELS)
+        .any()
+        .any()
+    )
+    assert pairs["p_holm"].between(0, 1).all()
     assert (pairs["difference_lower"] < pairs["difference_upper"]).all()
     results_md = (r / "tables" / "results.md").read_text()
     assert "shower bootstrap" in results_md and "as if stations were independent" in results_md
@@ -168,7 +192,7 @@ def test_report_builds(quick_run, tmp_path):
         "tables/composition.md": "composition_table",
         "provenance/provenance.md": "provenance",
     }
-    for model in ("svm", "xgboost", "dae", "sdae", "vae"):
+    for model in ALL_MODELS:
         for name in ("optimisation_history", "params_vs_accuracy", "confusion_matrix"):
             expected[f"figures/{model}/{name}.png"] = "model_figures"
         expected[f"composition/{model}/fractions_vs_energy.png"] = "composition_figure"
@@ -231,6 +255,80 @@ def test_paper_target(quick_run, tmp_path):
     pdf, log = compile_pdf(paper / "main.tex")
     assert latex_problems(log) == []
     assert blank_pages(pdf) == []
+
+
+def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
+    """Target apply: new files without the primary branch -> per-station and per-shower
+    predictions of the saved models (not refit), fitted fractions and a provenance record."""
+    import mlflow.pyfunc
+    import yaml
+
+    from conftest import write_unlabelled_mixture
+    from uhecr.features import CLASSES
+    from uhecr.provenance import sha256_file
+
+    run42 = tmp_path / "run42.root"
+    truth = write_unlabelled_mixture(run42, {"proton": 500, "iron": 500}, 99, tmp_path)
+    overlay = tmp_path / "apply.yaml"
+    apply_cfg = {"datasets": {"run42": str(run42)}, "models": ["xgboost", "dae"]}
+    overlay.write_text(yaml.safe_dump({"results_dir": str(quick_run), "apply": apply_cfg}))
+    out = _snakemake("--configfile", "config/quick.yaml", str(overlay), target="apply")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    planned = _planned_rules(out)
+    assert "evaluate" not in planned and "search_worker" not in planned  # loaded, not refit
+    assert {"apply_extract", "apply_features", "apply_model"} <= planned
+    features = pd.read_parquet(quick_run / "apply" / "run42" / "features.parquet")
+    for model in ("xgboost", "dae"):
+        d = quick_run / "apply" / "run42" / model
+        stations = pd.read_parquet(d / "stations.parquet")
+        proba = stations[[f"p_{c}" for c in CLASSES]].to_numpy()
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+        assert (stations["label"] == -1).all() and (stations["primary_true"] == "unknown").all()
+        assert stations["shower_id"].str.startswith("run42:").all()
+        assert (stations["core_distance_m"] >= 300).all()  # the training selection applied
+        # The saved MLflow model, loaded by hand, gives the same probabilities.
+        saved = mlflow.pyfunc.load_model(str(quick_run / "models" / model))
+        kept = features.merge(stations[["shower_id", "station_id"]], how="inner")
+        kept = kept.sort_values(["shower_id", "station_id"]).reset_index(drop=True)
+        direct = saved.predict(kept[saved.metadata.get_input_schema().input_names()])
+        ordered = stations.sort_values(["shower_id", "station_id"]).reset_index(drop=True)
+        np.testing.assert_allclose(
+            direct.to_numpy(), ordered[direct.columns].to_numpy(), rtol=1e-5, atol=1e-7
+        )
+        showers = pd.read_parquet(d / "showers.parquet")
+        assert showers["shower_id"].nunique() == len(showers) == stations["shower_id"].nunique()
+        assert len(showers) <= sum(truth.values())
+        assert set(showers["prediction"]) <= set(CLASSES)
+        fractions = pd.read_csv(d / "fractions.csv")
+        fitted = fractions[fractions["status"].str.startswith("fitted")]
+        assert len(fitted) and fitted["showers"].sum() == len(showers)
+        np.testing.assert_allclose(fitted[[f"f_{c}" for c in CLASSES]].sum(axis=1), 1.0)
+        assert (fitted["ln_a_error"] > 0).all() and "f_proton_true" not in fractions
+        record = json.loads((d / "provenance.json").read_text())
+        assert record["inputs"][0]["sha256"] == sha256_file(run42)
+        assert record["model"]["training"]["fit"]["model"] == model
+        assert record["model"]["files_sha256"]["MLmodel"] == sha256_file(
+            quick_run / "models" / model / "MLmodel"
+        )
+        assert not record["labelled"] and record["showers"] == len(showers)
+    table = (quick_run / "tables" / "applied_fractions.md").read_text()
+    assert "run42" in table and "XGBoost" in table and "Autoencoder V1" in table
+    # A training file given as new data: refused, naming the key and the training input.
+    overlay.write_text(
+        yaml.safe_dump(
+            {
+                "results_dir": str(quick_run),
+                "apply": {
+                    "datasets": {"again": str(quick_run / "raw" / "iron_00.root")},
+                    "models": ["svm"],
+                },
+            }
+        )
+    )
+    out = _snakemake("--configfile", "config/quick.yaml", str(overlay), target="apply")
+    assert out.returncode != 0
+    log = (quick_run / "logs" / "apply_model" / "again_svm.log").read_text()
+    assert "apply.datasets.again" in log and "same content as training input" in log
 
 
 def test_provenance_record(quick_run):

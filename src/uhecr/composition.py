@@ -40,6 +40,8 @@ from uhecr.features import CLASSES
 log = logging.getLogger(__name__)
 
 LN_A = np.log([physics.PRIMARY_MASS[c] for c in CLASSES])
+# A fraction's error above this means the fit cannot tell the classes apart in that bin.
+UNCONSTRAINED_ERROR = 0.5
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,9 @@ def mixture_vector(mixture: dict, key: str = "composition.mixtures") -> np.ndarr
 
 
 def shower_observables(predictions: pd.DataFrame, xmax: pd.Series | None = None) -> pd.DataFrame:
-    """One row per shower: label, lg E, number of stations, the classifier's ln A estimate
-    and (if ``xmax``, indexed by shower id, is given) the true Xmax."""
+    """One row per shower: label, lg E, number of stations, the normalised geometric mean of
+    its stations' class probabilities (``p_<class>``: its argmax is the product rule's), the
+    classifier's ln A estimate and (if ``xmax``, indexed by shower id, is given) the true Xmax."""
     proba = predictions[[f"p_{c}" for c in CLASSES]].to_numpy(dtype=float)
     logp = np.log(np.clip(proba, 1e-12, None))
     codes, showers = pd.factorize(predictions["shower_id"], sort=True)
@@ -97,6 +100,7 @@ def shower_observables(predictions: pd.DataFrame, xmax: pd.Series | None = None)
             "lg_energy": first["lg_energy"].to_numpy(),
             "n_stations": n,
             "ln_a_score": post @ LN_A,
+            **{f"p_{c}": post[:, k] for k, c in enumerate(CLASSES)},
         }
     )
     if xmax is not None:
@@ -118,6 +122,83 @@ def observable_edges(x: np.ndarray, n_bins: int) -> np.ndarray:
     """Quantile edges of the template showers' observable (every bin populated), open ends."""
     inner = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1]))
     return np.concatenate([[-np.inf], inner, [np.inf]])
+
+
+def histogram_bins(n_bins: int, smallest_template: int) -> int:
+    """At least 5 template showers per class and histogram bin on average: more bins than the
+    templates can fill give meaningless fits (every fit still "valid")."""
+    return int(min(n_bins, max(2, smallest_template // 5)))
+
+
+def fit_sample(
+    templates: pd.DataFrame, sample: pd.DataFrame, s: CompositionSettings
+) -> pd.DataFrame:
+    """Fractions and <ln A> of a sample of showers (new data, labelled or not) per lg E bin.
+
+    ``templates``: shower observables of labelled showers the model was not trained or
+    selected on (the test showers), all of them; ``sample``: the showers to analyse. A bin is
+    fitted when the sample has a shower in it and every class has >= 2 template showers there;
+    otherwise its row says why. Where the sample is labelled (``label`` >= 0 everywhere) its
+    true fractions are given too, for checks on simulated data."""
+    edges_e = np.asarray(s.lg_energy_bins)
+    t_bin = np.digitize(templates["lg_energy"].to_numpy(), edges_e) - 1
+    d_bin = np.digitize(sample["lg_energy"].to_numpy(), edges_e) - 1
+    t_x, d_x = templates["ln_a_score"].to_numpy(), sample["ln_a_score"].to_numpy()
+    t_labels = templates["label"].to_numpy()
+    labelled = bool(len(sample)) and (sample["label"].to_numpy() >= 0).all()
+    outside = int(((d_bin < 0) | (d_bin >= len(edges_e) - 1)).sum())
+    if outside:
+        log.warning("%d showers outside composition.lg_energy_bins: not fitted", outside)
+    rows = []
+    for b in range(len(edges_e) - 1):
+        n_class = np.bincount(t_labels[t_bin == b], minlength=len(CLASSES))
+        x = d_x[d_bin == b]
+        row = {
+            "lg_energy_bin": b,
+            "lg_energy_min": float(edges_e[b]),
+            "lg_energy_max": float(edges_e[b + 1]),
+            "showers": int(len(x)),
+            "template_showers": int(n_class.sum()),
+        }
+        if len(x) == 0 or n_class.min() < 2:
+            row["status"] = (
+                "no shower of the sample in this bin"
+                if len(x) == 0
+                else f"too few template showers per class {n_class.tolist()} (need 2)"
+            )
+            rows.append(row)
+            continue
+        n_bins = histogram_bins(s.n_bins, int(n_class.min()))
+        edges = observable_edges(t_x[t_bin == b], n_bins)
+        tmpl = np.array(
+            [
+                np.histogram(t_x[(t_bin == b) & (t_labels == c)], edges)[0]
+                for c in range(len(CLASSES))
+            ],
+            dtype=float,
+        )
+        fit = fit_fractions(np.histogram(x, edges)[0], edges, tmpl)
+        status = "fitted" if fit["valid"] else "fit did not converge"
+        if fit["valid"] and fit["fraction_errors"].max() > UNCONSTRAINED_ERROR:
+            # Templates that hardly differ: the numbers are kept, and flagged.
+            status = "fitted: fractions unconstrained (an error > 0.5)"
+        row.update(
+            status=status,
+            n_bins=n_bins,
+            ln_a=fit["ln_a"],
+            ln_a_error=fit["ln_a_error"],
+        )
+        for c, cls in enumerate(CLASSES):
+            row[f"f_{cls}"] = fit["fractions"][c]
+            row[f"f_{cls}_error"] = fit["fraction_errors"][c]
+        if labelled:
+            truth = np.bincount(sample["label"].to_numpy()[d_bin == b], minlength=len(CLASSES))
+            truth = truth / truth.sum()
+            row["ln_a_true"] = float(truth @ LN_A)
+            for c, cls in enumerate(CLASSES):
+                row[f"f_{cls}_true"] = float(truth[c])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def fit_fractions(counts: np.ndarray, edges: np.ndarray, templates: np.ndarray) -> dict:
@@ -212,9 +293,7 @@ def run_pseudo_experiments(
                     n_pool.tolist(),
                     s.showers_per_experiment,
                 )
-        # At least 5 template showers per class and histogram bin on average: more bins than
-        # the templates can fill give meaningless fits (every fit still "valid").
-        n_bins = int(min(s.n_bins, max(2, n_tmpl.min() // 5)))
+        n_bins = histogram_bins(s.n_bins, int(n_tmpl.min()))
         if n_bins < s.n_bins:
             log.warning(
                 "composition: %s: %d observable bins instead of composition.n_bins = %d "

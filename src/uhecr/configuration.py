@@ -43,14 +43,14 @@ def load(*overlays: str | Path, validate: bool = True) -> dict:
 GLOB_CHARACTERS = set("*?[")
 
 
-def input_paths(name: str, spec: str | list[str]) -> list[str]:
-    """The files of sample ``name`` (config ``data.input_files.<name>``): one path, a list of
-    paths, or glob patterns (sorted matches), each file once. Raises ValueError naming the key
-    when a file is missing or a pattern matches nothing."""
+def input_paths(name: str, spec: str | list[str], section: str = "data.input_files") -> list[str]:
+    """The files of sample ``name`` (config ``<section>.<name>``): one path, a list of paths,
+    or glob patterns (sorted matches), each file once. Raises ValueError naming the key when a
+    file is missing or a pattern matches nothing."""
     import glob
     import os
 
-    key = f"data.input_files.{name}"
+    key = f"{section}.{name}"
     files: list[str] = []
     seen: set[str] = set()
     for pattern in [spec] if isinstance(spec, str) else list(spec):

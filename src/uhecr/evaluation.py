@@ -281,38 +281,62 @@ def event_metrics(showers: pd.DataFrame, confidence: float) -> dict:
     }
 
 
-def predict_test(model_name: str, best: dict, data: dict, seed: int, threads: int = 1):
+def predict_test(
+    model_name: str, best: dict, data: dict, seed: int, threads: int = 1, features=None
+):
     """Refit the best configuration on train + validation and predict the test set, once.
 
     Returns the per-station predictions (with class probabilities and the columns the metrics
-    need) and a record of the fit; the metrics are computed separately (``compute_test_metrics``), so a
-    change of the interval settings never refits a model."""
-    (X, y, _), (Xv, yv, _), (Xt, yt, frame) = data["train"], data["validation"], data["test"]
+    need), a record of the fit and the fitted model; the metrics are computed separately
+    (``compute_test_metrics``), so a change of the interval settings never refits a model."""
+    (X, y, fr), (Xv, yv, frv), (Xt, yt, frame) = data["train"], data["validation"], data["test"]
     params = best.get("refit_params", best["params"])
-    model = models.build(model_name, params, seed, threads)
-    model.fit(np.concatenate([X, Xv]), np.concatenate([y, yv]))
-    proba = model.predict_proba(Xt)
+    model = models.build(model_name, params, seed, threads, features)
+    showers = np.concatenate([fr["shower_id"].to_numpy(), frv["shower_id"].to_numpy()])
+    model.fit(np.concatenate([X, Xv]), np.concatenate([y, yv]), groups=showers)
+    test_showers = frame["shower_id"].to_numpy()
+    proba = model.predict_proba(Xt, test_showers)
     predictions = frame[
         ["shower_id", "station_id", "label", "lg_energy", "zenith_deg", "core_distance_m"]
     ].copy()
     predictions["label"] = yt
-    predictions["prediction"] = model.predict(Xt)
+    predictions["prediction"] = proba.argmax(axis=1)
     for k, name in enumerate(CLASSES):
         predictions[f"p_{name}"] = proba[:, k]
-    fit = {"model": model_name, "params": params, "seed": seed, "n_train": int(len(X) + len(Xv))}
-    return predictions, fit
+    fit = {
+        "model": model_name,
+        "level": model.level,
+        "params": params,
+        "seed": seed,
+        "n_train": int(len(X) + len(Xv)),
+        "n_train_showers": int(len(np.unique(showers))),
+    }
+    return predictions, fit, model
 
 
 def compute_test_metrics(
     predictions: pd.DataFrame, fit: dict, intervals: IntervalSettings, split_method: str = "shower"
 ) -> dict:
-    """Per-station and per-shower metrics of one model's test predictions."""
+    """Per-station and per-shower metrics of one model's test predictions.
+
+    ``unit``: what the headline metrics (accuracy, recall, confusion, binned) count. A station
+    model is scored per station (shower bootstrap) and, in ``event_level``, per shower with its
+    stations combined. A shower-level model predicts once per shower: every metric counts
+    showers (each its own resampling unit), and there are no per-station numbers."""
     name = fit["model"]
-    y, pred = predictions["label"].to_numpy(), predictions["prediction"].to_numpy()
-    shower_ids = predictions["shower_id"].to_numpy()
-    metrics = classification_metrics(y, pred, shower_ids, intervals, prefix=name)
-    metrics["binned"] = binned_accuracy(predictions, y, pred == y, intervals, prefix=name)
-    metrics["event_level"] = event_metrics(combine_stations(predictions), intervals.confidence)
+    unit = fit.get("level", "station")
+    showers = combine_stations(predictions)
+    scored = predictions if unit == "station" else showers
+    y, pred = scored["label"].to_numpy(), scored["prediction"].to_numpy()
+    metrics = classification_metrics(y, pred, scored["shower_id"].to_numpy(), intervals, name)
+    metrics["unit"] = unit
+    # Station bins (incl. core distance) only where stations are the unit.
+    metrics["binned"] = (
+        binned_accuracy(predictions, y, pred == y, intervals, prefix=name)
+        if unit == "station"
+        else None
+    )
+    metrics["event_level"] = event_metrics(showers, intervals.confidence)
     if split_method != "shower":
         # With a station split a test shower's other stations were seen in training.
         metrics["event_level"]["warning"] = (
@@ -340,20 +364,47 @@ def compute_test_metrics(
 
 
 def paired_comparisons(
-    predictions: dict[str, pd.DataFrame], intervals: IntervalSettings
+    predictions: dict[str, pd.DataFrame],
+    intervals: IntervalSettings,
+    units: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Every model pair on the same test stations, shower as resampling unit, Holm-corrected
-    at alpha = 1 - confidence (0.01 for the default 99 %).
+    """Every model pair, shower as resampling unit, Holm-corrected over all rows at
+    alpha = 1 - confidence (0.01 for the default 99 %).
 
-    The decision uses the shower-level sign-flip permutation test; the exact McNemar p-value
-    (which treats stations as independent) is kept as a labelled column for comparison.
+    Station-level models are compared on the same test stations (``unit`` "station"); every
+    model, station-level ones with their stations combined, on the same test showers
+    (``unit`` "shower"). ``units``: model -> its unit (default "station"); shower-level models
+    have no per-station comparison. The decision uses the shower-level sign-flip permutation
+    test; the exact McNemar p-value (which treats the compared units as independent) is kept
+    as a labelled column for comparison.
     """
-    from statsmodels.stats.contingency_tables import mcnemar
     from statsmodels.stats.multitest import multipletests
 
-    keys = ["shower_id", "station_id"]
+    units = {n: (units or {}).get(n, "station") for n in predictions}
+    rows = _paired_rows(
+        {n: p for n, p in predictions.items() if units[n] == "station"}, intervals, "station"
+    )
+    showers = {n: combine_stations(p) for n, p in predictions.items()}
+    rows += _paired_rows(showers, intervals, "shower")
+    if rows:
+        alpha = 1.0 - intervals.confidence
+        p_values = [1.0 if np.isnan(r["p_value"]) else r["p_value"] for r in rows]
+        reject, p_holm, _, _ = multipletests(p_values, alpha=alpha, method="holm")
+        for r, rej, ph in zip(rows, reject, p_holm, strict=True):
+            r["p_holm"] = float(ph) if not np.isnan(r["p_value"]) else float("nan")
+            r["significant"] = bool(rej) and not np.isnan(r["p_value"])
+            r["alpha"] = alpha
+    return rows
+
+
+def _paired_rows(predictions: dict[str, pd.DataFrame], intervals, unit: str) -> list[dict]:
+    """Every pair of ``predictions`` (per station, or per shower: one row each) on the same
+    units; the resampling unit is the shower either way."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    keys = ["shower_id", "station_id"] if unit == "station" else ["shower_id"]
     names = sorted(predictions)
-    if not names:
+    if len(names) < 2:
         return []
     base = predictions[names[0]][keys + ["label"]]
     correct = {}
@@ -362,7 +413,7 @@ def paired_comparisons(
             predictions[name][keys + ["prediction"]], on=keys, how="left", validate="one_to_one"
         )
         if merged["prediction"].isna().any() or len(predictions[name]) != len(base):
-            raise ValueError(f"model {name} lacks predictions for some test stations of {names[0]}")
+            raise ValueError(f"model {name} lacks predictions for some test {unit}s of {names[0]}")
         correct[name] = merged["prediction"].to_numpy() == merged["label"].to_numpy()
     shower_ids = base["shower_id"].to_numpy()
     rows = []
@@ -372,9 +423,10 @@ def paired_comparisons(
             [int((ca & cb).sum()), int((ca & ~cb).sum())],
             [int((~ca & cb).sum()), int((~ca & ~cb).sum())],
         ]
-        diff = paired_difference(ca, cb, shower_ids, intervals, ("pair", a, b))
+        diff = paired_difference(ca, cb, shower_ids, intervals, ("pair", unit, a, b))
         rows.append(
             {
+                "unit": unit,
                 "model_a": a,
                 "model_b": b,
                 "accuracy_a": float(ca.mean()),
@@ -391,18 +443,11 @@ def paired_comparisons(
                 "p_mcnemar_independent": float(mcnemar(table, exact=True).pvalue),
             }
         )
-    if rows:
-        alpha = 1.0 - intervals.confidence
-        p_values = [1.0 if np.isnan(r["p_value"]) else r["p_value"] for r in rows]
-        reject, p_holm, _, _ = multipletests(p_values, alpha=alpha, method="holm")
-        for r, rej, ph in zip(rows, reject, p_holm, strict=True):
-            r["p_holm"] = float(ph) if not np.isnan(r["p_value"]) else float("nan")
-            r["significant"] = bool(rej) and not np.isnan(r["p_value"])
-            r["alpha"] = alpha
     return rows
 
 
 COMPARISON_COLUMNS = [
+    "unit",
     "model_a",
     "model_b",
     "accuracy_a",
@@ -426,22 +471,30 @@ COMPARISON_COLUMNS = [
 def reference_comparison(metrics: dict[str, dict], confidence: float = 0.99) -> pd.DataFrame:
     """Our test accuracies next to the reference study's Table 7.13, with its intervals recomputed."""
     rows = []
-    for name, (acc, stated) in REFERENCE_TABLE_7_13.items():
-        lo, hi = wilson_interval(round(acc * REFERENCE_TEST_N), REFERENCE_TEST_N, confidence)
-        lo_all, hi_all = wilson_interval(round(acc * REFERENCE_ALL_N), REFERENCE_ALL_N, confidence)
-        row = {
-            "model": name,
-            "label": LABELS[name],
-            "reference_accuracy": acc,
-            "reference_stated_halfwidth": stated,
-            "reference_halfwidth_n_test": (hi - lo) / 2,
-            "reference_halfwidth_n_all": (hi_all - lo_all) / 2,
-        }
+    # The study's models first (with its numbers), then models it did not have.
+    names = list(REFERENCE_TABLE_7_13) + [m for m in metrics if m not in REFERENCE_TABLE_7_13]
+    for name in names:
+        row = {"model": name, "label": LABELS.get(name, name)}
+        if name in REFERENCE_TABLE_7_13:
+            acc, stated = REFERENCE_TABLE_7_13[name]
+            lo, hi = wilson_interval(round(acc * REFERENCE_TEST_N), REFERENCE_TEST_N, confidence)
+            lo_all, hi_all = wilson_interval(
+                round(acc * REFERENCE_ALL_N), REFERENCE_ALL_N, confidence
+            )
+            row.update(
+                {
+                    "reference_accuracy": acc,
+                    "reference_stated_halfwidth": stated,
+                    "reference_halfwidth_n_test": (hi - lo) / 2,
+                    "reference_halfwidth_n_all": (hi_all - lo_all) / 2,
+                }
+            )
         if name in metrics:
             a = metrics[name]["accuracy"]
             ev = metrics[name]["event_level"]["accuracy"]
             row.update(
                 {
+                    "unit": metrics[name].get("unit", "station"),
                     "confidence": a["confidence"],
                     "accuracy": a["value"],
                     "lower": a["lower"],

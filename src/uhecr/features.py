@@ -189,3 +189,86 @@ def trace_features(vem: np.ndarray, charge_over_peak: np.ndarray, s: FeatureSett
         "signal_start_bin": start,
         "has_signal": positive,
     }
+
+
+# --------------------------------------------------------------------------- shower level
+# Station feature columns the shower-level features need (config models.features).
+SHOWER_INPUTS = ("lg_energy", "zenith_deg", "core_distance_m", "lg_total_signal", "rise_time_ns")
+SHOWER_FEATURES = (
+    "n_stations",
+    "lg_energy",
+    "sec_zenith",
+    "lg_s1000",
+    "lg_s1000_minus_lg_energy",
+    "ldf_slope",
+    "rise_time_1000m_ns",
+    "rise_time_slope_ns_per_km",
+    "lg_signal_max",
+    "core_distance_min_km",
+    "core_distance_max_km",
+    "area_over_peak_mean",
+    "trace_length_mean_ns",
+)
+
+
+def _grouped_line(x: np.ndarray, y: np.ndarray, codes: np.ndarray, n: int):
+    """Per group least-squares line y = a + b x: (a, b); NaN where a group has fewer than two
+    distinct x (XGBoost treats NaN as missing)."""
+    count = np.bincount(codes, minlength=n).astype(float)
+    sx, sy = np.bincount(codes, x, n), np.bincount(codes, y, n)
+    sxx, sxy = np.bincount(codes, x * x, n), np.bincount(codes, x * y, n)
+    det = count * sxx - sx * sx
+    ok = (count >= 2) & (det > 1e-12 * np.maximum(count * sxx, 1e-300))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = np.where(ok, (count * sxy - sx * sy) / det, np.nan)
+        a = np.where(ok, (sy - b * sx) / count, np.nan)
+    return a, b
+
+
+def shower_features(X: np.ndarray, columns: list[str], codes: np.ndarray) -> np.ndarray:
+    """Engineered shower-level features from the station features of each shower (``codes``:
+    shower index 0..n-1 per station). Lateral distribution: lg S = a + b lg(r / 1000 m), so
+    ``lg_s1000`` = a (an S(1000) proxy from the stations' total signals) and ``ldf_slope`` = b;
+    rise time vs distance: t1/2 = c + d (r / km), ``rise_time_1000m_ns`` = c + d. Lines need two
+    stations at different distances, else NaN. Columns: ``SHOWER_FEATURES``."""
+    missing = [c for c in SHOWER_INPUTS if c not in columns]
+    if missing:
+        raise KeyError(
+            f"shower-level features need the station feature columns {missing} in config key "
+            f"models.features (has {list(columns)})"
+        )
+    col = {name: X[:, columns.index(name)].astype(np.float64) for name in columns}
+    n = int(codes.max()) + 1 if len(codes) else 0
+    count = np.bincount(codes, minlength=n).astype(float)
+
+    def mean(v):
+        return np.bincount(codes, v, n) / count
+
+    def extreme(v, fn):
+        out = np.full(n, -np.inf if fn is np.maximum else np.inf)
+        fn.at(out, codes, v)
+        return out
+
+    r_km = col["core_distance_m"] / 1000.0
+    lg_s = col["lg_total_signal"]
+    a, b = _grouped_line(np.log10(np.maximum(r_km, 1e-3)), lg_s, codes, n)
+    c, d = _grouped_line(r_km - 1.0, col["rise_time_ns"], codes, n)
+    lg_e = mean(col["lg_energy"])
+    out = {
+        "n_stations": count,
+        "lg_energy": lg_e,
+        "sec_zenith": 1.0 / np.cos(np.radians(mean(col["zenith_deg"]))),
+        "lg_s1000": a,
+        "lg_s1000_minus_lg_energy": a - (lg_e - 18.0),
+        "ldf_slope": b,
+        "rise_time_1000m_ns": c,
+        "rise_time_slope_ns_per_km": d,
+        "lg_signal_max": extreme(lg_s, np.maximum),
+        "core_distance_min_km": extreme(r_km, np.minimum),
+        "core_distance_max_km": extreme(r_km, np.maximum),
+        "area_over_peak_mean": mean(col["area_over_peak"]) if "area_over_peak" in col else None,
+        "trace_length_mean_ns": mean(col["trace_length_ns"]) if "trace_length_ns" in col else None,
+    }
+    return np.column_stack(
+        [out[k] if out[k] is not None else np.full(n, np.nan) for k in SHOWER_FEATURES]
+    )

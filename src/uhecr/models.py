@@ -1,9 +1,17 @@
-"""The study's five classifiers behind one interface.
+"""The study's five station classifiers and two shower-level classifiers behind one interface.
 
-Every model is built as ``build(name, params, seed, threads)`` and offers::
+Every model is built as ``build(name, params, seed, threads, features)`` and offers::
 
-    fit(X_train, y_train, X_val=None, y_val=None, report=None) -> self
-    predict(X) -> labels;  predict_proba(X) -> (n, n_classes);  score(X, y) -> accuracy
+    fit(X_train, y_train, X_val=None, y_val=None, report=None, groups=None, groups_val=None)
+    predict(X, groups=None) -> labels;  predict_proba(X, groups=None) -> (n, n_classes)
+    score(X, y, groups=None) -> accuracy
+    save(directory);  load(directory) -> the fitted model, predicting exactly as before
+
+Rows are always stations (columns: ``features``, config ``models.features``); ``groups`` gives
+each station's shower. Station-level models (``level = "station"``) ignore it. Shower-level
+models (``level = "shower"``: Deep Sets over a shower's stations, XGBoost on engineered shower
+features) classify each shower once and return its probabilities on every one of its stations;
+their ``score`` is the accuracy per shower (one vote each), which is what their sweeps optimise.
 
 ``report(step, val_accuracy)`` is called once per epoch / boosting round block when validation
 data is given; it may raise (e.g. ``optuna.TrialPruned``) to stop training. Search, evaluation
@@ -19,11 +27,13 @@ temperature, so its most probable class is the lowest-error class. ``threads`` (
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
 import types
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -39,37 +49,89 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def shower_codes(groups, n_rows: int, model: str) -> np.ndarray:
+    """Shower index 0..n_showers-1 of every station (sorted shower order)."""
+    if groups is None or len(groups) != n_rows:
+        raise ValueError(
+            f"{model} is a shower-level model: it needs the shower of every station (groups)"
+        )
+    return np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+
+
+def first_station(codes: np.ndarray) -> np.ndarray:
+    """Index of the first station of every shower (in shower order)."""
+    return np.unique(codes, return_index=True)[1]
+
+
+def shower_labels(y, codes: np.ndarray, model: str) -> np.ndarray:
+    """One label per shower; stations of one shower with different labels are an error."""
+    y = np.asarray(y)
+    labels = y[first_station(codes)]
+    if (labels[codes] != y).any():
+        raise ValueError(f"{model}: stations of one shower carry different labels")
+    return labels
+
+
 class Classifier:
     """Shared behaviour; subclasses implement ``fit`` and ``predict_proba``."""
 
     name = "base"
+    level = "station"
 
-    def __init__(self, params: dict, seed: int, threads: int = 1):
+    def __init__(self, params: dict, seed: int, threads: int = 1, features=None):
         self.params = dict(params)
         self.seed = int(seed)
         self.threads = max(1, int(threads))
+        self.features = list(features) if features is not None else None
         self.history: list[dict] = []
 
-    def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):  # pragma: no cover
+    def fit(
+        self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
+    ):  # pragma: no cover
         raise NotImplementedError
 
-    def predict_proba(self, X) -> np.ndarray:  # pragma: no cover
+    def predict_proba(self, X, groups=None) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def predict(self, X) -> np.ndarray:
-        return np.argmax(self.predict_proba(X), axis=1)
+    def predict(self, X, groups=None) -> np.ndarray:
+        return np.argmax(self.predict_proba(X, groups), axis=1)
 
     def refit_params(self) -> dict:
         """Parameters for refitting on train + validation without a validation set."""
         return dict(self.params)
 
-    def score(self, X, y) -> float:
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+    def score(self, X, y, groups=None) -> float:
+        """Accuracy per station; per shower (one vote each) for shower-level models."""
+        correct = self.predict(X, groups) == np.asarray(y)
+        if self.level == "shower":
+            correct = correct[first_station(shower_codes(groups, len(correct), self.name))]
+        return float(np.mean(correct))
 
-    def _report(self, report: Reporter, step: int, X_val, y_val, **extra) -> None:
+    def save(self, directory) -> None:
+        """Write the fitted model to ``directory``: ``model.json`` (name, parameters, seed and
+        what the model needs beyond its files) plus the model's own files; ``load`` reads it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = self._save_state(directory)
+        meta = {
+            "name": self.name,
+            "params": self.params,
+            "seed": self.seed,
+            "features": self.features,
+            "state": state,
+        }
+        (directory / "model.json").write_text(json.dumps(meta, indent=2))
+
+    def _save_state(self, directory: Path) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+    def _load_state(self, directory: Path, state: dict) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _report(self, report: Reporter, step: int, X_val, y_val, groups_val=None, **extra) -> None:
         if X_val is None:
             return
-        acc = self.score(X_val, y_val)
+        acc = self.score(X_val, y_val, groups_val)
         self.history.append({"step": step, "val_accuracy": acc, **extra})
         if report is not None:
             report(step, acc)
@@ -81,7 +143,9 @@ class SVMClassifier(Classifier):
 
     name = "svm"
 
-    def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):
+    def fit(
+        self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
+    ):
         from sklearn.kernel_approximation import Nystroem
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -123,8 +187,17 @@ class SVMClassifier(Classifier):
         self._report(report, 0, X_val, y_val)
         return self
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, groups=None):
         return _softmax(self.model.decision_function(X))
+
+    def _save_state(self, directory):
+        import skops.io
+
+        skops.io.dump(self.model, directory / "pipeline.skops")  # no pickle: safe to load
+        return {}
+
+    def _load_state(self, directory, state):
+        self.model = _load_skops(directory / "pipeline.skops")
 
 
 # --------------------------------------------------------------------------- XGBoost
@@ -134,7 +207,9 @@ class XGBoostClassifier(Classifier):
     name = "xgboost"
     report_every = 10
 
-    def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):
+    def fit(
+        self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
+    ):
         import xgboost as xgb
 
         p = self.params
@@ -180,10 +255,31 @@ class XGBoostClassifier(Classifier):
             return dict(self.params)
         return {**self.params, "num_boost_round": int(best) + 1}
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, groups=None):
         import xgboost as xgb
 
         return self.booster.predict(xgb.DMatrix(X))
+
+    def _save_state(self, directory):
+        self.booster.save_model(directory / "booster.ubj")
+        return {}
+
+    def _load_state(self, directory, state):
+        import xgboost as xgb
+
+        self.booster = xgb.Booster(params={"nthread": self.threads})
+        self.booster.load_model(directory / "booster.ubj")
+
+
+def _load_skops(path: Path):
+    """A scikit-learn object written by ``skops.io.dump``; any type skops does not trust by
+    default (none for the pipelines written here) is refused rather than trusted blindly."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(file=path)
+    if untrusted:
+        raise ValueError(f"{path}: refusing to load untrusted types {untrusted}")
+    return skops.io.load(path)
 
 
 def _xgb_reporter(model: XGBoostClassifier, report: Reporter):
@@ -374,7 +470,35 @@ def _keras_layers():
         def call(self, xs):
             return tf.stack(xs, axis=1)
 
+    class MaskedPool(keras.layers.Layer):
+        """Pool per-station vectors over the real stations (mask 1) only; log(n) appended."""
+
+        def __init__(self, mode="mean_max", **kw):
+            super().__init__(**kw)
+            if mode not in ("mean", "sum", "max", "mean_max"):
+                raise ValueError(f"deepsets: unknown pooling {mode!r}")
+            self.mode = mode
+
+        def call(self, inputs):
+            h, mask = inputs
+            m = tf.expand_dims(mask, -1)
+            n = tf.reduce_sum(m, axis=1)
+            total = tf.reduce_sum(h * m, axis=1)
+            parts = []
+            if self.mode in ("mean", "mean_max"):
+                parts.append(total / tf.maximum(n, 1.0))
+            if self.mode == "sum":
+                parts.append(total)
+            if self.mode in ("max", "mean_max"):
+                parts.append(tf.reduce_max(tf.where(m > 0, h, tf.fill(tf.shape(h), -1e9)), 1))
+            parts.append(tf.math.log(tf.maximum(n, 1.0)))
+            return tf.concat(parts, axis=-1)
+
+        def get_config(self):
+            return {**super().get_config(), "mode": self.mode}
+
     return types.SimpleNamespace(
+        MaskedPool=MaskedPool,
         DenseTied=DenseTied,
         Orthogonality=Orthogonality,
         VAESampling=VAESampling,
@@ -389,7 +513,9 @@ class PerClassAutoencoder(Classifier):
 
     kind = "dae"
 
-    def fit(self, X, y, X_val=None, y_val=None, report: Reporter = None):
+    def fit(
+        self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
+    ):
         from sklearn.preprocessing import MinMaxScaler
 
         tf, keras = _keras(self.threads)
@@ -432,6 +558,27 @@ class PerClassAutoencoder(Classifier):
         self._temperature = float(train_err[np.arange(len(y)), y].mean()) + 1e-12
         return self
 
+    def _save_state(self, directory):
+        import skops.io
+
+        skops.io.dump(self.scaler, directory / "scaler.skops")
+        self.model.save_weights(directory / "autoencoders.weights.h5")
+        return {"n_features": int(self.scaler.n_features_in_), "temperature": self._temperature}
+
+    def _load_state(self, directory, state):
+        _keras(self.threads)
+        self.scaler = _load_skops(directory / "scaler.skops")
+        # The same architecture, then its weights (the training schedule plays no part).
+        self.model = _build_joint_autoencoders(
+            self.kind, self.params, state["n_features"], 1, self.seed
+        )
+        import warnings
+
+        with warnings.catch_warnings():  # the saved optimizer state is not needed to predict
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            self.model.load_weights(directory / "autoencoders.weights.h5")
+        self._temperature = float(state["temperature"])
+
     def _scale_inputs(self, X):
         return np.clip(self.scaler.transform(X), 0.0, 1.0).astype(np.float32)
 
@@ -442,11 +589,11 @@ class PerClassAutoencoder(Classifier):
     def reconstruction_errors(self, X):
         return self._errors(self._scale_inputs(X))
 
-    def predict(self, X):
+    def predict(self, X, groups=None):
         """The study's rule: the class whose autoencoder reconstructs the sample best."""
         return np.argmin(self.reconstruction_errors(X), axis=1)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, groups=None):
         """Softmax of the negative raw errors over one common temperature (same ranking)."""
         return _softmax(-self.reconstruction_errors(X) / self._temperature)
 
@@ -469,12 +616,183 @@ class VariationalAutoencoder(PerClassAutoencoder):
     name, kind = "vae", "vae"
 
 
+# --------------------------------------------------------------------------- shower level
+class ShowerFeatureXGBoost(Classifier):
+    """XGBoost on engineered shower features (``uhecr.features.shower_features``: lateral
+    distribution and rise-time slopes, S(1000) vs energy, multiplicity, ...), one row per shower;
+    the same boosting, early stopping and reporting as the station XGBoost."""
+
+    name = "xgboost_shower"
+    level = "shower"
+
+    def _showers(self, X, groups):
+        from uhecr.features import shower_features
+
+        if self.features is None:
+            raise ValueError(f"{self.name} needs the feature names (config key models.features)")
+        codes = shower_codes(groups, len(X), self.name)
+        return shower_features(np.asarray(X), self.features, codes), codes
+
+    def fit(
+        self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
+    ):
+        F, codes = self._showers(X, groups)
+        y_s = shower_labels(y, codes, self.name)
+        F_val = y_val_s = None
+        if X_val is not None:
+            F_val, codes_val = self._showers(X_val, groups_val)
+            y_val_s = shower_labels(y_val, codes_val, self.name)
+        self.inner = XGBoostClassifier(self.params, self.seed, self.threads)
+        self.inner.fit(F, y_s, F_val, y_val_s, report=report)
+        self.history = self.inner.history
+        return self
+
+    def refit_params(self) -> dict:
+        return self.inner.refit_params()
+
+    def predict_proba(self, X, groups=None):
+        F, codes = self._showers(X, groups)
+        return self.inner.predict_proba(F)[codes]
+
+    def _save_state(self, directory):
+        return self.inner._save_state(directory)
+
+    def _load_state(self, directory, state):
+        self.inner = XGBoostClassifier(self.params, self.seed, self.threads)
+        self.inner._load_state(directory, state)
+
+
+def pad_showers(X: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n_showers, max_stations, n_features) zero-padded stations and the (n_showers,
+    max_stations) mask of real ones; stations keep their order within a shower."""
+    n = int(codes.max()) + 1
+    counts = np.bincount(codes, minlength=n)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.arange(len(codes)) - np.repeat(starts, counts)
+    padded = np.zeros((n, int(counts.max()), X.shape[1]), dtype=np.float32)
+    mask = np.zeros((n, int(counts.max())), dtype=np.float32)
+    padded[codes[order], position] = X[order]
+    mask[codes[order], position] = 1.0
+    return padded, mask
+
+
+def _build_deep_sets(p: dict, n_features: int, seed: int):
+    """phi (per station) -> masked pooling -> rho (per shower) -> softmax over the classes.
+
+    Pooling is over the real stations only (the mask), so the output does not depend on the
+    stations' order or on the padding; the shower's number of stations enters rho as
+    log(n)."""
+    tf, keras = _keras()
+    layers_ns = _keras_layers()
+    layers = keras.layers
+    act = p.get("activation", "relu")
+    stations = keras.Input(shape=(None, n_features))
+    mask = keras.Input(shape=(None,))
+    h = stations
+    for _ in range(int(p.get("phi_layers", 2))):
+        h = layers.Dense(int(p.get("phi_units", 32)), activation=act)(h)
+    pooled = layers_ns.MaskedPool(p.get("pooling", "mean_max"))([h, mask])
+    z = layers.Dropout(float(p.get("dropout", 0.0)), seed=seed)(pooled)
+    for _ in range(int(p.get("rho_layers", 1))):
+        z = layers.Dense(int(p.get("rho_units", 32)), activation=act)(z)
+    out = layers.Dense(N_CLASSES, activation="softmax")(z)
+    model = keras.Model([stations, mask], out)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=float(p.get("lr", 1e-3))),
+        loss="sparse_categorical_crossentropy",
+    )
+    return model
+
+
+class DeepSetsClassifier(Classifier):
+    """Deep Sets (Zaheer et al. 2017) over all stations of a shower: a per-station network on
+    the station features (incl. core distance and zeta), permutation-invariant masked pooling,
+    a shower-level head; showers of any number of stations."""
+
+    name = "deepsets"
+    level = "shower"
+
+    def _inputs(self, X, groups):
+        codes = shower_codes(groups, len(X), self.name)
+        scaled = self.scaler.transform(np.asarray(X, dtype=np.float64)).astype(np.float32)
+        return pad_showers(scaled, codes), codes
+
+    def fit(
+        self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
+    ):
+        from sklearn.preprocessing import StandardScaler
+
+        tf, keras = _keras(self.threads)
+        keras.utils.set_random_seed(self.seed)
+        tf.config.experimental.enable_op_determinism()
+        self.scaler = StandardScaler().fit(np.asarray(X, dtype=np.float64))
+        (padded, mask), codes = self._inputs(X, groups)
+        y_s = shower_labels(y, codes, self.name)
+        val = None
+        if X_val is not None:
+            (pv, mv), codes_val = self._inputs(X_val, groups_val)
+            val = (pv, mv, shower_labels(y_val, codes_val, self.name))
+        self.model = _build_deep_sets(self.params, padded.shape[2], self.seed)
+        classifier = self
+
+        class EpochReport(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                loss = float((logs or {}).get("loss", np.nan))
+                if not np.isfinite(loss):
+                    raise FloatingPointError(
+                        f"{classifier.name}: non-finite training loss at epoch {epoch}"
+                    )
+                if val is None:
+                    return
+                proba = classifier.model.predict([val[0], val[1]], verbose=0, batch_size=4096)
+                acc = float(np.mean(proba.argmax(axis=1) == val[2]))
+                classifier.history.append({"step": epoch, "val_accuracy": acc, "train_loss": loss})
+                if report is not None:
+                    report(epoch, acc)
+
+        self.model.fit(
+            [padded, mask],
+            y_s,
+            epochs=int(self.params.get("epochs", 20)),
+            batch_size=int(self.params.get("batch_size", 64)),
+            shuffle=True,
+            verbose=0,
+            callbacks=[EpochReport()],
+        )
+        return self
+
+    def predict_proba(self, X, groups=None):
+        (padded, mask), codes = self._inputs(X, groups)
+        proba = self.model.predict([padded, mask], verbose=0, batch_size=4096)
+        return np.asarray(proba, dtype=np.float64)[codes]
+
+    def _save_state(self, directory):
+        import skops.io
+
+        skops.io.dump(self.scaler, directory / "scaler.skops")
+        self.model.save_weights(directory / "deep_sets.weights.h5")
+        return {"n_features": int(self.scaler.n_features_in_)}
+
+    def _load_state(self, directory, state):
+        import warnings
+
+        _keras(self.threads)
+        self.scaler = _load_skops(directory / "scaler.skops")
+        self.model = _build_deep_sets(self.params, state["n_features"], self.seed)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            self.model.load_weights(directory / "deep_sets.weights.h5")
+
+
 LABELS = {
     "svm": "SVM",
     "xgboost": "XGBoost",
     "dae": "Autoencoder V1",
     "sdae": "Autoencoder V2",
     "vae": "VAE",
+    "deepsets": "Deep Sets (shower)",
+    "xgboost_shower": "XGBoost (shower features)",
 }
 
 # Every parameter a model reads (search space or fixed): anything else in config is a typo.
@@ -510,16 +828,34 @@ PARAMETERS: dict[str, set[str]] = {
     },  # fmt: skip
 }
 
+PARAMETERS["xgboost_shower"] = PARAMETERS["xgboost"]
+PARAMETERS["deepsets"] = {
+    "phi_units", "phi_layers", "rho_units", "rho_layers", "pooling", "activation", "dropout",
+    "lr", "epochs", "batch_size",
+}  # fmt: skip
+
 MODELS: dict[str, type[Classifier]] = {
     "svm": SVMClassifier,
     "xgboost": XGBoostClassifier,
     "dae": DenoisingAutoencoder,
     "sdae": StackedAutoencoder,
     "vae": VariationalAutoencoder,
+    "deepsets": DeepSetsClassifier,
+    "xgboost_shower": ShowerFeatureXGBoost,
 }
 
 
-def build(name: str, params: dict, seed: int, threads: int = 1) -> Classifier:
+def build(name: str, params: dict, seed: int, threads: int = 1, features=None) -> Classifier:
+    """Model ``name``; ``features``: the names of X's columns (shower-level models need them)."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r} (config key models); known: {sorted(MODELS)}")
-    return MODELS[name](params, seed, threads)
+    return MODELS[name](params, seed, threads, features)
+
+
+def load(directory, threads: int = 1) -> Classifier:
+    """A model written by ``Classifier.save``."""
+    directory = Path(directory)
+    meta = json.loads((directory / "model.json").read_text())
+    model = build(meta["name"], meta["params"], meta["seed"], threads, meta.get("features"))
+    model._load_state(directory, meta["state"])
+    return model

@@ -252,44 +252,50 @@ def plot_accuracy_comparison(table: pd.DataFrame, path, *, style: FigureStyle):
     fig, ((ax,),) = _figure(style, "text", height=1.9 + 0.35 * len(table))
     y = np.arange(len(table))
     has = table["accuracy"].notna() if "accuracy" in table else pd.Series(False, index=table.index)
+    # Shower-level models have no per-station accuracy: only their per-shower point is drawn.
+    per_station = has & (table["unit"] == "station") if "unit" in table else has
     if has.any():
         t = table[has]
-        rows = y[has.to_numpy()]
         conf = _pct(t["confidence"].iloc[0])
         split = t["split_method"].iloc[0]
-        # (value, interval columns, row offset, style, legend label) of each drawn series.
+        # (rows, value, interval columns, row offset, style, legend label) of each series.
         series = [
-            ("accuracy", ("lower", "upper"), 0.0, {"fmt": "o", "color": "k"},
+            (per_station, "accuracy", ("lower", "upper"), 0.0, {"fmt": "o", "color": "k"},
              f"per station, split by {split}: {t['interval_label'].iloc[0]}"),
-            ("accuracy", ("wilson_independent_lower", "wilson_independent_upper"), -0.2,
-             {"fmt": "none", "ecolor": "grey"},
+            (per_station, "accuracy", ("wilson_independent_lower", "wilson_independent_upper"),
+             -0.2, {"fmt": "none", "ecolor": "grey"},
              f"per station: {conf} Wilson as if stations were independent"),
-            ("event_accuracy", ("event_lower", "event_upper"), 0.4,
+            (has, "event_accuracy", ("event_lower", "event_upper"), 0.4,
              {"fmt": "D", "color": "tab:blue"},
-             f"per shower (stations combined): {conf} Wilson, n = showers"),
+             f"per shower (shower models, or stations combined): {conf} Wilson, n = showers"),
         ]  # fmt: skip
-        for value, (lower, upper), offset, style, label in series:
+        for which, value, (lower, upper), offset, style, label in series:
+            if not which.any():
+                continue
+            t = table[which]
             ax.errorbar(
                 t[value],
-                rows + offset,
+                y[which.to_numpy()] + offset,
                 xerr=_bars(t[value], t[lower], t[upper]),
                 label=label,
                 **style,
             )
-        ax.axvline(
-            float(t["chance_accuracy"].max()),
-            ls=":",
-            color="grey",
-            label="chance: largest class share of the test stations",
+        if per_station.any():
+            ax.axvline(
+                float(table.loc[per_station, "chance_accuracy"].max()),
+                ls=":",
+                color="grey",
+                label="chance: largest class share of the test stations",
+            )
+    if "reference_accuracy" in table and table["reference_accuracy"].notna().any():
+        ax.errorbar(
+            table["reference_accuracy"],
+            y + 0.2,
+            xerr=table["reference_halfwidth_n_test"],
+            fmt="s",
+            color="tab:red",
+            label="reference study, 99% interval recomputed with n = 16,016",
         )
-    ax.errorbar(
-        table["reference_accuracy"],
-        y + 0.2,
-        xerr=table["reference_halfwidth_n_test"],
-        fmt="s",
-        color="tab:red",
-        label="reference study, 99% interval recomputed with n = 16,016",
-    )
     ax.set_yticks(y + 0.1, table["label"])
     ax.minorticks_off()
     ax.set(xlabel="test accuracy", xlim=(0, 1))
@@ -339,8 +345,14 @@ def _binned_panels(binned: dict[str, dict], path, ylabel: str, style: FigureStyl
 @_styled
 def plot_binned_accuracy(metrics: dict[str, dict], path, *, style: FigureStyle):
     """Accuracy in bins with shower-bootstrap intervals and each bin's chance level."""
-    binned = {name: m["binned"] for name, m in metrics.items()}
-    return _binned_panels(binned, path, "test accuracy", style)
+    binned = {name: m["binned"] for name, m in metrics.items() if m.get("binned")}
+    if not binned:  # only shower-level models: nothing is scored per station
+        fig, ((ax,),) = _figure(style, "text", height=1.5)
+        ax.text(0.5, 0.5, "no station-level model enabled", ha="center", va="center")
+        ax.set_axis_off()
+        _save(fig, path)
+        return [ax]
+    return _binned_panels(binned, path, "test accuracy per station", style)
 
 
 @_styled
@@ -458,29 +470,40 @@ def _interval(lo, hi, digits: int = 3) -> str:
 
 def results_table(comparison: pd.DataFrame) -> pd.DataFrame:
     """Per model: per-station accuracy with its shower-bootstrap interval, design effect,
-    the Wilson interval as if stations were independent, and the per-shower accuracy."""
+    the Wilson interval as if stations were independent, and the per-shower accuracy.
+    Shower-level models classify whole showers: their per-station cells say so."""
     rows = []
     for _, r in comparison.iterrows():
         if pd.isna(r.get("accuracy")):
             continue
         conf = _pct(r["confidence"])
+        stations = r.get("unit", "station") == "station"
+        none = "n/a (classifies showers)"
+        reference = (
+            f"{r['reference_accuracy']:.3f} ± {r['reference_halfwidth_n_test']:.3f}"
+            if pd.notna(r.get("reference_accuracy"))
+            else "not in the study"
+        )
         rows.append(
             {
                 "Model": r["label"],
-                "Accuracy per station": _num(r["accuracy"]),
-                r["interval_label"]: _interval(r["lower"], r["upper"]),
-                "Design effect": _num(r["design_effect"], ".2g"),
-                "n stations (effective)": f"{int(r['n_test'])} ({_num(r['n_effective'], '.0f')})",
+                "Classifies": "stations" if stations else "showers",
+                "Accuracy per station": _num(r["accuracy"]) if stations else none,
+                r["interval_label"]: _interval(r["lower"], r["upper"]) if stations else none,
+                "Design effect": _num(r["design_effect"], ".2g") if stations else none,
+                "n stations (effective)": (
+                    f"{int(r['n_test'])} ({_num(r['n_effective'], '.0f')})" if stations else none
+                ),
                 "n showers": int(r["n_test_showers"]),
-                f"{conf} Wilson as if stations were independent (study's convention)": _interval(
-                    r["wilson_independent_lower"], r["wilson_independent_upper"]
+                f"{conf} Wilson as if stations were independent (study's convention)": (
+                    _interval(r["wilson_independent_lower"], r["wilson_independent_upper"])
+                    if stations
+                    else none
                 ),
                 f"Accuracy per shower [{conf} Wilson]": (
                     f"{_num(r['event_accuracy'])} {_interval(r['event_lower'], r['event_upper'])}"
                 ),
-                "Reference (Table 7.13, 99%)": (
-                    f"{r['reference_accuracy']:.3f} ± {r['reference_halfwidth_n_test']:.3f}"
-                ),
+                "Reference (Table 7.13, 99%)": reference,
             }
         )
     return pd.DataFrame(rows)
@@ -501,6 +524,7 @@ def comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
     """Paired comparisons, formatted; an empty table (one model) keeps its header."""
     alpha = comparisons["alpha"].iloc[0] if len(comparisons) else 0.01
     columns = {
+        "Compared per": lambda r: r.get("unit", "station"),
         "Model A": lambda r: LABELS.get(r["model_a"], r["model_a"]),
         "Model B": lambda r: LABELS.get(r["model_b"], r["model_b"]),
         "Accuracy A - B": lambda r: _num(r["difference"], "+.3f"),
@@ -511,7 +535,7 @@ def comparisons_table(comparisons: pd.DataFrame) -> pd.DataFrame:
         "p (shower permutation)": lambda r: _num(r["p_value"], ".2e"),
         "p Holm": lambda r: _num(r["p_holm"], ".2e"),
         f"Significant (Holm, alpha {alpha:g})": lambda r: "yes" if r["significant"] else "no",
-        "p McNemar as if stations were independent": lambda r: _num(
+        "p McNemar as if the units were independent": lambda r: _num(
             r["p_mcnemar_independent"], ".2e"
         ),
     }
@@ -622,13 +646,16 @@ RESULTS_CAPTION = (
     "number of stations; the {conf} Wilson interval as if stations were independent (the "
     "reference study's convention); and the accuracy per shower, combining the stations' "
     "probabilities, with its {conf} Wilson interval over showers. n/a: no interval (too few "
-    "showers or a degenerate resampling distribution)."
+    "showers or a degenerate resampling distribution). Shower-level models (Classifies: "
+    "showers) predict once per shower and have only the per-shower accuracy."
 )
 COMPARISONS_CAPTION = (
-    "Paired model comparisons on the same test stations: accuracy difference with its {conf} "
-    "interval from resampling the same showers for both models, p-value of a shower-level "
-    "sign-flip permutation test, Holm-corrected over all pairs; McNemar's exact p-value, "
-    "which treats stations as independent, for comparison only."
+    "Paired model comparisons: station models on the same test stations, and every model on "
+    "the same test showers (station models with their stations' probabilities combined). "
+    "Accuracy difference with its {conf} interval from resampling the same showers for both "
+    "models, p-value of a shower-level sign-flip permutation test, Holm-corrected over all "
+    "rows; McNemar's exact p-value, which treats the compared units as independent, for "
+    "comparison only."
 )
 
 
@@ -807,6 +834,45 @@ def render_composition_table(summary_paths: dict, markdown, latex, settings: dic
     write_tables(table, markdown, latex, caption)
 
 
+APPLIED_CAPTION = (
+    "Primary fractions and <ln A> of each applied dataset per lg E bin: binned maximum-"
+    "likelihood template fit (iminuit, Barlow-Beeston-lite) of the model's shower-level ln A "
+    "estimate, templates from the model's held-out test showers; errors: HESSE, propagated "
+    "from the yields. The method's bias and coverage at these settings are in the "
+    "composition table. True values only where the files carry the primary."
+)
+
+
+def applied_fractions_table(fractions: pd.DataFrame) -> pd.DataFrame:
+    """Dataset x model x lg E bin: fitted fractions +- errors (and the truth where known)."""
+    from uhecr.features import CLASSES
+
+    rows = []
+    for r in fractions.to_dict("records"):
+        row = {
+            "dataset": r["dataset"],
+            "model": LABELS.get(r["model"], r["model"]),
+            "lg E": f"{r['lg_energy_min']:g}-{r['lg_energy_max']:g}",
+            "showers": r["showers"],
+        }
+        row["status"] = r["status"]
+        if not r["status"].startswith("fitted"):
+            rows.append(row)
+            continue
+        row["<ln A>"] = f"{r['ln_a']:.2f} ± {r['ln_a_error']:.2f}"
+        for c in CLASSES:
+            row[c] = f"{r[f'f_{c}']:.2f} ± {r[f'f_{c}_error']:.2f}"
+        if pd.notna(r.get("ln_a_true", np.nan)):
+            row["<ln A> true"] = f"{r['ln_a_true']:.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+def render_applied_fractions(paths: list, markdown, latex) -> None:
+    table = applied_fractions_table(pd.concat([pd.read_csv(p) for p in paths], ignore_index=True))
+    write_tables(table, markdown, latex, APPLIED_CAPTION)
+
+
 VALIDATION_CAPTION = (
     "The toy simulation against the physics parameter sheet. A check passes when "
     "|measured - target| <= tolerance + 3 x statistical error (of the measured value on this "
@@ -885,8 +951,9 @@ def render_model_figures(
         plot_optimisation_history(trials, path, f"{label}: optimisation history", style=style)
     for path in outputs["params"]:
         plot_params_vs_accuracy(trials, path, f"{label}: hyper-parameters", style=style)
+    unit = metrics.get("unit", "station")
     title = (
-        f"{label}: test accuracy per station {acc['value']:.3f}\n"
+        f"{label}: test accuracy per {unit} {acc['value']:.3f}\n"
         f"{_pct(acc['confidence'])} CI {_interval(acc['lower'], acc['upper'])} (shower bootstrap)"
     )
     for path in outputs["confusion"]:

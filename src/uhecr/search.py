@@ -337,8 +337,11 @@ def run_worker(
     seed: int,
     tracking_uri: str,
     threads: int = 1,
+    features: list[str] | None = None,
 ) -> dict:
-    """Evaluate trials of one study until its budget is used; returns what this worker did."""
+    """Evaluate trials of one study until its budget is used; returns what this worker did.
+
+    ``data``: {"train": (X, y, shower ids), "validation": (...)}; ``features``: X's columns."""
     space = parse_space(model_cfg["space"], model_name)
     fixed = dict(model_cfg.get("fixed", {}))
     n_trials = int(model_cfg["n_trials"])
@@ -352,7 +355,7 @@ def run_worker(
     recovered = recover_own_trials(study, worker)
     mlflow = _mlflow(tracking_uri)
     env = provenance.environment_info()
-    (X, y), (Xv, yv) = data["train"], data["validation"]
+    (X, y, groups), (Xv, yv, groups_val) = data["train"], data["validation"]
     done = []
     while True:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
@@ -367,7 +370,7 @@ def run_worker(
         params = {**suggest(trial, space), **fixed}
         trial_seed = seed + trial.number
         trial.set_user_attr("seed", trial_seed)
-        model = models.build(model_name, params, trial_seed, threads)
+        model = models.build(model_name, params, trial_seed, threads, features)
 
         def report(step, acc, trial=trial):
             trial.report(acc, step)
@@ -376,8 +379,8 @@ def run_worker(
 
         start = time.perf_counter()
         try:
-            model.fit(X, y, Xv, yv, report=report)
-            value = model.score(Xv, yv)
+            model.fit(X, y, Xv, yv, report=report, groups=groups, groups_val=groups_val)
+            value = model.score(Xv, yv, groups_val)
             trial.set_user_attr("refit_params", json.dumps(model.refit_params(), default=str))
             study.tell(trial, value)
             result = {"number": trial.number, "state": "COMPLETE", "value": value}
