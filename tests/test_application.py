@@ -1,0 +1,82 @@
+"""Applying saved models to new files (src/uhecr/application.py, src/uhecr/model_store.py)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uhecr import application, model_store, models
+from uhecr.features import CLASSES
+from uhecr.io import InputDataError
+
+FEATURES = ["lg_energy", "zenith_deg", "core_distance_m", "lg_total_signal", "rise_time_ns"]
+
+
+def _stations(n_showers=60, seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 7, n_showers)
+    shower = np.repeat(np.arange(n_showers), sizes)
+    label = rng.integers(0, 4, n_showers)[shower]
+    X = rng.normal(size=(len(shower), len(FEATURES))) + label[:, None]
+    X[:, 2] = 300 + np.abs(X[:, 2]) * 500  # core distance, m
+    frame = pd.DataFrame(X, columns=FEATURES)
+    frame["shower_id"] = [f"run:{s}" for s in shower]
+    frame["station_id"] = np.arange(len(shower))
+    return frame, label
+
+
+def test_a_training_file_given_as_new_data_is_refused_naming_both():
+    training = {"inputs": {"iron_00": [{"file": "raw/iron_00.root", "sha256": "abc"}]}}
+    application.check_not_training_data("new", [{"file": "x.root", "sha256": "def"}], training)
+    with pytest.raises(InputDataError, match=r"apply.datasets.run42: copy.root .*raw/iron_00"):
+        application.check_not_training_data(
+            "run42", [{"file": "copy.root", "sha256": "abc"}], training
+        )
+
+
+def test_shower_predictions_are_the_geometric_mean_and_its_argmax():
+    stations = pd.DataFrame(
+        {
+            "shower_id": ["a", "a", "b"],
+            "label": [-1, -1, -1],
+            "lg_energy": [19.0, 19.0, 19.5],
+            "p_proton": [0.7, 0.1, 0.1],
+            "p_helium": [0.1, 0.1, 0.1],
+            "p_oxygen": [0.1, 0.1, 0.1],
+            "p_iron": [0.1, 0.7, 0.7],
+        }
+    )
+    showers = application.shower_predictions(stations).set_index("shower_id")
+    # Shower a: the two stations disagree symmetrically -> proton and iron tie at the top.
+    assert showers.loc["a", "p_proton"] == pytest.approx(showers.loc["a", "p_iron"])
+    assert showers.loc["b", "prediction"] == "iron" and showers.loc["a", "n_stations"] == 2
+    np.testing.assert_allclose(showers[[f"p_{c}" for c in CLASSES]].sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "xgboost_shower"])
+def test_saved_mlflow_model_predicts_like_the_fitted_one(name, tmp_path):
+    """The MLflow model (signature, loaded by mlflow.pyfunc) gives the fitted model's
+    probabilities; a shower-level model needs shower_id and says so when it is missing."""
+    frame, _ = _stations()
+    y = np.asarray(frame["lg_energy"].round().clip(0, 3), dtype=int)
+    y = pd.Series(y).groupby(frame["shower_id"]).transform("first").to_numpy()
+    params = {"num_boost_round": 20, "max_depth": 3}
+    model = models.build(name, params, 1, features=FEATURES)
+    model.fit(frame[FEATURES].to_numpy(), y, groups=frame["shower_id"].to_numpy())
+    example = frame[FEATURES].head(3)
+    if model.level == "shower":
+        example = example.assign(shower_id=frame["shower_id"].head(3))
+    model_store.save(model, {"features": FEATURES, "fit": {"model": name}}, tmp_path / "m", example)
+    loaded = model_store.load(tmp_path / "m")
+    record = model_store.training_record(tmp_path / "m")
+    assert record["level"] == model.level and record["features"] == FEATURES
+    inputs = frame[FEATURES].astype(float)
+    if model.level == "shower":
+        with pytest.raises(Exception, match="shower_id"):
+            loaded.predict(inputs)
+        inputs = inputs.assign(shower_id=frame["shower_id"])
+    expected = model.predict_proba(frame[FEATURES].to_numpy(), frame["shower_id"].to_numpy())
+    got = loaded.predict(inputs)
+    assert list(got.columns) == [f"p_{c}" for c in CLASSES]
+    np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-5, atol=1e-7)
+    with pytest.raises(FileNotFoundError, match="MLmodel"):
+        model_store.load(tmp_path)
