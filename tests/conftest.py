@@ -40,14 +40,19 @@ def rewrite_events(src, dst, transform):
     with uproot.open(src) as f:
         arrays = {k: f["Events"][k].array() for k in f["Events"].keys() if not k.startswith("n")}
     arrays = transform(arrays)
-    with uproot.recreate(dst) as out:
+    write_events(dst, arrays)
+    return dst
+
+
+def write_events(path, arrays: dict) -> None:
+    """Write per-event arrays (jagged per station) as the Events TTree of a new file."""
+    with uproot.recreate(path) as out:
         types = {
             k: v.type.content if isinstance(v, ak.Array) and v.ndim > 1 else np.asarray(v).dtype
             for k, v in arrays.items()
         }
         out.mktree("Events", types)
         out["Events"].extend(arrays)
-    return dst
 
 
 def write_unlabelled_mixture(path, stations: dict[str, int], seed: int, tmp_dir) -> dict:
@@ -65,13 +70,7 @@ def write_unlabelled_mixture(path, stations: dict[str, int], seed: int, tmp_dir)
     arrays = {b: ak.concatenate([p[b] for p in parts]) for b in parts[0]}
     order = np.random.default_rng(seed).permutation(len(arrays["event_id"]))
     arrays = {b: v[order] for b, v in arrays.items()}
-    with uproot.recreate(path) as out:
-        types = {
-            k: v.type.content if isinstance(v, ak.Array) and v.ndim > 1 else np.asarray(v).dtype
-            for k, v in arrays.items()
-        }
-        out.mktree("Events", types)
-        out["Events"].extend(arrays)
+    write_events(path, arrays)
     return truth
 
 

@@ -407,6 +407,21 @@ def _build_joint_autoencoders(kind: str, p: dict, n_features: int, n_steps: int,
     return model
 
 
+def _epoch_callback(name: str, after_epoch: Callable[[int, float], None]):
+    """Keras callback: a non-finite training loss stops training with an error; otherwise
+    ``after_epoch(epoch, loss)`` (validation accuracy, pruning reports)."""
+    _, keras = _keras()
+
+    class EpochEnd(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            loss = float((logs or {}).get("loss", np.nan))
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"{name}: non-finite training loss at epoch {epoch}")
+            after_epoch(epoch, loss)
+
+    return EpochEnd()
+
+
 @functools.cache
 def _keras_layers():
     """Custom Keras layers, defined once TensorFlow is imported (it is imported lazily)."""
@@ -532,16 +547,9 @@ class PerClassAutoencoder(Classifier):
             self.kind, p, X.shape[1], math.ceil(len(Xs) / batch) * epochs, self.seed
         )
         target = np.concatenate([Xs, np.eye(N_CLASSES, dtype=np.float32)[y]], axis=1)
-        classifier = self
 
-        class EpochReport(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                loss = float((logs or {}).get("loss", np.nan))
-                if not np.isfinite(loss):
-                    raise FloatingPointError(
-                        f"{classifier.name}: non-finite training loss at epoch {epoch}"
-                    )
-                classifier._report(report, epoch, X_val, y_val, train_loss=loss)
+        def after_epoch(epoch, loss):
+            self._report(report, epoch, X_val, y_val, train_loss=loss)
 
         self.model.fit(
             Xs,
@@ -550,7 +558,7 @@ class PerClassAutoencoder(Classifier):
             batch_size=batch,
             shuffle=True,
             verbose=0,
-            callbacks=[EpochReport()],
+            callbacks=[_epoch_callback(self.name, after_epoch)],
         )
         train_err = self._errors(Xs)
         # One temperature for all classes (the mean own-class training error), so that
@@ -734,22 +742,15 @@ class DeepSetsClassifier(Classifier):
             (pv, mv), codes_val = self._inputs(X_val, groups_val)
             val = (pv, mv, shower_labels(y_val, codes_val, self.name))
         self.model = _build_deep_sets(self.params, padded.shape[2], self.seed)
-        classifier = self
 
-        class EpochReport(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                loss = float((logs or {}).get("loss", np.nan))
-                if not np.isfinite(loss):
-                    raise FloatingPointError(
-                        f"{classifier.name}: non-finite training loss at epoch {epoch}"
-                    )
-                if val is None:
-                    return
-                proba = classifier.model.predict([val[0], val[1]], verbose=0, batch_size=4096)
-                acc = float(np.mean(proba.argmax(axis=1) == val[2]))
-                classifier.history.append({"step": epoch, "val_accuracy": acc, "train_loss": loss})
-                if report is not None:
-                    report(epoch, acc)
+        def after_epoch(epoch, loss):
+            if val is None:
+                return
+            proba = self.model.predict([val[0], val[1]], verbose=0, batch_size=4096)
+            acc = float(np.mean(proba.argmax(axis=1) == val[2]))
+            self.history.append({"step": epoch, "val_accuracy": acc, "train_loss": loss})
+            if report is not None:
+                report(epoch, acc)
 
         self.model.fit(
             [padded, mask],
@@ -758,7 +759,7 @@ class DeepSetsClassifier(Classifier):
             batch_size=int(self.params.get("batch_size", 64)),
             shuffle=True,
             verbose=0,
-            callbacks=[EpochReport()],
+            callbacks=[_epoch_callback(self.name, after_epoch)],
         )
         return self
 
