@@ -8,9 +8,6 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-report: "reports/captions/workflow.rst"
-
-
 # Used only with --sdm apptainer (see README): per-rule conda envs run inside it, or set
 # `container` to an image built from containers/uhecr.def.
 container: config["container"]
@@ -23,6 +20,10 @@ include: "rules/evaluation.smk"
 include: "rules/composition.smk"
 include: "rules/apply.smk"
 include: "rules/archive.smk"
+
+
+# The report opens on the workflow description and the results table (rule report_landing).
+report: report_description()
 
 
 # Tiny bookkeeping jobs: run on the submitting host, never as cluster jobs.
@@ -39,6 +40,7 @@ localrules:
     applied_fractions_table,
     apply,
     provenance,
+    report_landing,
     paper,
     zenodo,
 

@@ -24,6 +24,23 @@ rule provenance:
         "../scripts/provenance.py"
 
 
+rule report_landing:
+    input:
+        description="reports/captions/workflow.rst",
+        reference=f"{RESULTS}/evaluation/reference_comparison.csv",
+    output:
+        LANDING_PAGE,
+    log:
+        f"{LOGS}/report_landing.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        run_name=config["run_name"],
+        categories=REPORT_CATEGORIES,
+    script:
+        "../scripts/report_landing.py"
+
+
 rule zenodo:
     input:
         provenance=f"{RESULTS}/provenance/provenance.json",

@@ -254,8 +254,31 @@ def all_outputs():
     ]
     outputs += result_files()
     outputs += apply_outputs()
+    outputs.append(LANDING_PAGE)
     outputs += list(figure_sources("png").values())
     return outputs
+
+
+LANDING_PAGE = f"{RESULTS}/report/landing.rst"
+REPORT_CATEGORIES = [
+    "0. Provenance",
+    "1. Data",
+    *(["2. Splits"] if config["splits"]["leakage_study"] else []),
+    "3. Hyper-parameter search",
+    "4. Test evaluation",
+    "5. Composition",
+    *(["6. Applied to new data"] if APPLY_FILES else []),
+]
+
+
+def report_description():
+    """The report's first page: with the run's results once they exist (rule
+    report_landing), the plain workflow description before."""
+    return (
+        LANDING_PAGE
+        if Path(LANDING_PAGE).is_file()
+        else "reports/captions/workflow.rst"
+    )
 
 
 def notify_run(event, snakemake_log=None):

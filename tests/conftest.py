@@ -81,3 +81,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Selenium (chromedriver from Debian's chromium-driver;
+    .ci/run installs both). A missing browser fails the test: it is a real check, not optional."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "install Debian's chromium and chromium-driver (see .ci/run)"
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument("--window-size=1600,1200")
+    options.binary_location = chromium
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    session.implicitly_wait(10)  # the report is a React app: elements appear after rendering
+    yield session
+    session.quit()

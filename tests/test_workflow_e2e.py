@@ -208,6 +208,50 @@ def test_report_builds(quick_run, tmp_path):
     )
 
 
+def test_report_in_a_browser_shows_every_models_results_and_figures(quick_run, tmp_path, browser):
+    """The HTML report as a person sees it (headless Chromium): the landing page shows the
+    results table of every model with the numbers of metrics.json, and each model's figures
+    open from its category with exactly the bytes the rule wrote."""
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    from uhecr.models import LABELS
+
+    report = tmp_path / "report.html"
+    out = _snakemake("--config", f"results_dir={quick_run}", "--report", str(report))
+    assert out.returncode == 0, out.stderr[-3000:]
+    browser.get(report.as_uri())
+    table = browser.find_element(By.XPATH, "//table[.//th[text()='Classifies']]")
+    header = [th.text for th in table.find_elements(By.TAG_NAME, "th")]
+    rows = {}
+    for tr in table.find_elements(By.XPATH, ".//tbody/tr"):
+        cells = [
+            td.get_attribute("textContent").strip() for td in tr.find_elements(By.TAG_NAME, "td")
+        ]
+        rows[cells[0]] = dict(zip(header, cells, strict=True))
+    assert set(rows) == {LABELS[m] for m in ALL_MODELS}
+    shower_column = next(h for h in header if h.startswith("Accuracy per shower"))
+    for model in ALL_MODELS:
+        metrics = json.loads((quick_run / "evaluation" / model / "metrics.json").read_text())
+        row = rows[LABELS[model]]
+        event = metrics["event_level"]["accuracy"]["value"]
+        assert row[shower_column].startswith(f"{event:.3f}"), (model, row)
+        if model in STATION_MODELS:
+            assert row["Accuracy per station"] == f"{metrics['accuracy']['value']:.3f}"
+        else:
+            assert row["Accuracy per station"] == "n/a (classifies showers)"
+    for model in ("svm", "deepsets"):
+        browser.find_element(By.XPATH, "//span[text()='4. Test evaluation']").click()
+        browser.find_element(By.XPATH, f"//*[text()='{model}']").click()
+        figure = quick_run / "figures" / model / "confusion_matrix.png"
+        row = browser.find_element(By.XPATH, f"//tr[td[text()='{figure}']]")
+        row.find_element(By.XPATH, ".//a[@iconname='eye']").click()
+        image = browser.find_element(By.XPATH, "//img[contains(@src, 'confusion_matrix.png')]")
+        shown = base64.b64decode(image.get_attribute("src").split("base64,", 1)[1])
+        assert shown == figure.read_bytes(), model
+
+
 def test_paper_target(quick_run, tmp_path):
     out = _snakemake(
         "--config", f"results_dir={quick_run}", f"reports_dir={tmp_path}", target="paper"

@@ -834,6 +834,35 @@ def render_composition_table(summary_paths: dict, markdown, latex, settings: dic
     write_tables(table, markdown, latex, caption)
 
 
+def landing_page(description_path, reference_csv, out_rst, run_name: str, categories: list[str]):
+    """The HTML report's first page (reStructuredText): the workflow description, the test
+    results of every model (the results table) and what each report category holds."""
+    reference = pd.read_csv(reference_csv)
+    table = results_table(reference)
+    keep = ["Model", "Classifies", "Accuracy per station"]
+    keep += [c for c in table.columns if c.startswith(("99", "95", "90")) and "CI" in c][:1]
+    keep += [c for c in table.columns if c.startswith("Accuracy per shower")]
+    keep += ["n showers", "Reference (Table 7.13, 99%)"]
+    body = table[[c for c in keep if c in table.columns]].to_markdown(index=False, tablefmt="grid")
+    conf = _pct(reference["confidence"].dropna().iloc[0]) if len(table) else ""
+    text = (
+        Path(description_path).read_text().rstrip()
+        + f"\n\nResults of run ``{run_name}``\n"
+        + "-" * (len(run_name) + 19)
+        + "\n\nTest accuracy of every model (the full table, with design effects and the "
+        f"Wilson intervals as if stations were independent, is under 4. Test evaluation). "
+        f"Per station: {conf} interval from resampling whole test showers; per shower: {conf} "
+        "Wilson interval over showers. Shower-level models classify whole showers.\n\n"
+        + body
+        + "\n\nSections of this report: "
+        + "; ".join(categories)
+        + ".\n"
+    )
+    Path(out_rst).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_rst).write_text(text)
+    return text
+
+
 APPLIED_CAPTION = (
     "Primary fractions and <ln A> of each applied dataset per lg E bin: binned maximum-"
     "likelihood template fit (iminuit, Barlow-Beeston-lite) of the model's shower-level ln A "

@@ -1,0 +1,16 @@
+"""Rule report_landing: the HTML report's first page (description and results table)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")
+from uhecr import reporting
+from uhecr.jobs import rule_job
+
+with rule_job(snakemake):
+    reporting.landing_page(
+        snakemake.input.description,
+        snakemake.input.reference,
+        snakemake.output[0],
+        snakemake.params.run_name,
+        snakemake.params.categories,
+    )
