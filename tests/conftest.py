@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -103,3 +105,103 @@ def browser():
     session.implicitly_wait(10)  # the report is a React app: elements appear after rendering
     yield session
     session.quit()
+
+
+PG_PASSWORD = "uhecr-test-pw-7f3a"  # local throw-away servers only
+
+
+def _pg_bin():
+    from pathlib import Path
+
+    for version in ("17", "16", "15"):
+        path = Path(f"/usr/lib/postgresql/{version}/bin")
+        if (path / "initdb").exists():
+            return path
+    return None
+
+
+@contextlib.contextmanager
+def postgres_cluster(databases: list[str]):
+    """A throw-away PostgreSQL server (Debian's binaries, run as the postgres user) on a free
+    loopback port, with user ``uhecr`` (password ``PG_PASSWORD``) owning ``databases``; yields
+    the port. CI=true: missing binaries or root are a failure; elsewhere the test is skipped."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    pg = _pg_bin()
+    if pg is None or not shutil.which("runuser") or os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL server binaries (package postgresql) and root are needed in CI")
+        pytest.skip("no PostgreSQL server binaries here")
+
+    def as_postgres(*cmd):
+        command = ["runuser", "-u", "postgres", "--", *map(str, cmd)]
+        return subprocess.run(command, check=True, capture_output=True, text=True)
+
+    # pytest's temporary folders are private to root; the server runs as the postgres user.
+    base = Path(tempfile.mkdtemp(prefix="uhecr-pg-"))
+    base.chmod(0o755)
+    data, pwfile = base / "data", base / "pw"
+    data.mkdir()
+    pwfile.write_text(PG_PASSWORD)
+    for path in (base, data, pwfile):
+        shutil.chown(path, "postgres", "postgres")
+    as_postgres(pg / "initdb", "-D", data, "-U", "uhecr", "--pwfile", pwfile, "-A", "scram-sha-256")
+    port = free_port()
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
+    as_postgres(pg / "pg_ctl", "-D", data, "-o", options, "-l", base / "log", "-w", "start")
+    try:
+        env = {**os.environ, "PGPASSWORD": PG_PASSWORD}
+        for db in databases:
+            createdb = [pg / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "uhecr", db]
+            subprocess.run(createdb, check=True, env=env, capture_output=True)
+        yield port
+    finally:
+        as_postgres(pg / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def mlflow_server(postgres_port: int, artifacts):
+    """A real ``mlflow server`` on a free loopback port with its backend store in the
+    PostgreSQL database ``mlflow`` and artifacts proxied to ``artifacts``; yields its URI. The
+    store's password goes through the environment, not the command line."""
+    import os
+    import subprocess
+    import time
+    import urllib.request
+
+    port = free_port()
+    store = f"postgresql+psycopg2://uhecr:{PG_PASSWORD}@127.0.0.1:{postgres_port}/mlflow"
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": store}
+    command = ["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--artifacts-destination", str(artifacts)]
+    server = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    output = server.stdout.read()
+                    raise RuntimeError(f"mlflow server did not start: {output}") from None
+                time.sleep(0.5)
+        yield uri
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 15)
+        server.wait(timeout=60)
+        server.stdout.close()

@@ -321,3 +321,56 @@ def test_nulled_space_entry_is_not_searched_and_may_be_fixed():
     validate_spaces(
         {"enabled": ["svm"], "svm": {"n_trials": 2, "fixed": {"degree": 3}, "space": space}}
     )
+
+
+def test_an_interrupted_sweep_ends_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    """One worker killed in the middle of its third trial (the job dies: the trial stays
+    RUNNING), then rerun: the killed trial is marked and its parameters rerun once in the same
+    budget slot with the same seeds, nothing finished is recomputed, and every slot's
+    parameters and value, and so the best parameters, equal those of an uninterrupted sweep."""
+    from uhecr import models
+
+    def sweep(folder):
+        folder.mkdir()
+        journal, tracking, storage, info = _setup(folder, 5)
+        return journal, tracking, storage, info
+
+    def by_slot(storage):
+        study = optuna.load_study(study_name="t-svm", storage=storage)
+        killed = search.killed_trials(study)
+        done = [t for t in study.get_trials() if search.counted(t, killed)]
+        return {t.user_attrs["slot"]: (t.params, t.value) for t in done}, study
+
+    journal, tracking, storage, info = sweep(tmp_path / "plain")
+    _worker((journal, info, "00", tracking, 5))
+    reference, _ = by_slot(storage)
+    reference_best, _ = search.summarise_study(info, storage, {**SVM_CFG, "n_trials": 5}, tracking)
+
+    journal, tracking, storage, info = sweep(tmp_path / "killed")
+    fit, calls = models.SVMClassifier.fit, []
+
+    def dies_in_third_trial(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise SystemExit("the job was killed")  # not an Exception: the trial stays RUNNING
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(models.SVMClassifier, "fit", dies_in_third_trial)
+    with pytest.raises(SystemExit):
+        _worker((journal, info, "00", tracking, 5))
+    monkeypatch.setattr(models.SVMClassifier, "fit", fit)
+    again = _worker((journal, info, "00", tracking, 5))
+    assert again["recovered_killed_trials"] == 1
+    assert len(again["trials"]) == 3  # the retry and the two slots left; slots 0-1 not rerun
+    slots, study = by_slot(storage)
+    assert sorted(slots) == list(range(5)) and len(study.trials) == 6
+    (killed,) = search.killed_trials(study)
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == killed]
+    assert len(retry) == 1 and retry[0].user_attrs["slot"] == 2
+    assert study.trials[killed].state == TrialState.FAIL
+    for slot, (params, value) in reference.items():
+        assert slots[slot][0] == pytest.approx(params), slot
+        assert slots[slot][1] == pytest.approx(value), slot
+    best, _ = search.summarise_study(info, storage, {**SVM_CFG, "n_trials": 5}, tracking)
+    assert best["params"] == reference_best["params"]
+    assert best["best_val_accuracy"] == pytest.approx(reference_best["best_val_accuracy"])

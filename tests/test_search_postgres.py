@@ -7,71 +7,22 @@ PostgreSQL is a failure; elsewhere the test is skipped.
 
 import multiprocessing as mp
 import os
-import shutil
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 from test_search import SVM_CFG, _blobs
 
-from conftest import free_port
+from conftest import PG_PASSWORD as PASSWORD
+from conftest import postgres_cluster
 from uhecr import search
-
-PASSWORD = "uhecr-test-pw-7f3a"  # local throw-away server only
-
-
-def _pg_bin() -> Path | None:
-    for version in ("17", "16", "15"):
-        path = Path(f"/usr/lib/postgresql/{version}/bin")
-        if (path / "initdb").exists():
-            return path
-    return None
-
-
-def _as_postgres(*cmd, **kw):
-    return subprocess.run(
-        ["runuser", "-u", "postgres", "--", *map(str, cmd)],
-        check=True,
-        capture_output=True,
-        text=True,
-        **kw,
-    )
 
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    pg = _pg_bin()
-    if pg is None or not shutil.which("runuser") or os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL server binaries (package postgresql) and root are needed in CI")
-        pytest.skip("no PostgreSQL server binaries here")
-    # pytest's temporary folders are private to root; the server runs as the postgres user.
-    base = Path(tempfile.mkdtemp(prefix="uhecr-pg-"))
-    base.chmod(0o755)
-    data = base / "data"
-    data.mkdir()
-    pwfile = base / "pw"
-    pwfile.write_text(PASSWORD)
-    for path in (base, data, pwfile):
-        shutil.chown(path, "postgres", "postgres")
-    _as_postgres(
-        pg / "initdb", "-D", data, "-U", "uhecr", "--pwfile", pwfile, "-A", "scram-sha-256"
-    )
-    port = free_port()
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
-    _as_postgres(pg / "pg_ctl", "-D", data, "-o", options, "-l", base / "log", "-w", "start")
-    try:
-        env = {**os.environ, "PGPASSWORD": PASSWORD}
-        createdb = [pg / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "uhecr", "optuna"]
-        subprocess.run(createdb, check=True, env=env, capture_output=True)
+    with postgres_cluster(["optuna"]) as port:
         yield f"postgresql+psycopg2://uhecr:${{UHECR_OPTUNA_DB_PASSWORD}}@127.0.0.1:{port}/optuna"
-    finally:
-        _as_postgres(pg / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _worker(args):

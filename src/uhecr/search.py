@@ -345,11 +345,10 @@ def run_worker(
     space = parse_space(model_cfg["space"], model_name)
     fixed = dict(model_cfg.get("fixed", {}))
     n_trials = int(model_cfg["n_trials"])
-    worker_seed = int(np.random.SeedSequence([seed, int(worker)]).generate_state(1)[0])
     study = optuna.load_study(
         study_name=study_info["study_name"],
         storage=storage,
-        sampler=make_sampler(search_cfg.get("sampler", {}), worker_seed),
+        sampler=make_sampler(search_cfg.get("sampler", {}), seed),  # replaced per trial below
         pruner=make_pruner(search_cfg.get("pruner", {})),
     )
     recovered = recover_own_trials(study, worker)
@@ -367,9 +366,18 @@ def run_worker(
             study.tell(trial, state=TrialState.FAIL)
             break
         trial.set_user_attr("worker", worker)
+        # Seeds from the trial's budget slot, not its number: a retry of a killed trial (a new
+        # number, the same slot) and the trials after it draw and train exactly as they would
+        # have without the interruption (one worker: the same sweep, the same best parameters).
+        slot = slots_used(study, before=trial.number)
+        study.sampler = make_sampler(
+            search_cfg.get("sampler", {}),
+            int(np.random.SeedSequence([seed, slot]).generate_state(1)[0]),
+        )
         params = {**suggest(trial, space), **fixed}
-        trial_seed = seed + trial.number
+        trial_seed = seed + slot
         trial.set_user_attr("seed", trial_seed)
+        trial.set_user_attr("slot", slot)
         model = models.build(model_name, params, trial_seed, threads, features)
 
         def report(step, acc, trial=trial):
