@@ -171,13 +171,24 @@ def mlflow_server(postgres_port: int, artifacts):
     store's password goes through the environment, not the command line."""
     import os
     import subprocess
+    import sys
     import time
     import urllib.request
+    from pathlib import Path
 
     port = free_port()
     store = f"postgresql+psycopg2://uhecr:{PG_PASSWORD}@127.0.0.1:{postgres_port}/mlflow"
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": store}
-    command = ["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     command += ["--artifacts-destination", str(artifacts)]
     server = subprocess.Popen(
         command,
