@@ -374,3 +374,32 @@ def test_an_interrupted_sweep_ends_like_an_uninterrupted_one(tmp_path, monkeypat
     best, _ = search.summarise_study(info, storage, {**SVM_CFG, "n_trials": 5}, tracking)
     assert best["params"] == reference_best["params"]
     assert best["best_val_accuracy"] == pytest.approx(reference_best["best_val_accuracy"])
+
+
+def test_a_worker_still_running_from_a_killed_snakemake_is_stopped_first(tmp_path):
+    """Snakemake killed: its worker job lives on. The rerun's worker stops it (here a local
+    process; scancel under SLURM, tests/test_slurm.py) before recovering its trials; a record
+    whose pid now names another process (pid reuse) stops nothing."""
+    import subprocess
+    import sys
+
+    _, _, storage, _ = _setup(tmp_path, 3)
+    study = optuna.load_study(study_name="t-svm", storage=storage)
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        record = {
+            "host": search._job_of_this_process()["host"],
+            "pid": orphan.pid,
+            "start": search._process_start(orphan.pid),
+        }
+        study.set_user_attr("worker_00_job", record)
+        stranger = {**record, "start": "0"}  # same pid, another process's start time
+        study.set_user_attr("worker_01_job", stranger)
+        assert search.claim_worker(study, "01") is None and orphan.poll() is None
+        assert search.claim_worker(study, "00") == record
+        assert orphan.wait(timeout=30) == -15  # SIGTERM
+        study = optuna.load_study(study_name="t-svm", storage=storage)
+        assert study.user_attrs["worker_00_job"] == search._job_of_this_process()
+        assert search.claim_worker(study, "00") is None  # itself: nothing to stop
+    finally:
+        orphan.kill()

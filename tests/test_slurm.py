@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,12 @@ def cluster():
 
 
 def _slurm(config_file: Path, targets: list[str], env: dict) -> subprocess.CompletedProcess:
-    cmd = [
+    cmd = _slurm_command(config_file, targets)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def _slurm_command(config_file: Path, targets: list[str]) -> list[str]:
+    return [
         "timeout",
         "-s",
         "INT",
@@ -67,7 +73,6 @@ def _slurm(config_file: Path, targets: list[str], env: dict) -> subprocess.Compl
         "4",
         *targets,
     ]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def _quick_config(tmp_path: Path, results: Path, **search) -> Path:
@@ -167,3 +172,135 @@ def test_quick_workflow_runs_through_slurm_with_a_retry(cluster, tmp_path):
     )  # one injected failure per compute_features job
     assert list(states.values()).count("COMPLETED") == len(job_ids) - 4
     assert len(list(markers.glob("compute_features-*.failed"))) == 4
+
+
+def _wait_for(condition, what: str, process=None, timeout: float = 900.0):
+    """Poll ``condition()`` until it returns something true; fail naming ``what``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = condition()
+        if found:
+            return found
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"snakemake ended (rc {process.returncode}) before {what}")
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_sweep_survives_scancel_of_a_worker_and_sigkill_of_snakemake(cluster, tmp_path):
+    """Fault recovery under the scheduler, one worker: its SLURM job is cancelled mid-trial
+    (Snakemake resubmits it), later Snakemake itself is SIGKILLed mid-sweep while the worker
+    job runs on, and the run is restarted. The sweep ends with exactly the budget of counted
+    trials, each interrupted trial marked and its parameters rerun once in its slot, nothing
+    finished recomputed, and best_params.json equal to an uninterrupted one-worker sweep."""
+    import signal
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from uhecr import search, splits
+
+    results = tmp_path / "results"
+    config_file = _quick_config(tmp_path, results, n_workers=1, pruner={"name": "none"})
+    cfg = yaml.safe_load(config_file.read_text())
+    cfg["models"]["enabled"] = ["dae"]
+    cfg["models"]["dae"]["n_trials"] = 5
+    cfg["models"]["dae"]["fixed"]["epochs"] = 100  # trials of several seconds: killable
+    config_file.write_text(yaml.safe_dump(cfg))
+    target = f"{results}/search/dae/best_params.json"
+    command = _slurm_command(config_file, [target])
+    journal = results / "search" / "dae" / "optuna.journal"
+
+    def study():
+        if not (results / "search" / "dae" / "study.json").exists():
+            return None
+        name = json.loads((results / "search/dae/study.json").read_text())["study_name"]
+        try:
+            return optuna.load_study(
+                study_name=name, storage=search.storage_for("journal", journal)
+            )
+        except KeyError:
+            return None
+
+    def running_trial(min_slot: int, not_job=None):
+        st = study()
+        if st is None:
+            return None
+        job = st.user_attrs.get("worker_00_job")
+        for t in st.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("slot", -1) >= min_slot and job and job != not_job:
+                return job
+        return None
+
+    snakemake = command[command.index(sys.executable) :]  # no `timeout` wrapper: killed below
+    log = open(tmp_path / "snakemake.log", "w")
+    first = subprocess.Popen(snakemake, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # 1. scancel the worker's SLURM job in the middle of its second trial.
+        job = _wait_for(lambda: running_trial(1), "a running second trial", first)
+        subprocess.run(["scancel", job["slurm_job"]], check=True)
+        # 2. The resubmitted job runs on; SIGKILL Snakemake in the middle of a later trial.
+        _wait_for(lambda: running_trial(3, not_job=job), "the resubmitted worker", first)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        log.close()
+    orphan = study().user_attrs["worker_00_job"]
+    subprocess.run([*snakemake, "--unlock"], cwd=ROOT, check=True, capture_output=True)
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+    final = study()
+    killed = search.killed_trials(final)
+    counted = [t for t in final.get_trials() if search.counted(t, killed)]
+    assert sorted(t.user_attrs["slot"] for t in counted) == list(range(5))
+    assert {t.state for t in counted} == {TrialState.COMPLETE}
+    assert len(killed) >= 1  # the cancelled job's trial (and the orphan's, if it was mid-trial)
+    for number in killed:
+        retries = [t for t in counted if t.user_attrs.get("retry_of") == number]
+        assert len(retries) == 1, number
+        assert retries[0].params == final.trials[number].params
+    acct = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "State", "-j", job["slurm_job"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert acct.split()[0].startswith("CANCELLED"), acct
+    worker = json.loads((results / "search" / "dae" / "worker_00.json").read_text())
+    if worker["stopped_earlier_job"] is not None:  # the orphan still ran when the rerun began
+        assert worker["stopped_earlier_job"] == orphan
+
+    # The same sweep without interruption, in this process: the same best parameters.
+    data = splits.load_split(
+        results / "features" / "stations.parquet",
+        results / "splits" / "manifest.parquet",
+        cfg["models"]["features"],
+    )
+    for part in ("train", "validation"):
+        X, y, frame = data[part]
+        data[part] = (X, y, frame["shower_id"].to_numpy())
+    storage = search.storage_for("journal", tmp_path / "reference.journal")
+    tracking = f"sqlite:///{tmp_path / 'reference.db'}"
+    search.init_tracking(tracking, "reference", tmp_path / "artifacts")
+    model_cfg = cfg["models"]["dae"]
+    info = search.create_study("dae", "reference", storage, tracking, "reference", model_cfg, 1)
+    search.run_worker(
+        "dae",
+        model_cfg,
+        data,
+        storage,
+        info,
+        "00",
+        cfg["search"],
+        cfg["seed"],
+        tracking,
+        threads=2,
+        features=cfg["models"]["features"],
+    )  # fmt: skip  (threads: the rule's)
+    reference, _ = search.summarise_study(info, storage, model_cfg, tracking)
+    best = json.loads(Path(target).read_text())
+    assert best["params"] == reference["params"]
+    assert best["best_val_accuracy"] == pytest.approx(reference["best_val_accuracy"])

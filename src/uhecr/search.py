@@ -141,6 +141,77 @@ def slots_used(study, before: int | None = None) -> int:
     )
 
 
+def _process_start(pid: int) -> str | None:
+    """Start time of a live process (clock ticks since boot): with the pid, it names the
+    process (a pid alone may be reused). None when there is no such process, or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _job_of_this_process() -> dict:
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        return {"slurm_job": job}
+    import socket
+
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+
+
+def _still_running(job: dict) -> bool:
+    import subprocess
+
+    if "slurm_job" in job:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job["slurm_job"], "-o", "%T"], capture_output=True, text=True
+        )
+        return out.returncode == 0 and bool(out.stdout.strip())
+    import socket
+
+    if job.get("host") != socket.gethostname():
+        return False  # another machine's process: SLURM job ids cover the cluster case
+    start = _process_start(int(job["pid"]))
+    return start is not None and start == job.get("start")
+
+
+def _stop(job: dict) -> None:
+    import signal
+    import subprocess
+
+    if "slurm_job" in job:
+        subprocess.run(["scancel", job["slurm_job"]], check=False)
+    else:
+        os.kill(int(job["pid"]), signal.SIGTERM)
+
+
+def claim_worker(study, worker: str, timeout_s: float = 120.0) -> dict | None:
+    """Make this job the only one running worker ``worker`` of the study.
+
+    When Snakemake itself is killed (SIGKILL, a lost login node), the worker job it started
+    (a SLURM job, or a local process) keeps running; the rerun starts the same worker again.
+    The job recorded for the worker is stopped first (scancel / SIGTERM) and waited for, so
+    its unfinished trial is recovered once and no trial is evaluated twice. Returns the job
+    that was stopped, if any."""
+    key = f"worker_{worker}_job"
+    previous = study.user_attrs.get(key)
+    me = _job_of_this_process()
+    stopped = None
+    if previous and previous != me and _still_running(previous):
+        log.warning("worker %s: stopping the earlier job %s that still runs", worker, previous)
+        _stop(previous)
+        deadline = time.time() + timeout_s
+        while _still_running(previous):
+            if time.time() > deadline:
+                raise RuntimeError(f"worker {worker}: earlier job {previous} did not stop")
+            time.sleep(1)
+        stopped = previous
+    study.set_user_attr(key, me)
+    return stopped
+
+
 def recover_own_trials(study, worker: str) -> int:
     """Mark this worker's unfinished trials (from a killed run) as killed and re-enqueue them.
 
@@ -351,6 +422,7 @@ def run_worker(
         sampler=make_sampler(search_cfg.get("sampler", {}), seed),  # replaced per trial below
         pruner=make_pruner(search_cfg.get("pruner", {})),
     )
+    stopped = claim_worker(study, worker)
     recovered = recover_own_trials(study, worker)
     mlflow = _mlflow(tracking_uri)
     env = provenance.environment_info()
@@ -417,7 +489,12 @@ def run_worker(
         log.info("worker %s trial %s", worker, json.dumps(result))
         _log_progress(mlflow, study_info, sweep_progress(study, n_trials), worker)
         done.append(result)
-    return {"worker": worker, "recovered_killed_trials": recovered, "trials": done}
+    return {
+        "worker": worker,
+        "stopped_earlier_job": stopped,
+        "recovered_killed_trials": recovered,
+        "trials": done,
+    }
 
 
 def summarise_study(
