@@ -188,11 +188,13 @@ def _wait_for(condition, what: str, process=None, timeout: float = 900.0):
 
 
 def test_sweep_survives_scancel_of_a_worker_and_sigkill_of_snakemake(cluster, tmp_path):
-    """Fault recovery under the scheduler, one worker: its SLURM job is cancelled mid-trial
-    (Snakemake resubmits it), later Snakemake itself is SIGKILLed mid-sweep while the worker
-    job runs on, and the run is restarted. The sweep ends with exactly the budget of counted
-    trials, each interrupted trial marked and its parameters rerun once in its slot, nothing
-    finished recomputed, and best_params.json equal to an uninterrupted one-worker sweep."""
+    """Fault recovery under the scheduler, one worker. (1) Its SLURM job is cancelled mid-trial.
+    snakemake-executor-plugin-slurm 2.8.0 does not recognise sacct's "CANCELLED by <uid>" and
+    keeps waiting, so Snakemake is killed (SIGKILL) and rerun, as a user would. (2) In the
+    rerun, Snakemake is SIGKILLed mid-trial while the worker job runs on, and run again. The
+    sweep ends with exactly the budget of counted trials, each interrupted trial marked and its
+    parameters rerun once in its slot, nothing finished recomputed, and best_params.json equal
+    to an uninterrupted one-worker sweep."""
     import signal
 
     import optuna
@@ -204,11 +206,18 @@ def test_sweep_survives_scancel_of_a_worker_and_sigkill_of_snakemake(cluster, tm
     config_file = _quick_config(tmp_path, results, n_workers=1, pruner={"name": "none"})
     cfg = yaml.safe_load(config_file.read_text())
     cfg["models"]["enabled"] = ["dae"]
-    cfg["models"]["dae"]["n_trials"] = 5
-    cfg["models"]["dae"]["fixed"]["epochs"] = 100  # trials of several seconds: killable
+    # Trials of about 13 s: the orphan of step 2 still has about 100 s of trials to go when the
+    # last rerun's worker starts (60-90 s later, SLURM and start-up), so that worker stops it.
+    cfg["models"]["dae"]["n_trials"] = 10
+    cfg["models"]["dae"]["fixed"]["epochs"] = 100
     config_file.write_text(yaml.safe_dump(cfg))
     target = f"{results}/search/dae/best_params.json"
     command = _slurm_command(config_file, [target])
+    # The test cluster is one node of 8 GB: two workers of 3 GB fit at once, so the last
+    # rerun's worker starts while the orphan still runs (as on a real cluster).
+    at = command.index("--configfile")
+    command[at:at] = ["--set-resources", "search_worker:mem_mb=3000"]
+    snakemake = command[command.index(sys.executable) :]  # no `timeout` wrapper: killed below
     journal = results / "search" / "dae" / "optuna.journal"
 
     def study():
@@ -232,46 +241,58 @@ def test_sweep_survives_scancel_of_a_worker_and_sigkill_of_snakemake(cluster, tm
                 return job
         return None
 
-    snakemake = command[command.index(sys.executable) :]  # no `timeout` wrapper: killed below
-    log = open(tmp_path / "snakemake.log", "w")
-    first = subprocess.Popen(snakemake, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    def sacct_state(job) -> str:
+        out = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-o", "State", "-j", job["slurm_job"]],
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip()
+
+    def start(name):
+        log = open(tmp_path / f"{name}.log", "w")
+        process = subprocess.Popen(snakemake, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        return process, log
+
+    def kill(process, log):
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        log.close()
+        subprocess.run([*snakemake, "--unlock"], cwd=ROOT, check=True, capture_output=True)
+
+    first, log = start("first")
     try:
         # 1. scancel the worker's SLURM job in the middle of its second trial.
         job = _wait_for(lambda: running_trial(1), "a running second trial", first)
         subprocess.run(["scancel", job["slurm_job"]], check=True)
-        # 2. The resubmitted job runs on; SIGKILL Snakemake in the middle of a later trial.
-        _wait_for(lambda: running_trial(3, not_job=job), "the resubmitted worker", first)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=60)
+        _wait_for(lambda: sacct_state(job).startswith("CANCELLED"), "the job to be cancelled")
     finally:
-        if first.poll() is None:
-            first.kill()
-        log.close()
-    orphan = study().user_attrs["worker_00_job"]
-    subprocess.run([*snakemake, "--unlock"], cwd=ROOT, check=True, capture_output=True)
+        kill(first, log)
+    second, log = start("second")
+    try:
+        # 2. SIGKILL Snakemake in the middle of a later trial; the worker job runs on.
+        orphan = _wait_for(lambda: running_trial(2, not_job=job), "the rerun's worker", second)
+    finally:
+        kill(second, log)
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    (tmp_path / "third.log").write_text(out.stdout + out.stderr)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
     final = study()
     killed = search.killed_trials(final)
     counted = [t for t in final.get_trials() if search.counted(t, killed)]
-    assert sorted(t.user_attrs["slot"] for t in counted) == list(range(5))
+    assert sorted(t.user_attrs["slot"] for t in counted) == list(range(10))
     assert {t.state for t in counted} == {TrialState.COMPLETE}
-    assert len(killed) >= 1  # the cancelled job's trial (and the orphan's, if it was mid-trial)
+    assert len(killed) == 2  # the cancelled job's trial and the orphan's
     for number in killed:
         retries = [t for t in counted if t.user_attrs.get("retry_of") == number]
         assert len(retries) == 1, number
         assert retries[0].params == final.trials[number].params
-    acct = subprocess.run(
-        ["sacct", "-n", "-X", "-P", "-o", "State", "-j", job["slurm_job"]],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert acct.split()[0].startswith("CANCELLED"), acct
+    assert sacct_state(job).startswith("CANCELLED")
     worker = json.loads((results / "search" / "dae" / "worker_00.json").read_text())
-    if worker["stopped_earlier_job"] is not None:  # the orphan still ran when the rerun began
-        assert worker["stopped_earlier_job"] == orphan
+    assert worker["stopped_earlier_job"] == orphan  # stopped by the last rerun's worker
+    assert worker["recovered_killed_trials"] == 1
+    assert sacct_state(orphan).startswith("CANCELLED")
 
     # The same sweep without interruption, in this process: the same best parameters.
     data = splits.load_split(
