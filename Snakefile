@@ -51,6 +51,13 @@ rule all:
         all_outputs(),
 
 
+# Target: the trained models applied to the files of config apply.datasets (docs/apply.md).
+rule apply:
+    input:
+        require_apply_datasets,
+        lambda wc: table_sources("md")["applied_fractions"],
+
+
 # Notifications (off unless apprise URLs are set: docs/operations.md) and where things are.
 onstart:
     notify_run("start")

@@ -111,7 +111,7 @@ rule applied_fractions_table:
     output:
         markdown=report(
             f"{RESULTS}/tables/applied_fractions.md",
-            category="6. Applied to new data",
+            category=CATEGORY["apply"],
             subcategory="Fractions",
             caption="../reports/captions/applied_fractions.rst",
         ),
@@ -122,9 +122,3 @@ rule applied_fractions_table:
         "../envs/report.yaml"
     script:
         "../scripts/applied_fractions_table.py"
-
-
-rule apply:
-    input:
-        require_apply_datasets,
-        lambda wc: table_sources("md")["applied_fractions"],

@@ -10,7 +10,7 @@ rule provenance:
         json=f"{RESULTS}/provenance/provenance.json",
         markdown=report(
             f"{RESULTS}/provenance/provenance.md",
-            category="0. Provenance",
+            category=CATEGORY["provenance"],
             caption="../reports/captions/provenance.rst",
         ),
     log:

@@ -260,15 +260,23 @@ def all_outputs():
 
 
 LANDING_PAGE = f"{RESULTS}/report/landing.rst"
-REPORT_CATEGORIES = [
-    "0. Provenance",
-    "1. Data",
-    *(["2. Splits"] if config["splits"]["leakage_study"] else []),
-    "3. Hyper-parameter search",
-    "4. Test evaluation",
-    "5. Composition",
-    *(["6. Applied to new data"] if APPLY_FILES else []),
-]
+# Report categories, numbered in reading order without gaps (sections a config leaves out,
+# e.g. the split study or applied datasets, take no number).
+_SECTIONS = {
+    "provenance": ("Provenance", True),
+    "data": ("Data", True),
+    "splits": ("Splits", config["splits"]["leakage_study"]),
+    "search": ("Hyper-parameter search", True),
+    "evaluation": ("Test evaluation", True),
+    "composition": ("Composition", True),
+    "apply": ("Applied to new data", bool(APPLY_FILES)),
+}
+_SHOWN = [key for key, (_, shown) in _SECTIONS.items() if shown]
+CATEGORY = {
+    key: f"{_SHOWN.index(key)}. {title}" if shown else title
+    for key, (title, shown) in _SECTIONS.items()
+}
+REPORT_CATEGORIES = [CATEGORY[key] for key in _SHOWN]
 
 
 def report_description():

@@ -34,7 +34,7 @@ rule composition_figure:
     output:
         report(
             f"{RESULTS}/composition/{{model}}/fractions_vs_energy.{{ext}}",
-            category="5. Composition",
+            category=CATEGORY["composition"],
             subcategory="{model}",
             caption="../reports/captions/composition_figure.rst",
         ),
@@ -54,7 +54,7 @@ rule composition_table:
     output:
         markdown=report(
             f"{RESULTS}/tables/composition.md",
-            category="5. Composition",
+            category=CATEGORY["composition"],
             subcategory="All models",
             caption="../reports/captions/composition_table.rst",
         ),

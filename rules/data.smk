@@ -155,7 +155,7 @@ rule validation_table:
     output:
         markdown=report(
             f"{RESULTS}/tables/simulation_validation.md",
-            category="1. Data",
+            category=CATEGORY["data"],
             subcategory="Simulation validation",
             caption="../reports/captions/simulation_validation.rst",
         ),
@@ -177,25 +177,25 @@ rule validation_figures:
     output:
         xmax=report(
             f"{RESULTS}/validation/xmax_moments.{{ext}}",
-            category="1. Data",
+            category=CATEGORY["data"],
             subcategory="Simulation validation",
             caption="../reports/captions/xmax_moments.rst",
         ),
         multiplicity=report(
             f"{RESULTS}/validation/multiplicity.{{ext}}",
-            category="1. Data",
+            category=CATEGORY["data"],
             subcategory="Simulation validation",
             caption="../reports/captions/multiplicity.rst",
         ),
         risetime=report(
             f"{RESULTS}/validation/risetime_1000m.{{ext}}",
-            category="1. Data",
+            category=CATEGORY["data"],
             subcategory="Simulation validation",
             caption="../reports/captions/risetime.rst",
         ),
         fluctuations=report(
             f"{RESULTS}/validation/signal_fluctuations.{{ext}}",
-            category="1. Data",
+            category=CATEGORY["data"],
             subcategory="Simulation validation",
             caption="../reports/captions/signal_fluctuations.rst",
         ),

@@ -85,19 +85,19 @@ rule model_figures:
     output:
         history=report(
             f"{RESULTS}/figures/{{model}}/optimisation_history.{{ext}}",
-            category="3. Hyper-parameter search",
+            category=CATEGORY["search"],
             subcategory="{model}",
             caption="../reports/captions/optimisation_history.rst",
         ),
         params=report(
             f"{RESULTS}/figures/{{model}}/params_vs_accuracy.{{ext}}",
-            category="3. Hyper-parameter search",
+            category=CATEGORY["search"],
             subcategory="{model}",
             caption="../reports/captions/params_vs_accuracy.rst",
         ),
         confusion=report(
             f"{RESULTS}/figures/{{model}}/confusion_matrix.{{ext}}",
-            category="4. Test evaluation",
+            category=CATEGORY["evaluation"],
             subcategory="{model}",
             caption="../reports/captions/confusion_matrix.rst",
         ),
@@ -124,25 +124,25 @@ rule summary_figures:
     output:
         accuracy=report(
             f"{RESULTS}/figures/accuracy_comparison.{{ext}}",
-            category="4. Test evaluation",
+            category=CATEGORY["evaluation"],
             subcategory="All models",
             caption="../reports/captions/accuracy_comparison.rst",
         ),
         binned=report(
             f"{RESULTS}/figures/binned_accuracy.{{ext}}",
-            category="4. Test evaluation",
+            category=CATEGORY["evaluation"],
             subcategory="All models",
             caption="../reports/captions/binned_accuracy.rst",
         ),
         showers=report(
             f"{RESULTS}/figures/shower_accuracy.{{ext}}",
-            category="4. Test evaluation",
+            category=CATEGORY["evaluation"],
             subcategory="All models",
             caption="../reports/captions/shower_accuracy.rst",
         ),
         features=report(
             f"{RESULTS}/figures/feature_distributions.{{ext}}",
-            category="1. Data",
+            category=CATEGORY["data"],
             subcategory="Features",
             caption="../reports/captions/feature_distributions.rst",
         ),
@@ -171,19 +171,19 @@ rule tables:
     output:
         results=report(
             f"{RESULTS}/tables/results.md",
-            category="4. Test evaluation",
+            category=CATEGORY["evaluation"],
             subcategory="All models",
             caption="../reports/captions/results_table.rst",
         ),
         comparisons=report(
             f"{RESULTS}/tables/paired_comparisons.md",
-            category="4. Test evaluation",
+            category=CATEGORY["evaluation"],
             subcategory="All models",
             caption="../reports/captions/paired_comparisons.rst",
         ),
         parameters=report(
             f"{RESULTS}/tables/best_parameters.md",
-            category="4. Test evaluation",
+            category=CATEGORY["evaluation"],
             subcategory="All models",
             caption="../reports/captions/best_parameters.rst",
         ),
@@ -226,7 +226,7 @@ rule leakage_table:
     output:
         markdown=report(
             f"{RESULTS}/tables/leakage.md",
-            category="2. Splits",
+            category=CATEGORY["splits"],
             subcategory="Leakage",
             caption="../reports/captions/leakage.rst",
         ),

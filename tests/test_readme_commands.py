@@ -299,8 +299,12 @@ def test_readme_commands_run_as_typed(workspace, capsys):
     assert failures == [], "\n\n".join(failures)
 
 
-def _get_json(url: str):
-    with urllib.request.urlopen(url, timeout=10) as response:
+def _get_json(url: str, body: dict | None = None):
+    """GET ``url`` (POST ``body`` as JSON when given) and decode the JSON answer."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    request = urllib.request.Request(url, data=data, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
@@ -334,6 +338,30 @@ def _serve(ws: Path, typed: str) -> tuple[str, str, int]:
         assert "quick-sweeps" in {e["name"] for e in experiments["experiments"]}
         sweep = json.loads((ws / "results/quick/search/svm/study.json").read_text())
         assert [s["study_name"] for s in studies["study_summaries"]] == [sweep["study_name"]]
+        # The trials themselves, in both UIs: the dashboard lists every trial of the sweep, and
+        # MLflow has one run per evaluated trial under the sweep's parent run.
+        study_id = studies["study_summaries"][0]["study_id"]
+        detail = _get_json(f"http://127.0.0.1:{dashboard_port}/api/studies/{study_id}")
+        numbers = [int(line.split(",", 1)[0]) for line in
+                   (ws / "results/quick/search/svm/trials.csv").read_text().splitlines()[1:]]  # fmt: skip
+        assert sorted(t["number"] for t in detail["trials"]) == sorted(numbers)
+        experiment = next(e for e in experiments["experiments"] if e["name"] == "quick-sweeps")
+        runs = _get_json(
+            f"http://127.0.0.1:{ui_port}/api/2.0/mlflow/runs/search",
+            {
+                "experiment_ids": [experiment["experiment_id"]],
+                "filter": f"tags.mlflow.parentRunId = '{sweep['mlflow_parent_run_id']}'",
+                "max_results": 1000,
+            },
+        )["runs"]
+        logged = sorted(
+            int(tag["value"])
+            for run in runs
+            for tag in run["data"]["tags"]
+            if tag["key"] == "optuna.trial"
+        )
+        completed = [t["number"] for t in detail["trials"] if t["state"] == "Complete"]
+        assert set(completed) <= set(logged) and len(logged) == len(set(logged))
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -460,7 +460,12 @@ def test_one_model_run(tmp_path):
     report = tmp_path / "report.html"
     out = _snakemake("--configfile", "config/quick.yaml", str(overlay), "--report", str(report))
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "accuracy_comparison.png" in report.read_text(errors="ignore")
+    html = report.read_text(errors="ignore")
+    assert "accuracy_comparison.png" in html
+    # Without the split study there is no "Splits" section: the numbering has no gap.
+    for n, name in enumerate(("Provenance", "Data", "Hyper-parameter search", "Test evaluation")):
+        assert f"{n}. {name}" in html, name
+    assert "Splits" not in html and "3. Hyper-parameter search" not in html
 
 
 def _planned_rules(out) -> set[str]:

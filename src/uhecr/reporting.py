@@ -845,12 +845,13 @@ def landing_page(description_path, reference_csv, out_rst, run_name: str, catego
     keep += ["n showers", "Reference (Table 7.13, 99%)"]
     body = table[[c for c in keep if c in table.columns]].to_markdown(index=False, tablefmt="grid")
     conf = _pct(reference["confidence"].dropna().iloc[0]) if len(table) else ""
+    evaluation = next((c for c in categories if c.endswith("Test evaluation")), "Test evaluation")
     text = (
         Path(description_path).read_text().rstrip()
         + f"\n\nResults of run ``{run_name}``\n"
         + "-" * (len(run_name) + 19)
         + "\n\nTest accuracy of every model (the full table, with design effects and the "
-        f"Wilson intervals as if stations were independent, is under 4. Test evaluation). "
+        f"Wilson intervals as if stations were independent, is under {evaluation}). "
         f"Per station: {conf} interval from resampling whole test showers; per shower: {conf} "
         "Wilson interval over showers. Shower-level models classify whole showers.\n\n"
         + body
