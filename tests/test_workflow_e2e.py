@@ -242,6 +242,7 @@ def test_report_in_a_browser_shows_every_models_results_and_figures(quick_run, t
         else:
             assert row["Accuracy per station"] == "n/a (classifies showers)"
     for model in ("svm", "deepsets"):
+        browser.get(report.as_uri())  # from the landing page, as a reader starts
         browser.find_element(By.XPATH, "//span[text()='4. Test evaluation']").click()
         browser.find_element(By.XPATH, f"//*[text()='{model}']").click()
         figure = quick_run / "figures" / model / "confusion_matrix.png"
