@@ -241,13 +241,17 @@ def test_report_in_a_browser_shows_every_models_results_and_figures(quick_run, t
             assert row["Accuracy per station"] == f"{metrics['accuracy']['value']:.3f}"
         else:
             assert row["Accuracy per station"] == "n/a (classifies showers)"
+
+    def click(element):  # in the page's own event handlers: menus animate, and a moving
+        browser.execute_script("arguments[0].click();", element)  # item intercepts clicks
+
     for model in ("svm", "deepsets"):
         browser.get(report.as_uri())  # from the landing page, as a reader starts
-        browser.find_element(By.XPATH, "//span[text()='4. Test evaluation']").click()
-        browser.find_element(By.XPATH, f"//*[text()='{model}']").click()
+        click(browser.find_element(By.XPATH, "//span[text()='4. Test evaluation']"))
+        click(browser.find_element(By.XPATH, f"//*[text()='{model}']"))
         figure = quick_run / "figures" / model / "confusion_matrix.png"
         row = browser.find_element(By.XPATH, f"//tr[td[text()='{figure}']]")
-        row.find_element(By.XPATH, ".//a[@iconname='eye']").click()
+        click(row.find_element(By.XPATH, ".//a[@iconname='eye']"))
         image = browser.find_element(By.XPATH, "//img[contains(@src, 'confusion_matrix.png')]")
         shown = base64.b64decode(image.get_attribute("src").split("base64,", 1)[1])
         assert shown == figure.read_bytes(), model
