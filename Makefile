@@ -86,8 +86,7 @@ BENCH_EPOCHS ?= 20
 bench: $(STAMP)
 	$(BIN)/python bench/bench_extraction.py --stations $(BENCH_STATIONS)
 	$(BIN)/python bench/bench_layouts.py --stations $(BENCH_STATIONS)
-	$(BIN)/python bench/bench_search.py --model xgboost --trials $(BENCH_TRIALS) --max-train $(BENCH_TRAIN)
-	$(BIN)/python bench/bench_search.py --model dae --trials $(BENCH_TRIALS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS)
+	$(BIN)/python bench/bench_search.py --models xgboost dae --trials $(BENCH_TRIALS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS)
 
 clean:
 	rm -rf results/quick reports/quick mlruns .snakemake

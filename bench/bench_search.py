@@ -1,11 +1,20 @@
-"""Sweep benchmarks (issue 4), on the features of a finished run.
+"""Sweep benchmarks (issue 14), on the features of a finished run.
 
-1. Trials per hour with 1 worker and with 2 workers (separate processes on one Optuna journal),
-   same model, budget and seed.
-2. Pruning (median pruner) against no pruning (the reference study's protocol): wall time of the
-   sweep and wall time until the best validation accuracy was reached, same budget and seed.
+1. Worker scaling: trials per hour of one worker and of two (separate processes on one Optuna
+   journal, one thread each as the rule ``search_worker`` has), no pruning. Both sweeps draw
+   the same trials (random sampler seeded by the budget slot), so the ratio measures the
+   parallel throughput, not a different mix of slow and fast configurations. The reference is
+   the machine's own ceiling for that work, measured in the same run: the same fit (the sweep's
+   best parameters) run 4 times in one process, then 4 times in each of two processes at once;
+   fits per second of two processes over one (no Optuna, no MLflow).
+2. Pruning against no pruning (the reference study's protocol), one worker, TPE, same budget and
+   seed: wall time, best validation accuracy, and the time until the sweep was within
+   ``--tolerance`` of the unpruned sweep's best (``time_to_target_s``; None: never).
 
-Usage: python bench/bench_search.py [--table results/default/features/stations.parquet]
+Every sweep runs in fresh worker processes (spawn), so each pays the same start-up. A trial that
+raised fails the benchmark. Writes ``results/bench/search.json``.
+
+Usage: python bench/bench_search.py [--models xgboost dae] [--trials 12] [--max-train 20000]
 """
 
 from __future__ import annotations
@@ -27,6 +36,12 @@ from common import ROOT, print_table, write_json  # noqa: E402
 from uhecr import search, splits  # noqa: E402
 
 SEED = 1234
+THREADS = 1  # threads of rule search_worker (rules/search.smk)
+PRUNERS = {
+    "none": {"name": "none"},
+    "median": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 2},
+    "hyperband": {"name": "hyperband", "min_resource": 1, "reduction_factor": 3},
+}
 
 
 def load(table: Path, features: list[str], max_train: int):
@@ -41,64 +56,154 @@ def load(table: Path, features: list[str], max_train: int):
         X, y = part[features].to_numpy(float), part["label"].to_numpy()
         showers = part["shower_id"].to_numpy()
         if len(X) > max_train:
-            idx = np.random.default_rng(SEED).choice(len(X), max_train, replace=False)
+            idx = np.sort(np.random.default_rng(SEED).choice(len(X), max_train, replace=False))
             X, y, showers = X[idx], y[idx], showers[idx]
         out[s] = (X, y, showers)
     return out
 
 
 def _worker(args):
-    model, cfg, data, journal, info, worker, search_cfg, tracking = args
+    model, cfg, data, journal, info, worker, search_cfg, tracking, features = args
     storage = search.storage_for("journal", journal)
-    start = time.perf_counter()
-    result = search.run_worker(model, cfg, data, storage, info, worker, search_cfg, SEED, tracking)
-    return start, time.perf_counter(), result
+    return search.run_worker(
+        model, cfg, data, storage, info, worker, search_cfg, SEED, tracking, THREADS, features
+    )
 
 
-def sweep(model, cfg, data, n_workers, pruner, tag):
-    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{tag}-"))
+def _fits(args):
+    """Fit one model ``n`` times (after an untimed warm-up fit); returns (start, end) stamps."""
+    from uhecr import models
+
+    model, params, data, features, n = args
+    (X, y, groups) = data["train"]
+    models.build(model, params, SEED, THREADS, features).fit(X[:500], y[:500], groups=groups[:500])
+    start = time.time()
+    for _ in range(n):
+        models.build(model, params, SEED, THREADS, features).fit(X, y, groups=groups)
+    return start, time.time()
+
+
+def parallel_ceiling(model, params, data, features, n=4) -> dict:
+    """Fits per second with two processes over one process, the same fit throughout."""
+    rate = {}
+    for procs in (1, 2):
+        with mp.get_context("spawn").Pool(procs) as pool:
+            stamps = pool.map(_fits, [(model, params, data, features, n)] * procs)
+        span = max(e for _, e in stamps) - min(s for s, _ in stamps)
+        rate[procs] = procs * n / span
+    return {"fit_s_one_process": 1 / rate[1], "ratio": rate[2] / rate[1], "fits": n}
+
+
+def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=None):
+    import optuna
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{model}-{tag}-"))
     journal = tmp / "optuna.journal"
     tracking = f"sqlite:///{tmp / 'mlflow.db'}"
     storage = search.storage_for("journal", journal)
     search.init_tracking(tracking, "bench", tmp / "artifacts")
     info = search.create_study(model, f"bench-{tag}", storage, tracking, "bench", cfg, SEED)
-    search_cfg = {
-        "sampler": {"name": "tpe", "n_startup_trials": 4},
-        "pruner": {"name": pruner, "n_startup_trials": 3, "n_warmup_steps": 2},
-    }
+    search_cfg = {"sampler": sampler, "pruner": PRUNERS[pruner]}
     args = [
-        (model, cfg, data, journal, info, f"{w:02d}", search_cfg, tracking)
+        (model, cfg, data, journal, info, f"{w:02d}", search_cfg, tracking, features)
         for w in range(n_workers)
     ]
-    start = time.perf_counter()
-    if n_workers == 1:
-        _worker(args[0])
-    else:
-        with mp.get_context("spawn").Pool(n_workers) as pool:
-            pool.map(_worker, args)
-    wall = time.perf_counter() - start
-    import optuna
-
+    start = time.time()
+    with mp.get_context("spawn").Pool(n_workers) as pool:
+        pool.map(_worker, args)
+    wall = time.time() - start
     study = optuna.load_study(study_name=f"bench-{tag}", storage=storage)
+    failed = [t.number for t in study.trials if t.state.name == "FAIL"]
+    if any(t.user_attrs.get("status") == "error" for t in study.trials):
+        raise RuntimeError(f"{model} {tag}: trials {failed} raised (see the worker logs)")
     done = sorted(
-        (t for t in study.trials if t.datetime_complete), key=lambda t: t.datetime_complete
+        (t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")),
+        key=lambda t: t.datetime_complete,
     )
-    t0 = min(t.datetime_start for t in study.trials if t.datetime_start)
-    best, t_best = -1.0, 0.0
+    first_start = min(t.datetime_start for t in done).timestamp()
+    best, t_best, t_target = -1.0, None, None
     for t in done:
-        if t.value is not None and t.state.name == "COMPLETE" and t.value > best:
-            best, t_best = t.value, (t.datetime_complete - t0).total_seconds()
-    states = [t.state.name for t in study.trials]
+        since = t.datetime_complete.timestamp() - start
+        if t.state.name == "COMPLETE" and t.value > best:
+            best, t_best = t.value, since
+        if t_target is None and target is not None and t.state.name == "COMPLETE":
+            if t.value >= target:
+                t_target = since
+    states = [t.state.name for t in done]
+    best_params = {**study.best_params, **cfg.get("fixed", {})} if best >= 0 else None
     return {
+        "best_params": best_params,
         "workers": n_workers,
+        "sampler": sampler["name"],
         "pruner": pruner,
         "trials": len(done),
+        "pruned": states.count("PRUNED"),
         "wall_s": wall,
+        "start_up_s": first_start - start,
         "trials_per_hour": len(done) / wall * 3600,
         "best_val_accuracy": best,
         "time_to_best_s": t_best,
-        "pruned": states.count("PRUNED"),
+        "time_to_target_s": t_target,
     }
+
+
+def bench_model(model, args, cfg_all, data, features):
+    cfg = {**cfg_all["models"][model], "n_trials": args.trials}
+    if model == "xgboost":  # single trials short enough for a benchmark
+        cfg["space"] = {**cfg["space"], "num_boost_round": "choice([100, 250, 500])"}
+    if "epochs" in cfg.get("fixed", {}):
+        cfg["fixed"] = {**cfg["fixed"], "epochs": args.epochs}
+    random = {"name": "random"}
+    tpe = {"name": "tpe", "n_startup_trials": 4}
+
+    workers = [sweep(model, cfg, data, features, n, random, "none", f"w{n}") for n in (1, 2)]
+    for r in workers:
+        r["ratio"] = r["trials_per_hour"] / workers[0]["trials_per_hour"]
+    best_params = workers[0].pop("best_params")
+    workers[1].pop("best_params")
+    ceiling = parallel_ceiling(model, _structured(model, cfg, best_params), data, features)
+    print_table(
+        f"{model}: trials per hour, 1 vs 2 workers ({THREADS} thread each, the same "
+        f"{args.trials} trials, no pruning)",
+        workers,
+    )
+    print(
+        f"ceiling (the same fit in 2 processes at once vs 1, {ceiling['fits']} fits each, "
+        f"{ceiling['fit_s_one_process']:.2f} s per fit): {ceiling['ratio']:.3f}"
+    )
+    reference = sweep(model, cfg, data, features, 1, tpe, "none", "p-none")
+    target = reference["best_val_accuracy"] - args.tolerance
+    reference["time_to_target_s"] = reference["time_to_best_s"]
+    pruning = [reference] + [
+        sweep(model, cfg, data, features, 1, tpe, p, f"p-{p}", target)
+        for p in ("median", "hyperband")
+    ]
+    for r in pruning:
+        r.pop("best_params")
+        r["wall_ratio"] = r["wall_s"] / reference["wall_s"]
+        t = r["time_to_target_s"]
+        r["target_ratio"] = None if t is None else t / reference["wall_s"]
+    print_table(
+        f"{model}: pruning vs none (1 worker, TPE, {args.trials} trials, same seed; target = "
+        f"unpruned best - {args.tolerance}; ratios to the unpruned sweep's wall time)",
+        pruning,
+    )
+    return {
+        "n_trials": args.trials,
+        "workers": workers,
+        "parallel_ceiling": ceiling,
+        "pruning": pruning,
+        "target": target,
+    }
+
+
+def _structured(model, cfg, flat: dict) -> dict:
+    """Optuna's flat parameter names -> the model's parameters (layer lists rebuilt)."""
+    from uhecr.spaces import parse_space
+
+    fixed = cfg.get("fixed", {})
+    suggested = {k: v for k, v in flat.items() if k not in fixed}
+    return {**search._params_from_trial(suggested, parse_space(cfg["space"], model)), **fixed}
 
 
 def main() -> None:
@@ -114,38 +219,35 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--max-train", type=int, default=20_000)
     parser.add_argument(
-        "--model", choices=["xgboost", "dae", "svm", "sdae", "vae"], default="xgboost"
+        "--models",
+        nargs="+",
+        choices=["xgboost", "dae", "svm", "sdae", "vae", "deepsets", "xgboost_shower"],
+        default=["xgboost", "dae"],
     )
-    parser.add_argument("--epochs", type=int, default=20, help="autoencoder epochs per trial")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs per trial (networks)")
+    parser.add_argument("--tolerance", type=float, default=0.005, help="of the best accuracy")
     args = parser.parse_args()
     cfg_all = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     features = cfg_all["models"]["features"]
     data = load(args.table, features, args.max_train)
-    cfg = {**cfg_all["models"][args.model], "n_trials": args.trials}
-    if args.model == "xgboost":  # keep single trials short enough for a benchmark
-        cfg["space"] = {**cfg["space"], "num_boost_round": "choice([100, 250, 500])"}
-    if "epochs" in cfg.get("fixed", {}):
-        cfg["fixed"] = {**cfg["fixed"], "epochs": args.epochs}
-    n_train = len(data["train"][0])
-    print(f"table {args.table}: {n_train} training stations, {args.trials} {args.model} trials")
-
-    workers = [sweep(args.model, cfg, data, n, "none", f"w{n}") for n in (1, 2)]
-    for r in workers:
-        r["ratio"] = r["trials_per_hour"] / workers[0]["trials_per_hour"]
-    print_table(f"{args.model}: trials per hour, 1 vs 2 workers (no pruning)", workers)
-
-    pruning = [sweep(args.model, cfg, data, 1, p, f"p-{p}") for p in ("none", "median")]
-    for r in pruning:
-        r["ratio"] = r["wall_s"] / pruning[0]["wall_s"]
-    print_table(f"{args.model}: pruning vs no pruning (1 worker, same budget and seed)", pruning)
+    print(f"table {args.table}: {len(data['train'][0])} training stations")
+    results = {m: bench_model(m, args, cfg_all, data, features) for m in args.models}
+    summary = {}
+    for m, r in results.items():
+        summary[f"{m}_two_over_one_workers"] = r["workers"][1]["ratio"]
+        summary[f"{m}_two_over_one_processes_ceiling"] = r["parallel_ceiling"]["ratio"]
+        for row in r["pruning"][1:]:
+            summary[f"{m}_{row['pruner']}_over_none_wall"] = row["wall_ratio"]
+            summary[f"{m}_{row['pruner']}_to_target_over_none_wall"] = row["target_ratio"]
+    print_table("summary", [{"ratio": k, "value": v} for k, v in summary.items()])
     write_json(
-        f"search_{args.model}",
+        "search",
         {
             "table": str(args.table),
-            "model": args.model,
-            "n_train": n_train,
-            "workers": workers,
-            "pruning": pruning,
+            "n_train": len(data["train"][0]),
+            "tolerance": args.tolerance,
+            **summary,
+            "models": results,
         },
     )
 

@@ -1,8 +1,9 @@
 """The project's extraction against reference readers of the same files, measured side by side
 in one run (issue 14): interleaved rounds, min and median of each.
 
-* ``project``: everything rule extract_stations does (read, calibrate, write Parquet), per file,
-  with the configured decompressor (isal) and with the standard zlib;
+* ``project``: everything rule extract_stations does (read, calibrate, trace features, write the
+  feature and quarantine tables), per file, with the configured decompressor (isal) and with the
+  standard zlib; ``project_traces`` also writes the VEM trace table (keep_trace_tables: true);
 * ``uproot_read``: a plain uproot read of the same branches into numpy (zlib and isal);
 * ``root_asnumpy``: CERN ROOT ``RDataFrame(...).AsNumpy`` of the same branches;
 * ``root_compiled``: a compiled C++ reduction (sum of the high-gain traces) in ROOT's event loop;
@@ -62,10 +63,10 @@ def _plain_read(files) -> None:
             h["Events"].arrays(branches(), library="np")
 
 
-def _project(files, out: Path) -> int:
+def _project(files, out: Path, traces: bool = False) -> int:
     n = 0
     for k, f in enumerate(files):
-        summary = extraction.extract_station_table(
+        summary = extraction.extract_features(
             f,
             out / f"{k}.parquet",
             out / f"{k}.q.parquet",
@@ -73,6 +74,7 @@ def _project(files, out: Path) -> int:
             features.FeatureSettings(),
             step_size="50 MB",
             sample=f"bench{k}",
+            trace_path=out / f"{k}.traces.parquet" if traces else None,
         )
         n += summary["stations"]
     return n
@@ -145,6 +147,8 @@ def compare(files, rounds: int = 5) -> dict:
             io.use_zlib_library("isal")
             stations = timed("project", lambda tmp=tmp: _project(files, Path(tmp)))
         with tempfile.TemporaryDirectory() as tmp:
+            timed("project_traces", lambda tmp=tmp: _project(files, Path(tmp), traces=True))
+        with tempfile.TemporaryDirectory() as tmp:
             io.use_zlib_library("zlib")
             timed("project_zlib", lambda tmp=tmp: _project(files, Path(tmp)))
         timed("uproot_read", lambda: _plain_read(files))
@@ -177,7 +181,8 @@ def compare(files, rounds: int = 5) -> dict:
 
 def table_rows(result: dict) -> list[dict]:
     labels = {
-        "project": "project extraction (isal: read + calibrate + Parquet)",
+        "project": "project extraction (isal: read + calibrate + features + Parquet)",
+        "project_traces": "project extraction, trace table written too",
         "project_zlib": "project extraction with zlib",
         "uproot_read": "plain uproot read, zlib (reference)",
         "uproot_read_isal": "plain uproot read, isal",

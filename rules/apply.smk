@@ -9,8 +9,8 @@ rule apply_extract:
     input:
         lambda wc: APPLY_FILES[wc.dataset],
     output:
-        stations=temp(f"{RESULTS}/apply/{{dataset}}/stations.parquet"),
-        quarantine=f"{RESULTS}/apply/{{dataset}}/stations.quarantine.parquet",
+        features=f"{RESULTS}/apply/{{dataset}}/features.parquet",
+        quarantine=f"{RESULTS}/apply/{{dataset}}/features.quarantine.parquet",
         summary=f"{RESULTS}/apply/{{dataset}}/stations.summary.json",
     log:
         f"{LOGS}/apply_extract/{{dataset}}.log",
@@ -33,34 +33,11 @@ rule apply_extract:
             "branches",
             "zlib_library",
         ),
-        features=subset(config["features"], "adc_max", "baseline"),
+        features=config["features"],
         config_key=lambda wc: f"apply.datasets.{wc.dataset}",
         sample=lambda wc: wc.dataset,
     script:
         "../scripts/extract_stations.py"
-
-
-rule apply_features:
-    input:
-        f"{RESULTS}/apply/{{dataset}}/stations.parquet",
-    output:
-        features=f"{RESULTS}/apply/{{dataset}}/features.parquet",
-        quarantine=f"{RESULTS}/apply/{{dataset}}/features.quarantine.parquet",
-    log:
-        f"{LOGS}/apply_features/{{dataset}}.log",
-    benchmark:
-        f"{BENCH}/apply_features/{{dataset}}.tsv"
-    conda:
-        "../envs/data.yaml"
-    resources:
-        runtime=30,
-        mem_mb=3000,
-    params:
-        on_bad_station=config["extraction"]["on_bad_station"],
-        features=config["features"],
-        config_key=lambda wc: f"apply.datasets.{wc.dataset}",
-    script:
-        "../scripts/compute_features.py"
 
 
 rule apply_model:

@@ -69,9 +69,10 @@ def sample_names():
     return sorted(SIMULATED_SAMPLES)
 
 
-def maybe_temp(path):
-    """Large intermediates are deleted once used unless extraction.keep_trace_tables is set."""
-    return path if config["extraction"]["keep_trace_tables"] else temp(path)
+def trace_table_output(path):
+    """The station table with the VEM traces, as a named output only when
+    extraction.keep_trace_tables asks for it (no rule reads it)."""
+    return {"traces": path} if config["extraction"]["keep_trace_tables"] else {}
 
 
 def input_files():
@@ -227,7 +228,6 @@ def benchmark_files():
     """The benchmark record of every benchmarked job of the run (for the provenance)."""
     samples = sample_names()
     files = expand(f"{BENCH}/extract_stations/{{s}}.tsv", s=samples)
-    files += expand(f"{BENCH}/compute_features/{{s}}.tsv", s=samples)
     files += [f"{BENCH}/merge_features.tsv", f"{BENCH}/split.tsv"]
     if config["data"]["source"] == "simulation":
         files += expand(f"{BENCH}/simulate/{{s}}.tsv", s=samples)

@@ -35,9 +35,11 @@ rule extract_stations:
     input:
         raw_file,
     output:
-        # The per-file VEM trace tables are large: temp() unless extraction.keep_trace_tables.
-        stations=maybe_temp(f"{RESULTS}/stations/{{sample}}.parquet"),
-        quarantine=f"{RESULTS}/stations/{{sample}}.quarantine.parquet",
+        # One chunked pass: read, calibrate, trace features. The per-file VEM trace tables are
+        # large and used by no rule: written only with extraction.keep_trace_tables.
+        **trace_table_output(f"{RESULTS}/stations/{{sample}}.parquet"),
+        features=f"{RESULTS}/features/per_file/{{sample}}.parquet",
+        quarantine=f"{RESULTS}/features/per_file/{{sample}}.quarantine.parquet",
         summary=f"{RESULTS}/stations/{{sample}}.summary.json",
     log:
         f"{LOGS}/extract_stations/{{sample}}.log",
@@ -60,34 +62,10 @@ rule extract_stations:
             "branches",
             "zlib_library",
         ),
-        # Calibration uses only these feature settings.
-        features=subset(config["features"], "adc_max", "baseline"),
-        config_key=input_config_key,
-    script:
-        "../scripts/extract_stations.py"
-
-
-rule compute_features:
-    input:
-        f"{RESULTS}/stations/{{sample}}.parquet",
-    output:
-        features=f"{RESULTS}/features/per_file/{{sample}}.parquet",
-        quarantine=f"{RESULTS}/features/per_file/{{sample}}.quarantine.parquet",
-    log:
-        f"{LOGS}/compute_features/{{sample}}.log",
-    benchmark:
-        f"{BENCH}/compute_features/{{sample}}.tsv"
-    conda:
-        "../envs/data.yaml"
-    resources:
-        runtime=30,
-        mem_mb=3000,
-    params:
-        on_bad_station=config["extraction"]["on_bad_station"],
         features=config["features"],
         config_key=input_config_key,
     script:
-        "../scripts/compute_features.py"
+        "../scripts/extract_stations.py"
 
 
 rule merge_features:
@@ -98,9 +76,6 @@ rule merge_features:
         quarantine=expand(
             f"{RESULTS}/features/per_file/{{sample}}.quarantine.parquet",
             sample=sample_names(),
-        )
-        + expand(
-            f"{RESULTS}/stations/{{sample}}.quarantine.parquet", sample=sample_names()
         ),
         summaries=expand(
             f"{RESULTS}/stations/{{sample}}.summary.json", sample=sample_names()

@@ -1,5 +1,5 @@
 """Rules extract_stations and apply_extract: the ROOT files of one sample (or apply dataset) ->
-calibrated station table with VEM traces."""
+trace-feature table in one chunked pass (the VEM trace table too, if the rule names it)."""
 
 import json
 import sys
@@ -13,9 +13,9 @@ from uhecr.jobs import rule_job
 with rule_job(snakemake) as log:
     ext = snakemake.params.extraction
     use_zlib_library(ext["zlib_library"])
-    summary = extraction.extract_station_table(
+    summary = extraction.extract_features(
         list(snakemake.input),
-        snakemake.output.stations,
+        snakemake.output.features,
         snakemake.output.quarantine,
         InputLayout.from_config(ext),
         FeatureSettings(**snakemake.params.features),
@@ -25,5 +25,6 @@ with rule_job(snakemake) as log:
         sample=getattr(snakemake.params, "sample", None) or snakemake.wildcards.sample,
         config_key=snakemake.params.config_key or None,
         summary_path=snakemake.output.summary,
+        trace_path=getattr(snakemake.output, "traces", None),
     )
     log.info("summary %s", json.dumps(summary))

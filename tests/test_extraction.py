@@ -289,6 +289,57 @@ def test_zero_signal_station_is_quarantined_in_feature_step(small_root, tmp_path
         )
 
 
+def test_one_pass_extraction_equals_the_two_steps(small_root, tmp_path):
+    """extract_features (the rule's single chunked pass) gives the same feature rows, the same
+    quarantine (calibration reasons and no signal) and the same trace table, if asked for, as
+    extract_station_table followed by compute_feature_table; an error leaves no output."""
+
+    def break_stations(a):
+        ok = ak.to_numpy(ak.flatten(a["pmt_ok"])).copy()
+        ok[3:6] = False  # second station: all PMTs flagged
+        a["pmt_ok"] = ak.unflatten(ok, ak.num(a["pmt_ok"]))
+        hg = ak.to_numpy(ak.flatten(a["trace_hg"])).copy()
+        base = ak.to_numpy(ak.flatten(a["pmt_baseline_hg"]))
+        for pmt in range(3):  # first station: no signal
+            hg[pmt * 768 : (pmt + 1) * 768] = int(round(base[pmt]))
+        a["trace_hg"] = ak.unflatten(hg, ak.num(a["trace_hg"]))
+        return a
+
+    bad = rewrite_events(small_root[0], tmp_path / "bad.root", break_stations)
+    st, q, two_step_summary = _extract(bad, tmp_path, step_size="1 MB", sample="s")
+    f2, fq2 = tmp_path / "f2.parquet", tmp_path / "fq2.parquet"
+    ex.compute_feature_table(st, f2, fq2, FS)
+    f1, q1, traces = tmp_path / "f1.parquet", tmp_path / "q1.parquet", tmp_path / "t1.parquet"
+    summary = ex.extract_features(
+        bad, f1, q1, LAYOUT, FS, step_size="1 MB", sample="s", trace_path=traces,
+        summary_path=tmp_path / "s1.json",
+    )  # fmt: skip
+    assert pq.read_table(f1).equals(pq.read_table(f2))
+    assert pq.read_table(traces).equals(pq.read_table(st))
+    quarantine = pd.read_parquet(q1).sort_values("reason").reset_index(drop=True)
+    expected = pd.concat([pd.read_parquet(q), pd.read_parquet(fq2)]).sort_values("reason")
+    pd.testing.assert_frame_equal(quarantine, expected.reset_index(drop=True))
+    assert sorted(quarantine["reason"]) == ["no_working_pmt", "zero_signal"]
+    assert summary["quarantined"] == {"no_working_pmt": 1, "zero_signal": 1}
+    assert summary["stations"] == two_step_summary["stations"]
+    assert summary["featured"] == pq.read_metadata(f1).num_rows == summary["stations"] - 1
+    assert json.loads((tmp_path / "s1.json").read_text()) == summary
+    # Without trace_path no trace table is written.
+    (tmp_path / "lean").mkdir()
+    ex.extract_features(bad, tmp_path / "lean" / "f.parquet", tmp_path / "lean" / "q.parquet",
+                        LAYOUT, FS, sample="s")  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "lean").iterdir()) == ["f.parquet", "q.parquet"]
+    # on_bad_station: error stops at the first bad station, naming it; nothing is left behind.
+    (tmp_path / "strict").mkdir()
+    with pytest.raises(InputDataError, match=r"^data.input_files.s: .*bad.root: entry 0 station"):
+        ex.extract_features(
+            bad, tmp_path / "strict" / "f.parquet", tmp_path / "strict" / "q.parquet", LAYOUT,
+            FS, on_bad_station="error", sample="s", config_key="data.input_files.s",
+            trace_path=tmp_path / "strict" / "t.parquet",
+        )  # fmt: skip
+    assert not list((tmp_path / "strict").iterdir())
+
+
 def test_energy_in_eev_is_an_extraction_error(small_root, tmp_path):
     def in_eev(arrays):
         arrays["mc_energy"] = np.asarray(arrays["mc_energy"]) / 1e18

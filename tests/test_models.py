@@ -64,6 +64,12 @@ def test_interface_and_learning(name, tmp_path):
     floor = 0.5 if name in ("dae", "sdae", "vae") else 0.9
     assert acc > floor, f"{name}: accuracy {acc}"
     assert reports and all(0 <= a <= 1 for _, a in reports)
+    # The step is the training resource used so far (the pruners' unit): 1, 2, ... epochs or
+    # blocks of boosting rounds, every one reported.
+    steps = [s for s, _ in reports]
+    assert steps == list(range(1, len(steps) + 1)), steps
+    if "epochs" in FAST[name]:
+        assert steps[-1] == FAST[name]["epochs"]
     if m.level == "shower":
         # One prediction per shower, on all its stations; the score counts each shower once.
         for shower in np.unique(gv)[:50]:

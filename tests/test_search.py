@@ -174,6 +174,36 @@ def test_unknown_sampler_and_pruner():
         search.make_pruner({"name": "sometimes"})
 
 
+def test_hyperband_prunes_at_its_rungs_with_the_training_resource_as_step(tmp_path):
+    """Hyperband over the steps the models report (here blocks of 10 boosting rounds): trials
+    are stopped only at a rung (min_resource x reduction_factor^k), none fails, and the pruner
+    is built from the config's settings."""
+    pruner_cfg = {"name": "hyperband", "min_resource": 1, "max_resource": 9, "reduction_factor": 3}
+    pruner = search.make_pruner(pruner_cfg)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert (pruner._min_resource, pruner._max_resource, pruner._reduction_factor) == (1, 9, 3)
+    cfg = {
+        "n_trials": 12,
+        "fixed": {"num_boost_round": 90},
+        "space": {"learning_rate": "loguniform(0.0001, 1)", "max_depth": "range(1, 4)"},
+    }
+    storage = search.storage_for("journal", tmp_path / "optuna.journal")
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    search.init_tracking(tracking, "t-hb", tmp_path / "artifacts")
+    info = search.create_study("xgboost", "t-hb", storage, tracking, "t-hb", cfg, 3)
+    search_cfg = {"sampler": {"name": "random"}, "pruner": pruner_cfg}
+    search.run_worker("xgboost", cfg, _blobs(), storage, info, "00", search_cfg, 3, tracking)
+    study = optuna.load_study(study_name="t-hb", storage=storage)
+    states = [t.state for t in study.trials]
+    assert TrialState.FAIL not in states and len(states) == 12
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, "no trial was pruned"
+    for t in study.trials:
+        steps = sorted(t.intermediate_values)
+        assert steps == list(range(1, len(steps) + 1)), steps
+    assert {max(t.intermediate_values) for t in pruned} <= {1, 3}
+
+
 SWEEP_INPUTS = {
     "model": "svm",
     "model_cfg": {

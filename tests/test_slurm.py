@@ -145,7 +145,7 @@ def test_multi_node_tracking_postgres_and_mlflow_server_with_two_slurm_workers(c
 def test_quick_workflow_runs_through_slurm_with_a_retry(cluster, tmp_path):
     results = tmp_path / "results"
     markers = tmp_path / "markers"
-    env = {**os.environ, "UHECR_FAIL_ONCE": f"compute_features:{markers}"}
+    env = {**os.environ, "UHECR_FAIL_ONCE": f"extract_stations:{markers}"}
     config_file = _quick_config(tmp_path, results)
     targets = [f"{results}/search/svm/best_params.json", f"{results}/features/summary.json"]
     out = _slurm(config_file, targets, env)
@@ -169,9 +169,9 @@ def test_quick_workflow_runs_through_slurm_with_a_retry(cluster, tmp_path):
     assert set(states) == set(job_ids), (states, job_ids)
     assert (
         list(states.values()).count("FAILED") == 4
-    )  # one injected failure per compute_features job
+    )  # one injected failure per extract_stations job
     assert list(states.values()).count("COMPLETED") == len(job_ids) - 4
-    assert len(list(markers.glob("compute_features-*.failed"))) == 4
+    assert len(list(markers.glob("extract_stations-*.failed"))) == 4
 
 
 def _wait_for(condition, what: str, process=None, timeout: float = 900.0):

@@ -42,7 +42,7 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     r = quick_run
     for sample in ("proton_00", "helium_00", "oxygen_00", "iron_00"):
         assert (r / "raw" / f"{sample}.root").stat().st_size > 10_000
-        assert (r / "stations" / f"{sample}.parquet").stat().st_size > 0
+        assert json.loads((r / "stations" / f"{sample}.summary.json").read_text())["featured"]
         assert (r / "logs" / "simulate" / f"{sample}.log").exists()
         assert (r / "benchmarks" / "simulate" / f"{sample}.tsv").exists()
     table = pd.read_parquet(r / "features" / "stations.parquet")
@@ -325,7 +325,7 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     planned = _planned_rules(out)
     assert "evaluate" not in planned and "search_worker" not in planned  # loaded, not refit
-    assert {"apply_extract", "apply_features", "apply_model"} <= planned
+    assert {"apply_extract", "apply_model"} <= planned
     features = pd.read_parquet(quick_run / "apply" / "run42" / "features.parquet")
     for model in ("xgboost", "dae"):
         d = quick_run / "apply" / "run42" / model
@@ -500,7 +500,7 @@ def _planned_rules(out) -> set[str]:
         (
             {"selection": {"min_core_distance_m": 500}},
             {"merge_features", "split"},
-            {"simulate", "extract_stations", "compute_features", "validate_simulation"},
+            {"simulate", "extract_stations", "validate_simulation"},
         ),
         # Repeating a default value (another key order after the merge) changes nothing.
         ({"models": {"vae": {"fixed": {"lr": 0.001}}}}, set(), {"create_study", "evaluate"}),
@@ -553,24 +553,37 @@ def test_changed_search_space_gives_a_fresh_sweep(quick_run, tmp_path):
     assert (trials["params_C"] >= 100).all() and set(trials["params_kernel"]) == {"rbf"}
 
 
-def test_trace_tables_can_be_temporary(tmp_path):
-    """extraction.keep_trace_tables: false deletes the large per-file VEM trace tables once
-    the features are computed; the features and the quarantine tables stay."""
+def test_trace_tables_only_when_asked_for(quick_run, tmp_path):
+    """The features are computed in the extraction pass: the large per-file VEM trace tables
+    are written only with extraction.keep_trace_tables (quick_run: the default, false), and
+    then hold exactly the featured stations plus those quarantined for no signal."""
     import yaml
 
+    assert not list((quick_run / "stations").glob("*.parquet"))
     results = tmp_path / "results"
-    overlay = tmp_path / "temp.yaml"
+    overlay = tmp_path / "keep.yaml"
     overlay.write_text(
-        yaml.safe_dump({"results_dir": str(results), "extraction": {"keep_trace_tables": False}})
+        yaml.safe_dump({"results_dir": str(results), "extraction": {"keep_trace_tables": True}})
     )
     target = f"{results}/features/stations.parquet"
     out = _snakemake("--configfile", "config/quick.yaml", str(overlay), target=target)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for sample in ("proton_00", "helium_00", "oxygen_00", "iron_00"):
-        assert (results / "features" / "per_file" / f"{sample}.parquet").stat().st_size > 0
-    assert sorted(p.name for p in (results / "stations").glob("*.parquet")) == sorted(
-        f"{p}_00.quarantine.parquet" for p in ("helium", "iron", "oxygen", "proton")
-    )
+        traces = pd.read_parquet(results / "stations" / f"{sample}.parquet")
+        feats = pd.read_parquet(results / "features" / "per_file" / f"{sample}.parquet")
+        quarantine = pd.read_parquet(
+            results / "features" / "per_file" / f"{sample}.quarantine.parquet"
+        )
+        no_signal = quarantine[quarantine["reason"] == "zero_signal"]
+        key = ["shower_id", "station_id"]
+        assert set(map(tuple, traces[key].to_numpy())) == set(
+            map(tuple, pd.concat([feats[key], no_signal[key]]).to_numpy())
+        )
+        assert traces["vem_trace"].map(len).eq(768).all()
+        # The same stations and features as the quick run's, which kept no traces.
+        pd.testing.assert_frame_equal(
+            feats, pd.read_parquet(quick_run / "features" / "per_file" / f"{sample}.parquet")
+        )
 
 
 def test_a_simulation_outside_the_sheet_fails_the_run_and_keeps_the_data(tmp_path):

@@ -1,8 +1,8 @@
 """Applying trained models to new ROOT files (labelled or not): per-station and per-shower
 predictions and the fitted primary fractions, with the exact model and inputs recorded.
 
-The new files go through the same extraction and features as the training files (rules
-``apply_extract`` and ``apply_features``) and the same station selection; each model is the
+The new files go through the same extraction and features as the training files (rule
+``apply_extract``) and the same station selection; each model is the
 MLflow model saved by rule ``evaluate`` (``uhecr.model_store``), loaded, never refit. The
 fraction fit uses as templates the model's own held-out test showers (labelled, never trained
 or selected on), with the settings of config section ``composition``, whose pseudo-experiments

@@ -167,6 +167,76 @@ def _check_unique_events(chunk, seen: dict[int, int], path: Path, layout: InputL
     seen.update(zip(ids.tolist(), entries.tolist(), strict=True))
 
 
+class _TraceSink(_ParquetSink):
+    """The station table with the VEM traces (one row per station)."""
+
+    def consume(self, table: pa.Table, vem: np.ndarray) -> None:
+        self.write(table)
+
+
+class _FeatureStage:
+    """Trace features of station rows -> the feature table; stations without signal go to the
+    quarantine sink (``zero_signal``), or raise with ``on_bad_station: error``."""
+
+    def __init__(self, out_path, qsink: _ParquetSink, settings, on_bad_station, config_key):
+        self.sink = _ParquetSink(Path(out_path))
+        self.qsink, self.settings = qsink, settings
+        self.on_bad, self.config_key = on_bad_station, config_key
+        self.schema: pa.Schema | None = None
+        self.n_zero = 0
+
+    def consume(self, table: pa.Table, vem: np.ndarray | None = None) -> None:
+        if vem is None:
+            traces = table.column(TRACE_COLUMN).combine_chunks()
+            vem = traces.values.to_numpy(zero_copy_only=False).reshape(-1, traces.type.list_size)
+        cop = table.column("charge_over_peak").to_numpy()
+        f = feat.trace_features(vem, cop, self.settings)
+        no_signal = ~f["has_signal"]
+        reason = np.where(no_signal, feat.QUARANTINE_REASONS.index("zero_signal") + 1, 0)
+        ids = {
+            "shower_id": table.column("shower_id").to_numpy(zero_copy_only=False),
+            "station_id": table.column("station_id").to_numpy(),
+        }
+        # Errors name the ROOT file the station came from, not an intermediate table.
+        origin = (
+            table.column("source_file")[int(np.argmax(no_signal))].as_py()
+            if no_signal.any()
+            else "?"
+        )
+        q = _handle_bad(
+            reason,
+            ids,
+            "",
+            table.column("entry").to_numpy(),
+            self.on_bad,
+            f"{self.config_key}: {origin}" if self.config_key else origin,
+            feat.QUARANTINE_REASONS,
+        )
+        if q is not None:
+            q = q.set_column(
+                2, "source_file", table.column("source_file").filter(pa.array(no_signal))
+            )
+            self.qsink.write(q)
+            self.n_zero += q.num_rows
+        out = table.drop_columns([TRACE_COLUMN]) if TRACE_COLUMN in table.column_names else table
+        out = out.filter(pa.array(~no_signal))
+        f["lg_total_signal"] = np.log10(np.where(no_signal, 1.0, f["total_signal_vem"]))
+        for name in FEATURE_COLUMNS:
+            out = out.append_column(name, pa.array(f[name][~no_signal].astype(np.float64)))
+        if self.schema is None:
+            self.schema = out.schema
+        self.sink.write(out.cast(self.schema))
+
+    def close(self, station_schema: pa.Schema | None) -> None:
+        schema = self.schema
+        if schema is None:  # no station had a signal: an empty table with the right columns
+            base = station_schema.remove(station_schema.get_field_index(TRACE_COLUMN))
+            for name in FEATURE_COLUMNS:
+                base = base.append(pa.field(name, pa.float64()))
+            schema = base
+        self.sink.close(schema)
+
+
 def extract_station_table(
     root_paths: str | Path | list,
     out_path: str | Path,
@@ -181,13 +251,86 @@ def extract_station_table(
     summary_path: str | Path | None = None,
 ) -> dict:
     """Read a sample's ROOT files (one path or a list: a run split over files) chunk by chunk
-    and write calibrated station rows with VEM traces.
+    and write calibrated station rows with VEM traces (``out_path``).
 
     ``sample`` names the input (the config key of ``data.input_files`` or the simulated sample):
     shower ids are ``"{sample}:{event_id}"``. ``config_key`` (e.g. ``data.input_files.runA``)
     prefixes every error message. The returned summary (also written as JSON to
     ``summary_path`` if given) holds the counts and each file's SHA-256.
     """
+    qsink = _ParquetSink(Path(quarantine_path))
+    traces = _TraceSink(Path(out_path))
+    summary = _extract(
+        root_paths, layout, settings, step_size, on_bad_station, sample, config_key,
+        qsink, [traces], traces.close,
+    )  # fmt: skip
+    _write_summary(summary, summary_path)
+    return summary
+
+
+def extract_features(
+    root_paths: str | Path | list,
+    features_path: str | Path,
+    quarantine_path: str | Path,
+    layout: InputLayout,
+    settings: feat.FeatureSettings,
+    step_size: str | int = "50 MB",
+    on_bad_station: str = "quarantine",
+    *,
+    sample: str,
+    config_key: str | None = None,
+    summary_path: str | Path | None = None,
+    trace_path: str | Path | None = None,
+) -> dict:
+    """ROOT files -> feature table in one chunked pass (read, calibrate, trace features): the
+    VEM traces are never written unless ``trace_path`` asks for the station table too
+    (``extraction.keep_trace_tables``). One quarantine table holds the stations left out at
+    calibration and those without signal. Same identities, checks and summary as
+    ``extract_station_table`` followed by ``compute_feature_table``, with the same rows."""
+    qsink = _ParquetSink(Path(quarantine_path))
+    stage = _FeatureStage(features_path, qsink, settings, on_bad_station, config_key)
+    consumers: list = [stage]
+    if trace_path is not None:
+        consumers.append(_TraceSink(Path(trace_path)))
+
+    def close(schema):
+        stage.close(schema)
+        for c in consumers[1:]:
+            c.close(schema)
+
+    summary = _extract(
+        root_paths, layout, settings, step_size, on_bad_station, sample, config_key,
+        qsink, consumers, close,
+    )  # fmt: skip
+    summary["featured"] = stage.sink.rows
+    if stage.n_zero:
+        summary["quarantined"]["zero_signal"] = stage.n_zero
+    _write_summary(summary, summary_path)
+    return summary
+
+
+def _write_summary(summary: dict, summary_path) -> None:
+    log.info("extracted %s", json.dumps(summary))
+    if summary_path is not None:
+        tmp = Path(str(summary_path) + ".part")
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(summary_path)
+
+
+def _extract(
+    root_paths,
+    layout: InputLayout,
+    settings: feat.FeatureSettings,
+    step_size,
+    on_bad_station: str,
+    sample: str,
+    config_key: str | None,
+    qsink: _ParquetSink,
+    consumers: list,
+    close,
+) -> dict:
+    """The chunked pass shared by the extraction functions: each chunk's good stations (a table
+    with the VEM trace column, and the traces as an array) go to every consumer in turn."""
     single = isinstance(root_paths, (str, Path))
     paths = [Path(p) for p in ([root_paths] if single else root_paths)]
     if not paths:
@@ -195,15 +338,16 @@ def extract_station_table(
     files: list[dict] = []
     sample_events: dict[int, str] = {}
     optional = None  # (first file, the optional branches it has)
-    sink, qsink = _ParquetSink(Path(out_path)), _ParquetSink(Path(quarantine_path))
     reasons = Counter()
     schema = None
+    n_rows = 0
     n_bins = layout.n_bins
+    sinks = [qsink] + [c.sink if isinstance(c, _FeatureStage) else c for c in consumers]
     try:
         for root_path in paths:
             source = str(root_path)
             seen_events: dict[int, int] = {}
-            before = sink.rows
+            before = n_rows
             for chunk in iterate_stations(root_path, layout, step_size):
                 check_physical_ranges(root_path, layout, chunk)
                 c = chunk.columns
@@ -279,14 +423,18 @@ def extract_station_table(
                         cols[f"mc_{truth}" if not truth.startswith("mc_") else truth] = pa.array(
                             c[truth][good].astype(np.float64)
                         )
-                flat = pa.array(vem[good].reshape(-1), type=pa.float32())
+                good_vem = vem[good] if not good.all() else vem
+                flat = pa.array(good_vem.reshape(-1), type=pa.float32())
                 cols[TRACE_COLUMN] = pa.FixedSizeListArray.from_arrays(flat, n_bins)
                 table = pa.table(cols)
                 if table.num_rows == 0:  # nothing kept (no stations, or all quarantined)
                     continue
                 if schema is None:
                     schema = table.schema
-                sink.write(table.cast(schema))
+                table = table.cast(schema)
+                n_rows += table.num_rows
+                for consumer in consumers:
+                    consumer.consume(table, good_vem)
             for event_id in seen_events.keys() & sample_events.keys():
                 raise InputDataError(
                     f"event id {event_id} is in {sample_events[event_id]} and in {source}, both "
@@ -299,7 +447,7 @@ def extract_station_table(
                     "file": source,
                     "sha256": sha256_file(root_path),
                     "bytes": root_path.stat().st_size,
-                    "stations": sink.rows - before,
+                    "stations": n_rows - before,
                     "events": len(seen_events),
                 }
             )
@@ -309,26 +457,21 @@ def extract_station_table(
                 f"({sum(reasons.values())} quarantined: {dict(reasons)})"
             )
     except BaseException as exc:
-        _abort(sink, qsink)
+        _abort(*sinks)
         if config_key and isinstance(exc, InputDataError):
             raise InputDataError(f"{config_key}: {exc}") from exc
         raise
-    sink.close(schema)
+    close(schema)
     qsink.close(_quarantine_schema())
     summary = {
         "sample": sample,
         "config_key": config_key,
         "files": files,
         "labelled": "primary" in optional[1],  # the same in every file (checked above)
-        "stations": sink.rows,
+        "stations": n_rows,
         "events": len(sample_events),
         "quarantined": dict(reasons),
     }
-    log.info("extracted %s", json.dumps(summary))
-    if summary_path is not None:
-        tmp = Path(str(summary_path) + ".part")
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(summary_path)
     return summary
 
 
@@ -343,63 +486,20 @@ def compute_feature_table(
 ) -> dict:
     """Station table (with VEM traces) -> feature table, one record batch at a time."""
     pf = pq.ParquetFile(station_path)
-    sink, qsink = _ParquetSink(Path(out_path)), _ParquetSink(Path(quarantine_path))
-    schema = None
-    n_zero = 0
+    qsink = _ParquetSink(Path(quarantine_path))
+    stage = _FeatureStage(out_path, qsink, settings, on_bad_station, config_key)
     try:
         for batch in pf.iter_batches(batch_size=batch_size):
-            table = pa.Table.from_batches([batch])
-            traces = table.column(TRACE_COLUMN).combine_chunks()
-            n_bins = traces.type.list_size
-            vem = traces.values.to_numpy(zero_copy_only=False).reshape(-1, n_bins)
-            cop = table.column("charge_over_peak").to_numpy()
-            f = feat.trace_features(vem, cop, settings)
-            no_signal = ~f["has_signal"]
-            reason = np.where(no_signal, feat.QUARANTINE_REASONS.index("zero_signal") + 1, 0)
-            ids = {
-                "shower_id": table.column("shower_id").to_numpy(zero_copy_only=False),
-                "station_id": table.column("station_id").to_numpy(),
-            }
-            # Errors name the ROOT file the station came from, not this intermediate table.
-            origin = (
-                table.column("source_file")[int(np.argmax(no_signal))].as_py()
-                if no_signal.any()
-                else str(station_path)
-            )
-            q = _handle_bad(
-                reason,
-                ids,
-                "",
-                table.column("entry").to_numpy(),
-                on_bad_station,
-                f"{config_key}: {origin}" if config_key else origin,
-                feat.QUARANTINE_REASONS,
-            )
-            if q is not None:
-                q = q.set_column(
-                    2, "source_file", table.column("source_file").filter(pa.array(no_signal))
-                )
-                qsink.write(q)
-                n_zero += q.num_rows
-            keep = pa.array(~no_signal)
-            out = table.drop_columns([TRACE_COLUMN]).filter(keep)
-            f["lg_total_signal"] = np.log10(np.where(no_signal, 1.0, f["total_signal_vem"]))
-            for name in FEATURE_COLUMNS:
-                out = out.append_column(name, pa.array(f[name][~no_signal].astype(np.float64)))
-            if schema is None:
-                schema = out.schema
-            sink.write(out.cast(schema))
-        if schema is None:
-            schema = pf.schema_arrow.remove(pf.schema_arrow.get_field_index(TRACE_COLUMN))
+            stage.consume(pa.Table.from_batches([batch]))
     except BaseException:
-        _abort(sink, qsink)
+        _abort(stage.sink, qsink)
         raise
-    sink.close(schema)
+    stage.close(pf.schema_arrow)
     qsink.close(_quarantine_schema())
     return {
         "file": str(station_path),
-        "stations": sink.rows,
-        "quarantined": {"zero_signal": n_zero},
+        "stations": stage.sink.rows,
+        "quarantined": {"zero_signal": stage.n_zero},
     }
 
 
@@ -521,7 +621,7 @@ def merge_feature_tables(
         raise InputDataError(
             f"{', '.join(keys.get(s, s) for s in unlabelled)}: no primary labels (the branch of "
             "extraction.branches.primary is absent): unlabelled data can be extracted and "
-            "featured (rules extract_stations, compute_features) but not used to train or test"
+            "featured (rule extract_stations) but not used to train or test"
         )
     df, selected_out = select_stations(df, selection)
     missing = sorted(set(required_classes) - set(df["primary"]))

@@ -13,8 +13,10 @@ models (``level = "shower"``: Deep Sets over a shower's stations, XGBoost on eng
 features) classify each shower once and return its probabilities on every one of its stations;
 their ``score`` is the accuracy per shower (one vote each), which is what their sweeps optimise.
 
-``report(step, val_accuracy)`` is called once per epoch / boosting round block when validation
-data is given; it may raise (e.g. ``optuna.TrialPruned``) to stop training. Search, evaluation
+``report(step, val_accuracy)`` is called when validation data is given, with ``step`` the training
+resource used so far (the pruners' unit): epochs completed (neural networks, 1, 2, ...), blocks of
+``report_every`` boosting rounds completed (XGBoost), 1 after the fit (SVM). It may raise (e.g.
+``optuna.TrialPruned``) to stop training. Search, evaluation
 and reporting use only this interface.
 
 Scalers are fitted on the training data only. Autoencoders classify by training one autoencoder
@@ -184,7 +186,7 @@ class SVMClassifier(Classifier):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.model.fit(X, y)
-        self._report(report, 0, X_val, y_val)
+        self._report(report, 1, X_val, y_val)
         return self
 
     def predict_proba(self, X, groups=None):
@@ -283,16 +285,19 @@ def _load_skops(path: Path):
 
 
 def _xgb_reporter(model: XGBoostClassifier, report: Reporter):
-    """xgboost callback: report 1 - merror every ``report_every`` rounds (for pruning)."""
+    """xgboost callback: report 1 - merror after every ``report_every`` rounds, the step being the
+    number of such blocks completed (the pruners' resource)."""
     import xgboost as xgb
 
     class Reporter(xgb.callback.TrainingCallback):
         def after_iteration(self, booster, epoch, evals_log):
-            if epoch % model.report_every == 0 and "validation" in evals_log:
+            rounds = epoch + 1
+            if rounds % model.report_every == 0 and "validation" in evals_log:
                 acc = 1.0 - evals_log["validation"]["merror"][-1]
-                model.history.append({"step": epoch, "val_accuracy": acc})
+                step = rounds // model.report_every
+                model.history.append({"step": step, "val_accuracy": acc})
                 if report is not None:
-                    report(epoch, acc)
+                    report(step, acc)
             return False
 
     return Reporter()
@@ -409,15 +414,18 @@ def _build_joint_autoencoders(kind: str, p: dict, n_features: int, n_steps: int,
 
 def _epoch_callback(name: str, after_epoch: Callable[[int, float], None]):
     """Keras callback: a non-finite training loss stops training with an error; otherwise
-    ``after_epoch(epoch, loss)`` (validation accuracy, pruning reports)."""
+    ``after_epoch(epochs_completed, loss)`` (validation accuracy, pruning reports; 1-based so
+    that every model reports the training resource used, as the pruners expect)."""
     _, keras = _keras()
 
     class EpochEnd(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             loss = float((logs or {}).get("loss", np.nan))
             if not np.isfinite(loss):
-                raise FloatingPointError(f"{name}: non-finite training loss at epoch {epoch}")
-            after_epoch(epoch, loss)
+                raise FloatingPointError(
+                    f"{name}: non-finite training loss at epoch {epoch + 1}"
+                )
+            after_epoch(epoch + 1, loss)
 
     return EpochEnd()
 

@@ -104,6 +104,9 @@ def make_sampler(cfg: dict, seed: int):
 
 
 def make_pruner(cfg: dict):
+    """The configured Optuna pruner. A step is the training resource a model reports (epochs,
+    blocks of boosting rounds; ``models.py``): Hyperband and successive halving compare trials
+    at rungs of min_resource x reduction_factor^k such steps."""
     name = cfg.get("name", "median")
     if name == "median":
         return optuna.pruners.MedianPruner(
@@ -111,11 +114,21 @@ def make_pruner(cfg: dict):
             n_warmup_steps=int(cfg.get("n_warmup_steps", 5)),
         )
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
+        return optuna.pruners.HyperbandPruner(
+            min_resource=int(cfg.get("min_resource", 1)),
+            max_resource=cfg.get("max_resource", "auto"),
+            reduction_factor=int(cfg.get("reduction_factor", 3)),
+        )
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=int(cfg.get("min_resource", 1)),
+            reduction_factor=int(cfg.get("reduction_factor", 3)),
+        )
     if name == "none":
         return optuna.pruners.NopPruner()
     raise ValueError(
-        f"config key search.pruner.name: unknown pruner {name!r} (median | hyperband | none)"
+        f"config key search.pruner.name: unknown pruner {name!r} "
+        "(median | hyperband | successive_halving | none)"
     )
 
 
@@ -340,26 +353,40 @@ def _log_trial(
         run_name=f"trial-{trial.number}",
         parent_run_id=info["mlflow_parent_run_id"],
     ):
-        mlflow.set_tags(
-            {
-                "uhecr.model": info["model"],
-                "uhecr.kind": "trial",
-                "optuna.trial": str(trial.number),
-                "optuna.state": result["state"],
-                "worker": worker,
-                "git_commit": env["git_commit"],
-                "seed": str(seed),
-                "hardware.cpu": env["hardware"]["cpu"],
-            }
-        )
-        mlflow.log_params({k: str(v) for k, v in params.items()})
-        for h in model.history:
-            for key, value in h.items():
-                if key != "step" and np.isfinite(value):
-                    mlflow.log_metric(key, float(value), step=int(h["step"]))
+        from mlflow.entities import Metric, Param, RunTag
+
+        tags = {
+            "uhecr.model": info["model"],
+            "uhecr.kind": "trial",
+            "optuna.trial": str(trial.number),
+            "optuna.state": result["state"],
+            "worker": worker,
+            "git_commit": env["git_commit"],
+            "seed": str(seed),
+            "hardware.cpu": env["hardware"]["cpu"],
+        }
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(key, float(value), now, int(h["step"]))
+            for h in model.history
+            for key, value in h.items()
+            if key != "step" and np.isfinite(value)
+        ]
         if result.get("value") is not None:
-            mlflow.log_metric("best_val_accuracy", float(result["value"]))
-        mlflow.log_metric("trial_seconds", seconds)
+            metrics.append(Metric("best_val_accuracy", float(result["value"]), now, 0))
+        metrics.append(Metric("trial_seconds", seconds, now, 0))
+        # One request for the whole trial (a store round trip per epoch slowed short trials;
+        # log_batch takes at most 1000 metrics per call).
+        client = mlflow.tracking.MlflowClient()
+        run_id = mlflow.active_run().info.run_id
+        for start in range(0, len(metrics), 1000):
+            first = start == 0
+            client.log_batch(
+                run_id,
+                metrics=metrics[start : start + 1000],
+                params=[Param(k, str(v)) for k, v in params.items()] if first else [],
+                tags=[RunTag(k, v) for k, v in tags.items()] if first else [],
+            )
         mlflow.log_dict(env["packages"], "packages.json")
 
 
