@@ -197,11 +197,15 @@ def write_detector_file(
     metadata: dict,
     tree: str = "Events",
     fmt: str = "ttree",
+    cluster_events: int = 200,
 ) -> dict:
     """Stream simulated batches into one ROOT file; returns counts written.
 
     ``fmt`` is ``ttree`` (TTree via ``mktree``: uproot's ``file[name] = ...`` would make an
     RNTuple) or ``rntuple``. File metadata goes into a ``TObjString`` named ``metadata``.
+    A TTree is written in clusters of ``cluster_events`` events (every branch's baskets end at
+    the same entries, recorded as the tree's auto-flush size), so ROOT can read the clusters
+    in parallel (``EnableImplicitMT``); uproot reads the file as before.
     """
     if fmt not in ("ttree", "rntuple"):
         raise ValueError(f"unknown ROOT output format {fmt!r}; use 'ttree' or 'rntuple'")
@@ -211,20 +215,53 @@ def write_detector_file(
     with uproot.recreate(tmp, compression=uproot.ZLIB(1)) as f:
         f["metadata"] = json.dumps(metadata, sort_keys=True)
         out = None
-        for showers, stations in batches:
-            arrays = _event_arrays(showers, stations, pdg)
+        pending: list[dict] = []
+
+        def write(arrays):
+            nonlocal out
             if out is None:
                 if fmt == "ttree":
                     out = f.mktree(tree, {k: _branch_type(v) for k, v in arrays.items()})
+                    # uproot 5.7.7 writes no cluster boundaries (ROOT then sees one cluster);
+                    # a positive auto-flush is ROOT's "a cluster every N entries".
+                    out._cascading._metadata["fAutoFlush"] = cluster_events
                     out.extend(arrays)
                 else:  # mkrntuple writes the data it is given
                     out = f.mkrntuple(tree, ak.zip(arrays, depth_limit=1))
             else:
                 out.extend(arrays if fmt == "ttree" else ak.zip(arrays, depth_limit=1))
+
+        for showers, stations in batches:
+            arrays = _event_arrays(showers, stations, pdg)
             n_events += len(showers["event_id"])
             n_stations += len(stations["shower_index"])
+            if fmt == "rntuple":
+                write(arrays)
+                continue
+            pending.append(arrays)
+            if sum(len(a[DEFAULT_BRANCHES["event_id"]]) for a in pending) >= cluster_events:
+                merged = _concatenate(pending)
+                n_full = len(merged[DEFAULT_BRANCHES["event_id"]]) // cluster_events
+                for k in range(n_full):
+                    write({b: v[k * cluster_events : (k + 1) * cluster_events]
+                           for b, v in merged.items()})  # fmt: skip
+                rest = {b: v[n_full * cluster_events :] for b, v in merged.items()}
+                pending = [rest] if len(rest[DEFAULT_BRANCHES["event_id"]]) else []
+        if pending:
+            write(_concatenate(pending))
     tmp.replace(path)  # never leave a half-written file under the final name
     return {"events": n_events, "stations": n_stations}
+
+
+def _concatenate(parts: list[dict]) -> dict:
+    if len(parts) == 1:
+        return parts[0]
+    return {
+        k: ak.concatenate([p[k] for p in parts])
+        if isinstance(parts[0][k], ak.Array)
+        else np.concatenate([p[k] for p in parts])
+        for k in parts[0]
+    }
 
 
 def _branch_type(values):
