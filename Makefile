@@ -86,7 +86,9 @@ BENCH_EPOCHS ?= 20
 bench: $(STAMP)
 	$(BIN)/python bench/bench_extraction.py --stations $(BENCH_STATIONS)
 	$(BIN)/python bench/bench_layouts.py --stations $(BENCH_STATIONS)
+	$(BIN)/python bench/bench_codecs.py
 	$(BIN)/python bench/bench_search.py --models xgboost dae --trials $(BENCH_TRIALS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS)
+	$(BIN)/python bench/bench_run.py
 
 clean:
 	rm -rf results/quick reports/quick mlruns .snakemake

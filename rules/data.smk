@@ -61,6 +61,8 @@ rule extract_stations:
             "on_bad_station",
             "branches",
             "zlib_library",
+            # Turning it on reruns the extraction, so the trace tables appear.
+            "keep_trace_tables",
         ),
         features=config["features"],
         config_key=input_config_key,

@@ -321,8 +321,11 @@ def test_one_pass_extraction_equals_the_two_steps(small_root, tmp_path):
     pd.testing.assert_frame_equal(quarantine, expected.reset_index(drop=True))
     assert sorted(quarantine["reason"]) == ["no_working_pmt", "zero_signal"]
     assert summary["quarantined"] == {"no_working_pmt": 1, "zero_signal": 1}
-    assert summary["stations"] == two_step_summary["stations"]
-    assert summary["featured"] == pq.read_metadata(f1).num_rows == summary["stations"] - 1
+    # stations: the featured ones, per file too; every station read is featured or quarantined.
+    assert summary["stations"] == pq.read_metadata(f1).num_rows == two_step_summary["stations"] - 1
+    assert summary["files"][0]["stations"] == summary["stations"]
+    assert summary["stations_read"] == small_root[1]["stations"] == summary["stations"] + 2
+    assert two_step_summary["stations_read"] == two_step_summary["stations"] + 1
     assert json.loads((tmp_path / "s1.json").read_text()) == summary
     # Without trace_path no trace table is written.
     (tmp_path / "lean").mkdir()
@@ -331,7 +334,9 @@ def test_one_pass_extraction_equals_the_two_steps(small_root, tmp_path):
     assert sorted(p.name for p in (tmp_path / "lean").iterdir()) == ["f.parquet", "q.parquet"]
     # on_bad_station: error stops at the first bad station, naming it; nothing is left behind.
     (tmp_path / "strict").mkdir()
-    with pytest.raises(InputDataError, match=r"^data.input_files.s: .*bad.root: entry 0 station"):
+    with pytest.raises(
+        InputDataError, match=r"^data.input_files.s: (?!.*data.input_files).*bad.root: entry 0 st"
+    ):
         ex.extract_features(
             bad, tmp_path / "strict" / "f.parquet", tmp_path / "strict" / "q.parquet", LAYOUT,
             FS, on_bad_station="error", sample="s", config_key="data.input_files.s",

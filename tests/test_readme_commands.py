@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import free_port
@@ -89,6 +90,24 @@ def _exists(*paths):
             assert (ws / path).exists(), f"{path} missing"
 
     return check
+
+
+def _bench(ws: Path, out: str):
+    """The issue's keys, measured (finite, positive) in this run of the benchmarks."""
+    extraction = json.loads((ws / "results/bench/extraction.json").read_text())
+    keys = ["project_s", "uproot_read_s", "root_asnumpy_s", "root_compiled_s", "codec_limit_s"]
+    keys += ["project_over_uproot", "project_over_root_asnumpy"]
+    assert all(np.isfinite(extraction[k]) and extraction[k] > 0 for k in keys), extraction
+    search = json.loads((ws / "results/bench/search.json").read_text())
+    for model in ("xgboost", "dae"):
+        for key in ("two_over_one_workers", "two_over_one_processes_ceiling"):
+            assert search[f"{model}_{key}"] > 0, (model, key)
+        assert {r["pruner"] for r in search["models"][model]["pruning"]} == {
+            "none",
+            "median",
+            "hyperband",
+        }
+    assert "trials per hour" in out and "pruning vs none" in out
 
 
 def _quick_results(ws: Path, out: str):
@@ -182,9 +201,7 @@ PLAN: dict[str, Run | Serve | NotHere] = {
     "python tools/zenodo_upload.py reports/default/zenodo --dry-run": Run(_dry_run),
     "make citation": Run(),
     "make repro": Run(_repro),
-    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
-        _exists("results/bench/extraction.json")
-    ),
+    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(_bench),
     "make ui": Serve(),
     "make envs": Run(_unchanged),
     "make format": Run(_unchanged),

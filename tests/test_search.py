@@ -406,6 +406,73 @@ def test_an_interrupted_sweep_ends_like_an_uninterrupted_one(tmp_path, monkeypat
     assert best["best_val_accuracy"] == pytest.approx(reference_best["best_val_accuracy"])
 
 
+def test_an_interrupted_hyperband_sweep_prunes_like_an_uninterrupted_one(tmp_path, monkeypatch):
+    """The default pruner: a trial killed after it reported at a rung is left out of the
+    competition and its retry lands in the same bracket (brackets follow the budget slot), so
+    every slot ends in the same state with the same value as in an uninterrupted sweep."""
+    from uhecr import models
+
+    cfg = {
+        "n_trials": 10,
+        "fixed": {"num_boost_round": 90},
+        "space": {"learning_rate": "loguniform(0.0001, 1)", "max_depth": "range(1, 4)"},
+    }
+    search_cfg = {
+        "sampler": {"name": "tpe", "n_startup_trials": 3},
+        "pruner": {"name": "hyperband", "min_resource": 1, "max_resource": 9},
+    }
+
+    def run(folder):
+        folder.mkdir()
+        storage = search.storage_for("journal", folder / "optuna.journal")
+        tracking = f"sqlite:///{folder / 'mlflow.db'}"
+        search.init_tracking(tracking, "t-hbk", folder / "artifacts")
+        info = search.create_study("xgboost", "t-hbk", storage, tracking, "t-hbk", cfg, 3)
+        args = ("xgboost", cfg, _blobs(), storage, info, "00", search_cfg, 3, tracking)
+        return storage, args
+
+    def by_slot(storage):
+        study = optuna.load_study(study_name="t-hbk", storage=storage)
+        killed = search.killed_trials(study)
+        done = [t for t in study.get_trials() if search.counted(t, killed)]
+        return {t.user_attrs["slot"]: (t.params, t.state, t.value) for t in done}, study
+
+    storage, args = run(tmp_path / "plain")
+    search.run_worker(*args)
+    reference, _ = by_slot(storage)
+    assert TrialState.PRUNED in {state for _, state, _ in reference.values()}
+
+    storage, args = run(tmp_path / "killed")
+    fit, calls = models.XGBoostClassifier.fit, []
+
+    def dies_in_fourth_trial_after_two_reports(self, X, y, X_val=None, y_val=None, report=None,
+                                               **kw):  # fmt: skip
+        calls.append(1)
+        if len(calls) != 4:
+            return fit(self, X, y, X_val, y_val, report=report, **kw)
+
+        def dying(step, acc):
+            report(step, acc)
+            if step == 2:
+                raise SystemExit("the job was killed")
+
+        return fit(self, X, y, X_val, y_val, report=dying, **kw)
+
+    monkeypatch.setattr(models.XGBoostClassifier, "fit", dies_in_fourth_trial_after_two_reports)
+    with pytest.raises(SystemExit):
+        search.run_worker(*args)
+    monkeypatch.setattr(models.XGBoostClassifier, "fit", fit)
+    assert search.run_worker(*args)["recovered_killed_trials"] == 1
+    slots, study = by_slot(storage)
+    (killed,) = search.killed_trials(study)
+    assert study.trials[killed].intermediate_values  # it had reported before it died
+    assert sorted(slots) == sorted(reference) == list(range(10))
+    for slot, (params, state, value) in reference.items():
+        assert slots[slot][0] == pytest.approx(params), slot
+        assert slots[slot][1] == state, slot
+        assert slots[slot][2] == pytest.approx(value), slot
+
+
 def test_a_worker_still_running_from_a_killed_snakemake_is_stopped_first(tmp_path):
     """Snakemake killed: its worker job lives on. The rerun's worker stops it (here a local
     process; scancel under SLURM, tests/test_slurm.py) before recovering its trials; a record

@@ -185,6 +185,10 @@ class _FeatureStage:
         self.schema: pa.Schema | None = None
         self.n_zero = 0
 
+    @property
+    def rows(self) -> int:
+        return self.sink.rows
+
     def consume(self, table: pa.Table, vem: np.ndarray | None = None) -> None:
         if vem is None:
             traces = table.column(TRACE_COLUMN).combine_chunks()
@@ -285,10 +289,13 @@ def extract_features(
     """ROOT files -> feature table in one chunked pass (read, calibrate, trace features): the
     VEM traces are never written unless ``trace_path`` asks for the station table too
     (``extraction.keep_trace_tables``). One quarantine table holds the stations left out at
-    calibration and those without signal. Same identities, checks and summary as
-    ``extract_station_table`` followed by ``compute_feature_table``, with the same rows."""
+    calibration and those without signal. Same identities, checks and rows as
+    ``extract_station_table`` followed by ``compute_feature_table``; in the summary,
+    ``stations`` counts the featured stations and ``stations_read`` = ``stations`` + all
+    quarantined."""
     qsink = _ParquetSink(Path(quarantine_path))
-    stage = _FeatureStage(features_path, qsink, settings, on_bad_station, config_key)
+    # No config-key prefix here: the pass prefixes every input error with it once.
+    stage = _FeatureStage(features_path, qsink, settings, on_bad_station, None)
     consumers: list = [stage]
     if trace_path is not None:
         consumers.append(_TraceSink(Path(trace_path)))
@@ -302,7 +309,6 @@ def extract_features(
         root_paths, layout, settings, step_size, on_bad_station, sample, config_key,
         qsink, consumers, close,
     )  # fmt: skip
-    summary["featured"] = stage.sink.rows
     if stage.n_zero:
         summary["quarantined"]["zero_signal"] = stage.n_zero
     _write_summary(summary, summary_path)
@@ -330,7 +336,9 @@ def _extract(
     close,
 ) -> dict:
     """The chunked pass shared by the extraction functions: each chunk's good stations (a table
-    with the VEM trace column, and the traces as an array) go to every consumer in turn."""
+    with the VEM trace column, and the traces as an array) go to every consumer in turn. The
+    summary counts the rows the first consumer wrote (``stations``, per file too) and every
+    station read (``stations_read``)."""
     single = isinstance(root_paths, (str, Path))
     paths = [Path(p) for p in ([root_paths] if single else root_paths)]
     if not paths:
@@ -340,14 +348,14 @@ def _extract(
     optional = None  # (first file, the optional branches it has)
     reasons = Counter()
     schema = None
-    n_rows = 0
+    n_read = 0
     n_bins = layout.n_bins
     sinks = [qsink] + [c.sink if isinstance(c, _FeatureStage) else c for c in consumers]
     try:
         for root_path in paths:
             source = str(root_path)
             seen_events: dict[int, int] = {}
-            before = n_rows
+            before = consumers[0].rows
             for chunk in iterate_stations(root_path, layout, step_size):
                 check_physical_ranges(root_path, layout, chunk)
                 c = chunk.columns
@@ -373,6 +381,7 @@ def _extract(
                         f"{sorted(optional[1])}, extraction.branches): one sample, one layout"
                     )
                 vem, info = feat.calibrate(chunk, settings)
+                n_read += len(vem)
                 ids = {
                     "shower_id": np.char.add(f"{sample}:", c["event_id"].astype(str)),
                     "station_id": c["station_id"],
@@ -432,7 +441,6 @@ def _extract(
                 if schema is None:
                     schema = table.schema
                 table = table.cast(schema)
-                n_rows += table.num_rows
                 for consumer in consumers:
                     consumer.consume(table, good_vem)
             for event_id in seen_events.keys() & sample_events.keys():
@@ -447,7 +455,7 @@ def _extract(
                     "file": source,
                     "sha256": sha256_file(root_path),
                     "bytes": root_path.stat().st_size,
-                    "stations": n_rows - before,
+                    "stations": consumers[0].rows - before,
                     "events": len(seen_events),
                 }
             )
@@ -468,7 +476,8 @@ def _extract(
         "config_key": config_key,
         "files": files,
         "labelled": "primary" in optional[1],  # the same in every file (checked above)
-        "stations": n_rows,
+        "stations": consumers[0].rows,
+        "stations_read": n_read,
         "events": len(sample_events),
         "quarantined": dict(reasons),
     }

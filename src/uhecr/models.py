@@ -15,7 +15,8 @@ their ``score`` is the accuracy per shower (one vote each), which is what their 
 
 ``report(step, val_accuracy)`` is called when validation data is given, with ``step`` the training
 resource used so far (the pruners' unit): epochs completed (neural networks, 1, 2, ...), blocks of
-``report_every`` boosting rounds completed (XGBoost), 1 after the fit (SVM). It may raise (e.g.
+``report_every`` boosting rounds completed (XGBoost); the SVM, trained in one fit, reports
+nothing (its validation accuracy is in ``history``). It may raise (e.g.
 ``optuna.TrialPruned``) to stop training. Search, evaluation
 and reporting use only this interface.
 
@@ -186,7 +187,9 @@ class SVMClassifier(Classifier):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.model.fit(X, y)
-        self._report(report, 1, X_val, y_val)
+        # Recorded, not reported: a pruner has nothing to save once the only fit is done (and
+        # Hyperband would mark fully trained trials PRUNED at its first rung).
+        self._report(None, 1, X_val, y_val)
         return self
 
     def predict_proba(self, X, groups=None):
@@ -422,9 +425,7 @@ def _epoch_callback(name: str, after_epoch: Callable[[int, float], None]):
         def on_epoch_end(self, epoch, logs=None):
             loss = float((logs or {}).get("loss", np.nan))
             if not np.isfinite(loss):
-                raise FloatingPointError(
-                    f"{name}: non-finite training loss at epoch {epoch + 1}"
-                )
+                raise FloatingPointError(f"{name}: non-finite training loss at epoch {epoch + 1}")
             after_epoch(epoch + 1, loss)
 
     return EpochEnd()

@@ -16,6 +16,7 @@ and re-enqueues their parameters, so nothing is lost or evaluated twice.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import logging
@@ -103,6 +104,32 @@ def make_sampler(cfg: dict, seed: int):
     raise ValueError(f"config key search.sampler.name: unknown sampler {name!r} (tpe | random)")
 
 
+class SlotHyperbandPruner(optuna.pruners.HyperbandPruner):
+    """Optuna's Hyperband with each trial's bracket drawn from its budget slot (user attribute
+    ``slot``), not its number, and killed trials in no bracket: a killed trial's retry (a new
+    number, the same slot and seeds) lands in the bracket the trial had and competes with the
+    same trials, so an interrupted one-worker sweep prunes exactly like an uninterrupted one."""
+
+    def prune(self, study, trial) -> bool:
+        attrs = study._storage.get_study_user_attrs(study._study_id)
+        self._killed = {int(k.split("_", 1)[1]) for k in attrs if k.startswith("killed_")}
+        return super().prune(study, trial)
+
+    def _get_bracket_id(self, study, trial) -> int:
+        if len(self._pruners) == 0:
+            return 0
+        if trial.number in getattr(self, "_killed", ()):
+            return -1  # matches no bracket: its rung values compete with nothing
+        slot = trial.user_attrs.get("slot", trial.number)
+        n = binascii.crc32(f"{study.study_name}_{slot}".encode())
+        n %= self._total_trial_allocation_budget
+        for bracket_id in range(self._n_brackets):
+            n -= self._trial_allocation_budgets[bracket_id]
+            if n < 0:
+                return bracket_id
+        raise AssertionError("unreachable: the budgets add up to the total")
+
+
 def make_pruner(cfg: dict):
     """The configured Optuna pruner. A step is the training resource a model reports (epochs,
     blocks of boosting rounds; ``models.py``): Hyperband and successive halving compare trials
@@ -114,7 +141,7 @@ def make_pruner(cfg: dict):
             n_warmup_steps=int(cfg.get("n_warmup_steps", 5)),
         )
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(
+        return SlotHyperbandPruner(
             min_resource=int(cfg.get("min_resource", 1)),
             max_resource=cfg.get("max_resource", "auto"),
             reduction_factor=int(cfg.get("reduction_factor", 3)),
@@ -375,18 +402,17 @@ def _log_trial(
         if result.get("value") is not None:
             metrics.append(Metric("best_val_accuracy", float(result["value"]), now, 0))
         metrics.append(Metric("trial_seconds", seconds, now, 0))
-        # One request for the whole trial (a store round trip per epoch slowed short trials;
-        # log_batch takes at most 1000 metrics per call).
+        # Batched requests (a store round trip per epoch slowed short trials); MLflow takes at
+        # most 1000 metrics, 100 params and 100 tags, 1000 entities in all, per log_batch call.
         client = mlflow.tracking.MlflowClient()
         run_id = mlflow.active_run().info.run_id
+        client.log_batch(
+            run_id,
+            params=[Param(k, str(v)) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
         for start in range(0, len(metrics), 1000):
-            first = start == 0
-            client.log_batch(
-                run_id,
-                metrics=metrics[start : start + 1000],
-                params=[Param(k, str(v)) for k, v in params.items()] if first else [],
-                tags=[RunTag(k, v) for k, v in tags.items()] if first else [],
-            )
+            client.log_batch(run_id, metrics=metrics[start : start + 1000])
         mlflow.log_dict(env["packages"], "packages.json")
 
 
