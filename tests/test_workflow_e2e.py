@@ -42,7 +42,10 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     r = quick_run
     for sample in ("proton_00", "helium_00", "oxygen_00", "iron_00"):
         assert (r / "raw" / f"{sample}.root").stat().st_size > 10_000
-        assert json.loads((r / "stations" / f"{sample}.summary.json").read_text())["featured"]
+        counts = json.loads((r / "stations" / f"{sample}.summary.json").read_text())
+        featured = pq.read_metadata(r / "features" / "per_file" / f"{sample}.parquet").num_rows
+        assert counts["stations"] == featured > 0
+        assert counts["stations_read"] == featured + sum(counts["quarantined"].values())
         assert (r / "logs" / "simulate" / f"{sample}.log").exists()
         assert (r / "benchmarks" / "simulate" / f"{sample}.tsv").exists()
     table = pd.read_parquet(r / "features" / "stations.parquet")
