@@ -266,7 +266,7 @@ def extract_station_table(
     traces = _TraceSink(Path(out_path))
     summary = _extract(
         root_paths, layout, settings, step_size, on_bad_station, sample, config_key,
-        qsink, [traces], traces.close,
+        qsink, [traces],
     )  # fmt: skip
     _write_summary(summary, summary_path)
     return summary
@@ -299,15 +299,9 @@ def extract_features(
     consumers: list = [stage]
     if trace_path is not None:
         consumers.append(_TraceSink(Path(trace_path)))
-
-    def close(schema):
-        stage.close(schema)
-        for c in consumers[1:]:
-            c.close(schema)
-
     summary = _extract(
         root_paths, layout, settings, step_size, on_bad_station, sample, config_key,
-        qsink, consumers, close,
+        qsink, consumers,
     )  # fmt: skip
     if stage.n_zero:
         summary["quarantined"]["zero_signal"] = stage.n_zero
@@ -333,7 +327,6 @@ def _extract(
     config_key: str | None,
     qsink: _ParquetSink,
     consumers: list,
-    close,
 ) -> dict:
     """The chunked pass shared by the extraction functions: each chunk's good stations (a table
     with the VEM trace column, and the traces as an array) go to every consumer in turn. The
@@ -469,7 +462,8 @@ def _extract(
         if config_key and isinstance(exc, InputDataError):
             raise InputDataError(f"{config_key}: {exc}") from exc
         raise
-    close(schema)
+    for consumer in consumers:
+        consumer.close(schema)
     qsink.close(_quarantine_schema())
     summary = {
         "sample": sample,
