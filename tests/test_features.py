@@ -176,3 +176,57 @@ def test_non_finite_trace_of_flagged_pmt_is_ignored():
     assert info["reason"][0] == 0 and info["n_good_pmts"][0] == 2
     f = feat.trace_features(vem, info["charge_over_peak"], S)
     assert f["total_signal_vem"][0] == pytest.approx(40.0, rel=0.01)
+
+
+def _calibrate_one_pmt_at_a_time(chunk, s):
+    """Textbook calibration in float64, one station and PMT at a time (the definition)."""
+    hg, lg, p = chunk.traces["trace_hg"], chunk.traces["trace_lg"], chunk.pmt
+    out = np.zeros((hg.shape[0], hg.shape[2]))
+    for i in range(hg.shape[0]):
+        good = [j for j in range(hg.shape[1]) if p["pmt_ok"][i, j]]
+        for j in good:
+            adc = hg[i, j].astype(float) - p["baseline_hg"][i, j]
+            saturated = hg[i, j] >= s.adc_max
+            low = (lg[i, j].astype(float) - p["baseline_lg"][i, j]) * p["da_ratio"][i, j]
+            adc[saturated] = low[saturated]
+            out[i] += adc / p["vem_charge"][i, j] / len(good)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float64])
+def test_calibration_matches_the_definition_per_pmt(dtype):
+    """Different constants per PMT, saturation in one, two or three PMTs of a station (the
+    same bins), a flagged PMT with garbage: the fast weighted sum equals the definition."""
+    rng = np.random.default_rng(5)
+    n, n_pmt, n_bins = 40, 3, 768
+    trace = np.zeros((n, n_bins))
+    trace[:, 200:260] = rng.uniform(0.0, 30.0, (n, 1)) * np.exp(-np.arange(60) / 12.0)
+    base_hg = rng.uniform(40, 60, (n, n_pmt))
+    base_lg = rng.uniform(40, 60, (n, n_pmt))
+    charge = rng.uniform(120, 180, (n, n_pmt))
+    ratio = rng.uniform(28, 36, (n, n_pmt))
+    signal = trace[:, None, :] * charge[:, :, None]
+    hg = np.clip(np.rint(base_hg[:, :, None] + signal), 0, 1023)
+    lg = np.clip(np.rint(base_lg[:, :, None] + signal / ratio[:, :, None]), 0, 1023)
+    ok = np.ones((n, n_pmt), bool)
+    ok[3, 1] = ok[7, 0] = False
+    hg[3, 1] = 1023  # garbage in a flagged PMT: saturated everywhere
+    chunk = StationChunk(
+        columns={"station_id": np.arange(n)},
+        pmt={
+            "pmt_ok": ok,
+            "baseline_hg": base_hg,
+            "baseline_lg": base_lg,
+            "vem_peak": charge / COP,
+            "vem_charge": charge,
+            "da_ratio": ratio,
+        },
+        traces={"trace_hg": hg.astype(dtype), "trace_lg": lg.astype(dtype)},
+        entry_start=0,
+    )
+    n_saturated = (hg.max(axis=2) >= S.adc_max).sum(axis=1)
+    assert {1, 2, 3} <= set(n_saturated[ok.all(axis=1)].tolist())  # the case is exercised
+    vem, info = feat.calibrate(chunk, S)
+    assert vem.dtype == np.float32
+    assert (info["reason"] == 0).all()
+    np.testing.assert_allclose(vem, _calibrate_one_pmt_at_a_time(chunk, S), rtol=1e-5, atol=2e-5)

@@ -64,9 +64,9 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     ``info`` holds n_good_pmts, charge/peak ratio, saturation flags and a quarantine reason code
     (index into ``QUARANTINE_REASONS`` + 1; 0 means good).
 
-    One float32 pass over the high-gain traces, in place: the low gain replaces only the
-    saturated bins (rare), and non-finite checks run only on floating-point inputs (integer ADC
-    samples are finite by construction).
+    One weighted sum over the PMTs (``einsum``, no (n, 3, n_bins) float temporary): the low gain
+    replaces only the saturated bins (few) as a correction of that sum, and non-finite checks
+    run only on floating-point inputs (integer ADC samples are finite by construction).
     """
     hg_raw, lg_raw = chunk.traces["trace_hg"], chunk.traces["trace_lg"]
     p = chunk.pmt
@@ -98,29 +98,34 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
         finite_trace = np.isfinite(hg_raw).all(axis=2) & np.isfinite(lg_raw).all(axis=2)
     else:
         finite_trace = np.ones(good.shape, dtype=bool)
-    # Saturation is rare: find the saturated PMTs from their maxima (one pass), then the bins.
+    # Saturated bins are few: find the saturated PMTs from their maxima (one pass), then the bins.
     sat_pmt = (hg_raw.max(axis=2) >= s.adc_max) & good
     # Per-PMT weight of the station mean: 1 / (Q_VEM * working PMTs), 0 for a PMT not used.
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = np.where(good, 1.0 / charge, 0.0) / np.maximum(n_good, 1)[:, None]
         charge_over_peak = np.where(good, charge / peak, 0.0).sum(axis=1) / np.maximum(n_good, 1)
-    # sum_j w_j (hg_j - b_j) = sum_j w_j hg_j - sum_j w_j b_j: one multiply pass and one sum.
+    # sum_j w_j (hg_j - b_j) = sum_j w_j hg_j - sum_j w_j b_j: one weighted sum and one offset.
     w = weight.astype(np.float32)
     offset = (w * np.where(good, base_hg, 0.0)).sum(axis=1, dtype=np.float32)
-    with np.errstate(invalid="ignore"):  # inf x 0 of a PMT not used, zeroed below
-        adc = np.multiply(hg_raw, w[:, :, None], dtype=np.float32)  # the one full-size temporary
-    if float_input:
-        adc[~good] = 0.0  # a bad PMT's non-finite samples must not reach the sum
+    # A bad PMT's non-finite samples must not reach the sum (0 x inf is NaN): float input only.
+    hg_used = np.where(good[:, :, None], hg_raw, 0) if float_input else hg_raw
+    vem = np.einsum("ijk,ij->ik", hg_used, w, dtype=np.float32, casting="unsafe")
     # Checked on every PMT: a real file's low gain may clip where its high gain does not.
     lg_sat = (lg_raw.max(axis=2) >= s.adc_max) & good
     if sat_pmt.any():
-        pi, pj = np.nonzero(sat_pmt)
-        k, b = np.nonzero(hg_raw[pi, pj] >= s.adc_max)
-        i, j = pi[k], pj[k]
-        # Low gain in high-gain ADC units, plus the high-gain baseline the offset removes.
-        low = (lg_raw[i, j, b].astype(np.float32) - base_lg[i, j]) * ratio[i, j] + base_hg[i, j]
-        adc[i, j, b] = low * w[i, j]
-    vem = adc.sum(axis=1)
+        # Flat indices (fast ``flatnonzero``/``take``): PMT row r = station * n_pmt + pmt.
+        n_bins = hg_raw.shape[2]
+        rows = np.flatnonzero(sat_pmt)
+        hg_rows = hg_raw.reshape(-1, n_bins).take(rows, axis=0)
+        k = np.flatnonzero(hg_rows >= s.adc_max)
+        r, b = rows[k // n_bins], k % n_bins
+        hg_bins = hg_rows.ravel().take(k).astype(np.float32)
+        lg_bins = lg_raw.reshape(-1).take(r * n_bins + b).astype(np.float32)
+        # Low gain in high-gain ADC units, plus the high-gain baseline the offset removes,
+        # replacing the saturated high-gain sample in the sum (bins may repeat across PMTs).
+        low = (lg_bins - base_lg.ravel()[r]) * ratio.ravel()[r] + base_hg.ravel()[r]
+        with np.errstate(invalid="ignore"):  # +inf high gain: station quarantined below
+            np.add.at(vem, (r // hg_raw.shape[1], b), (low - hg_bins) * w.ravel()[r])
     vem -= offset[:, None]
     finite_vem = np.isfinite(vem).all(axis=1) if float_input else np.ones(len(vem), bool)
 
