@@ -80,14 +80,19 @@ lock:
 	/tmp/uhecr-lock-venv/bin/pip freeze --all --exclude-editable > requirements.lock
 
 BENCH_STATIONS ?= 20000
-BENCH_TRIALS ?= 12
+BENCH_TRIALS ?= 16
+BENCH_REPEATS ?= 3
+BENCH_WORKER_TRIALS ?= 48
 BENCH_TRAIN ?= 20000
 BENCH_EPOCHS ?= 20
+BENCH_WORKER_EPOCHS ?= 5
 bench: $(STAMP)
 	$(BIN)/python bench/bench_extraction.py --stations $(BENCH_STATIONS)
 	$(BIN)/python bench/bench_layouts.py --stations $(BENCH_STATIONS)
 	$(BIN)/python bench/bench_codecs.py
-	$(BIN)/python bench/bench_search.py --models xgboost dae --trials $(BENCH_TRIALS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS)
+	$(BIN)/python bench/bench_search.py --models xgboost dae --trials $(BENCH_TRIALS) --repeats $(BENCH_REPEATS) \
+		--worker-trials $(BENCH_WORKER_TRIALS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS) \
+		--worker-epochs $(BENCH_WORKER_EPOCHS)
 	$(BIN)/python bench/bench_run.py
 
 clean:

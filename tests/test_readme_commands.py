@@ -107,7 +107,9 @@ def _bench(ws: Path, out: str):
             "median",
             "hyperband",
         }
-    assert "trials per hour" in out and "pruning vs none" in out
+        medians = search["models"][model]["pruning_medians"]
+        assert medians["none"]["wall_ratio"] == 1.0 and medians["none"]["reached_target"] >= 1
+    assert "trials per hour" in out and "pruning vs none" in out and "medians over" in out
 
 
 def _quick_results(ws: Path, out: str):
@@ -201,7 +203,9 @@ PLAN: dict[str, Run | Serve | NotHere] = {
     "python tools/zenodo_upload.py reports/default/zenodo --dry-run": Run(_dry_run),
     "make citation": Run(),
     "make repro": Run(_repro),
-    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(_bench),
+    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_REPEATS=1 BENCH_WORKER_TRIALS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
+        _bench
+    ),
     "make ui": Serve(),
     "make envs": Run(_unchanged),
     "make format": Run(_unchanged),
