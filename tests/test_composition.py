@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from uhecr import composition as comp
-from uhecr import physics
+from uhecr import evaluation, physics
 from uhecr.features import CLASSES
 
 # Synthetic classifier output: one overlapping Gaussian per class (the real ones overlap more).
@@ -212,3 +212,42 @@ def test_fit_sample_of_new_data_recovers_its_fractions_and_says_which_bins_it_sk
     np.testing.assert_allclose(
         labelled.iloc[0][[f"f_{c}_true" for c in CLASSES]].astype(float), share
     )
+
+
+def test_shower_observables_agree_with_the_evaluation_product_rule():
+    """Composition, application and evaluation group stations into showers the same way: the
+    argmax of the shower probabilities is the evaluation's prediction, also where a station's
+    probability is tiny (with its own floor of 1e-12 the composition chose proton here, the
+    evaluation iron)."""
+    probs = np.array(
+        [
+            [1 - 1e-6, 3e-7, 3e-7, 4e-7],
+            [1 - 1e-6, 3e-7, 3e-7, 4e-7],
+            [1e-20, 1e-9, 1e-9, 1 - 2e-9],  # vetoes proton under the product rule
+        ]
+    )
+    pred = pd.DataFrame(
+        {
+            "shower_id": ["a", "a", "a"],
+            "label": [3, 3, 3],
+            "lg_energy": [19.0, 19.0, 19.0],
+            **{f"p_{c}": probs[:, k] for k, c in enumerate(CLASSES)},
+        }
+    )
+    out = comp.shower_observables(pred)
+    decided = evaluation.combine_stations(pred)["prediction"].to_numpy()
+    assert decided.tolist() == [3]
+    assert out[[f"p_{c}" for c in CLASSES]].to_numpy().argmax(axis=1).tolist() == [3]
+
+
+def test_shower_observables_refuse_a_shower_with_two_labels():
+    pred = pd.DataFrame(
+        {
+            "shower_id": ["a", "a"],
+            "label": [0, 3],
+            "lg_energy": [19.0, 19.0],
+            **{f"p_{c}": [0.25, 0.25] for c in CLASSES},
+        }
+    )
+    with pytest.raises(ValueError, match="shower 'a' has stations with different"):
+        comp.shower_observables(pred)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from uhecr import physics
+from uhecr import evaluation, physics
 from uhecr.features import CLASSES
 
 log = logging.getLogger(__name__)
@@ -83,21 +83,16 @@ def shower_observables(predictions: pd.DataFrame, xmax: pd.Series | None = None)
     """One row per shower: label, lg E, number of stations, the normalised geometric mean of
     its stations' class probabilities (``p_<class>``: its argmax is the product rule's), the
     classifier's ln A estimate and (if ``xmax``, indexed by shower id, is given) the true Xmax."""
-    proba = predictions[[f"p_{c}" for c in CLASSES]].to_numpy(dtype=float)
-    logp = np.log(np.clip(proba, 1e-12, None))
-    codes, showers = pd.factorize(predictions["shower_id"], sort=True)
-    n = np.bincount(codes, minlength=len(showers))
-    mean_logp = np.zeros((len(showers), len(CLASSES)))
-    np.add.at(mean_logp, codes, logp)
-    mean_logp /= n[:, None]
+    showers, n, score, label = evaluation.shower_log_scores(predictions)
+    mean_logp = score / n[:, None]
     post = np.exp(mean_logp - mean_logp.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)
-    first = predictions.groupby(codes)[["label", "lg_energy"]].first()
+    codes = pd.factorize(predictions["shower_id"], sort=True)[0]
     out = pd.DataFrame(
         {
-            "shower_id": np.asarray(showers),
-            "label": first["label"].to_numpy(),
-            "lg_energy": first["lg_energy"].to_numpy(),
+            "shower_id": showers,
+            "label": label,
+            "lg_energy": predictions.groupby(codes)["lg_energy"].first().to_numpy(),
             "n_stations": n,
             "ln_a_score": post @ LN_A,
             **{f"p_{c}": post[:, k] for k, c in enumerate(CLASSES)},

@@ -225,27 +225,38 @@ def binned_event_accuracy(showers: pd.DataFrame, confidence: float) -> dict:
     return out
 
 
-def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:
-    """One prediction per shower from its stations' class probabilities (``EVENT_RULE``)."""
+def shower_log_scores(predictions: pd.DataFrame):
+    """Per shower, the sum over its stations of log p_k (the product rule's score, ``EVENT_RULE``):
+    ``(shower ids, station count, score (n_showers, n_classes), label)``, showers sorted by id.
+
+    The one grouping that every shower-level result uses (evaluation, composition, application),
+    so their predicted primaries agree. Stations of one shower with different labels are an error.
+    """
     proba_cols = [f"p_{c}" for c in CLASSES]
     logp = np.log(np.clip(predictions[proba_cols].to_numpy(dtype=float), 1e-300, None))
     codes, showers = pd.factorize(predictions["shower_id"], sort=True)
-    n_showers = len(showers)
-    score = np.zeros((n_showers, len(CLASSES)))
+    score = np.zeros((len(showers), len(CLASSES)))
     np.add.at(score, codes, logp)
-    m = np.bincount(codes, minlength=n_showers)
+    n_stations = np.bincount(codes, minlength=len(showers))
     labels = predictions.groupby(codes)["label"].agg(["min", "max"])
     if (labels["min"] != labels["max"]).any():
         bad = showers[labels.index[labels["min"] != labels["max"]][0]]
         raise ValueError(f"shower {bad!r} has stations with different true primaries")
+    return np.asarray(showers), n_stations, score, labels["min"].to_numpy()
+
+
+def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:
+    """One prediction per shower from its stations' class probabilities (``EVENT_RULE``)."""
+    showers, n_stations, score, label = shower_log_scores(predictions)
     out = pd.DataFrame(
         {
-            "shower_id": np.asarray(showers),
-            "n_stations": m,
-            "label": labels["min"].to_numpy(),
+            "shower_id": showers,
+            "n_stations": n_stations,
+            "label": label,
             "prediction": score.argmax(axis=1),
         }
     )
+    codes = pd.factorize(predictions["shower_id"], sort=True)[0]
     for column in SHOWER_BINS:  # shower-level quantities, the same for all its stations
         if column in predictions:
             out[column] = predictions.groupby(codes)[column].first().to_numpy()
