@@ -113,19 +113,28 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     # Checked on every PMT: a real file's low gain may clip where its high gain does not.
     lg_sat = (lg_raw.max(axis=2) >= s.adc_max) & good
     if sat_pmt.any():
-        # Flat indices (fast ``flatnonzero``/``take``): PMT row r = station * n_pmt + pmt.
-        n_bins = hg_raw.shape[2]
-        rows = np.flatnonzero(sat_pmt)
-        hg_rows = hg_raw.reshape(-1, n_bins).take(rows, axis=0)
-        k = np.flatnonzero(hg_rows >= s.adc_max)
-        r, b = rows[k // n_bins], k % n_bins
-        hg_bins = hg_rows.ravel().take(k).astype(np.float32)
-        lg_bins = lg_raw.reshape(-1).take(r * n_bins + b).astype(np.float32)
-        # Low gain in high-gain ADC units, plus the high-gain baseline the offset removes,
-        # replacing the saturated high-gain sample in the sum (bins may repeat across PMTs).
-        low = (lg_bins - base_lg.ravel()[r]) * ratio.ravel()[r] + base_hg.ravel()[r]
-        with np.errstate(invalid="ignore"):  # +inf high gain: station quarantined below
-            np.add.at(vem, (r // hg_raw.shape[1], b), (low - hg_bins) * w.ravel()[r])
+        # Each saturated (station, bin) is summed again over its PMTs, the low gain (in
+        # high-gain ADC units, plus the high-gain baseline the offset removes) in place of
+        # every saturated high-gain sample, in the dense sum's order: bit-identical to it.
+        n_pmt, n_bins = hg_raw.shape[1], hg_raw.shape[2]
+        stations = np.flatnonzero(sat_pmt.any(axis=1))
+        high_s = hg_used.take(stations, axis=0)
+        saturated_s = (high_s >= s.adc_max) & sat_pmt[stations][:, :, None]
+        k = np.flatnonzero(saturated_s.any(axis=1))  # one entry per (station, bin)
+        row, b = k // n_bins, k % n_bins
+        saturated = saturated_s[row, :, b]
+        high = high_s[row, :, b].astype(np.float32)
+        station = stations[row]
+        # One gather of the per-PMT constants (base_lg, ratio, base_hg, weight) per entry.
+        const = np.stack([base_lg, ratio, base_hg, w], axis=-1)[station]
+        low_adc = lg_raw[station, :, b].astype(np.float32) - const[..., 0]
+        low = low_adc * const[..., 1] + const[..., 2]
+        with np.errstate(invalid="ignore", over="ignore"):  # unused terms of bad PMTs
+            terms = np.where(saturated, low, high) * const[..., 3]
+        total = terms[:, 0].copy()
+        for pmt in range(1, n_pmt):
+            total += terms[:, pmt]
+        vem[station, b] = total
     vem -= offset[:, None]
     finite_vem = np.isfinite(vem).all(axis=1) if float_input else np.ones(len(vem), bool)
 
