@@ -178,10 +178,12 @@ def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=No
 
 
 def _median(values):
+    """Median over the seeds; a seed that never reached its target counts as infinitely late
+    (None when that is the median)."""
     import numpy as np
 
-    known = [v for v in values if v is not None]
-    return float(np.median(known)) if len(known) == len(values) else None
+    median = float(np.median([np.inf if v is None else v for v in values]))
+    return median if np.isfinite(median) else None
 
 
 def bench_model(model, args, cfg_all, data, features):
@@ -329,6 +331,8 @@ def main() -> None:
             "n_train": len(data["train"][0]),
             "tolerance": args.tolerance,
             "repeats": args.repeats,
+            "epochs": args.epochs,
+            "worker_epochs": args.worker_epochs,
             **summary,
             "models": results,
         },

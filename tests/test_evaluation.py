@@ -252,3 +252,15 @@ def test_combined_showers_carry_their_energy_and_zenith():
     frame = frame.assign(lg_energy=19.2, zenith_deg=33.0)
     out = evaluation.combine_stations(frame)
     assert out[["lg_energy", "zenith_deg"]].iloc[0].tolist() == [19.2, 33.0]
+
+
+def test_stations_without_a_label_are_an_error_not_a_label_conflict():
+    frame = pd.DataFrame(
+        {
+            "shower_id": ["a", "a"],
+            "label": [np.nan, np.nan],
+            **{f"p_{c}": [0.25, 0.25] for c in evaluation.CLASSES},
+        }
+    )
+    with pytest.raises(ValueError, match="without a label"):
+        evaluation.combine_stations(frame)

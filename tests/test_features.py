@@ -241,3 +241,33 @@ def test_calibration_matches_the_definition_per_pmt(dtype):
     adc[i, j, b] = (low_adc * f32["da_ratio"][i, j] + f32["baseline_hg"][i, j]) * w[i, j]
     offset = (w * np.where(ok, f32["baseline_hg"], 0.0)).sum(axis=1, dtype=np.float32)
     np.testing.assert_array_equal(vem, adc.sum(axis=1) - offset[:, None])
+
+
+def test_charge_whose_inverse_overflows_is_a_non_finite_calibration():
+    trace = np.zeros((2, 768))
+    trace[:, 100:140] = 1.0
+    chunk = _chunk(trace)
+    chunk.pmt["vem_charge"][0, 1] = 1e-40  # a float32 denormal: 1 / Q_VEM is inf
+    vem, info = feat.calibrate(chunk, S)
+    code = feat.QUARANTINE_REASONS.index("non_finite_calibration") + 1
+    assert info["reason"].tolist() == [code, 0]
+
+
+def test_integer_traces_whose_calibrated_sum_overflows_are_quarantined():
+    """Integer samples are finite, but constants can still overflow the float32 sum."""
+    trace = np.zeros((2, 768))
+    trace[:, 100:110] = 40.0  # saturates the high gain: the low gain is used
+    chunk = _chunk(trace)
+    chunk.pmt["da_ratio"][0, :] = 1e38  # the low gain in high-gain units overflows
+    vem, info = feat.calibrate(chunk, S)
+    assert info["high_gain_saturated"].tolist() == [True, True]
+    code = feat.QUARANTINE_REASONS.index("non_finite_trace") + 1
+    assert info["reason"].tolist() == [code, 0]
+    assert np.isfinite(vem).all()
+
+
+def test_gains_of_different_shapes_are_an_error():
+    chunk = _chunk(np.zeros(768))
+    chunk.traces["trace_lg"] = chunk.traces["trace_lg"][:, :, :700]
+    with pytest.raises(ValueError, match="low-gain traces"):
+        feat.calibrate(chunk, S)

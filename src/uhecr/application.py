@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uhecr import composition, extraction, model_store, provenance
+from uhecr import composition, evaluation, extraction, model_store, provenance
 from uhecr.features import CLASSES
 from uhecr.io import InputDataError
 
@@ -55,8 +55,10 @@ def shower_predictions(stations: pd.DataFrame) -> pd.DataFrame:
     """One row per shower: the normalised geometric mean of its stations' probabilities, the
     predicted primary (the product rule's) and the ln A estimate of the composition fit."""
     showers = composition.shower_observables(stations)
-    proba = showers[[f"p_{c}" for c in CLASSES]].to_numpy()
-    showers["prediction"] = np.asarray(CLASSES)[proba.argmax(axis=1)]
+    # The argmax of the summed log-probabilities itself, as the evaluation takes it (the
+    # normalised probabilities can round a near tie into an exact one).
+    score = evaluation.shower_log_scores(stations)[2]
+    showers["prediction"] = np.asarray(CLASSES)[score.argmax(axis=1)]
     return showers
 
 

@@ -232,6 +232,8 @@ def shower_log_scores(predictions: pd.DataFrame):
     The one grouping that every shower-level result uses (evaluation, composition, application),
     so their predicted primaries agree. Stations of one shower with different labels are an error.
     """
+    if predictions["label"].isna().any():
+        raise ValueError("stations without a label (NaN): unlabelled stations carry label -1")
     proba_cols = [f"p_{c}" for c in CLASSES]
     logp = np.log(np.clip(predictions[proba_cols].to_numpy(dtype=float), 1e-300, None))
     codes, showers = pd.factorize(predictions["shower_id"], sort=True)

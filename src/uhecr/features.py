@@ -57,6 +57,17 @@ class FeatureSettings:
     pretrigger_bins: int = 200
 
 
+def _sum_is_finite(hg_dtype, lg_dtype, w, base_hg, base_lg, ratio, offset) -> np.ndarray:
+    """Per station: can its calibrated float32 trace not overflow, whatever the integer ADC
+    samples? A bound from the largest sample of each gain's dtype and the PMT constants."""
+    big_hg = float(max(-np.iinfo(hg_dtype).min, np.iinfo(hg_dtype).max))
+    big_lg = float(max(-np.iinfo(lg_dtype).min, np.iinfo(lg_dtype).max))
+    with np.errstate(over="ignore", invalid="ignore"):
+        low = (big_lg + np.abs(base_lg.astype(float))) * np.abs(ratio) + np.abs(base_hg)
+        bound = (np.abs(w) * np.maximum(big_hg, low)).sum(axis=1) + np.abs(offset)
+    return np.isfinite(bound) & (bound < 1e37)
+
+
 def calibrate(chunk: StationChunk, s: FeatureSettings):
     """Mean VEM trace over working PMTs plus per-station quality information.
 
@@ -64,11 +75,16 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     ``info`` holds n_good_pmts, charge/peak ratio, saturation flags and a quarantine reason code
     (index into ``QUARANTINE_REASONS`` + 1; 0 means good).
 
-    One weighted sum over the PMTs (``einsum``, no (n, 3, n_bins) float temporary): the low gain
-    replaces only the saturated bins (few) as a correction of that sum, and non-finite checks
-    run only on floating-point inputs (integer ADC samples are finite by construction).
+    One weighted sum over the PMTs (``einsum``; for integer ADC samples without an (n, 3,
+    n_bins) float temporary), the saturated bins summed again with the low gain. Non-finite
+    checks of the traces run on floating-point inputs; integer samples are finite, and their
+    sum is checked only where the constants could make it overflow.
     """
     hg_raw, lg_raw = chunk.traces["trace_hg"], chunk.traces["trace_lg"]
+    if hg_raw.shape != lg_raw.shape:
+        raise ValueError(
+            f"high-gain traces {hg_raw.shape} and low-gain traces {lg_raw.shape} differ in shape"
+        )
     p = chunk.pmt
     if s.baseline == "pretrigger":
         base_hg = np.median(hg_raw[:, :, : s.pretrigger_bins], axis=2).astype(np.float32)
@@ -87,6 +103,8 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     flagged_ok = p["pmt_ok"].astype(bool)
     cal = np.stack([base_hg, base_lg, charge, peak, ratio])
     finite_cal = np.isfinite(cal).all(axis=0)
+    with np.errstate(divide="ignore", over="ignore"):  # 1 / a denormal charge is inf
+        finite_cal &= ~((charge > 0) & ~np.isfinite(np.float32(1.0) / charge))
     positive_cal = (charge > 0) & (peak > 0) & (ratio > 0)
     good = flagged_ok & finite_cal & positive_cal
     n_good = good.sum(axis=1)
@@ -101,7 +119,7 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     # Saturated bins are few: find the saturated PMTs from their maxima (one pass), then the bins.
     sat_pmt = (hg_raw.max(axis=2) >= s.adc_max) & good
     # Per-PMT weight of the station mean: 1 / (Q_VEM * working PMTs), 0 for a PMT not used.
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         weight = np.where(good, 1.0 / charge, 0.0) / np.maximum(n_good, 1)[:, None]
         charge_over_peak = np.where(good, charge / peak, 0.0).sum(axis=1) / np.maximum(n_good, 1)
     # sum_j w_j (hg_j - b_j) = sum_j w_j hg_j - sum_j w_j b_j: one weighted sum and one offset.
@@ -127,16 +145,22 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
         station = stations[row]
         # One gather of the per-PMT constants (base_lg, ratio, base_hg, weight) per entry.
         const = np.stack([base_lg, ratio, base_hg, w], axis=-1)[station]
-        low_adc = lg_raw[station, :, b].astype(np.float32) - const[..., 0]
-        low = low_adc * const[..., 1] + const[..., 2]
-        with np.errstate(invalid="ignore", over="ignore"):  # unused terms of bad PMTs
+        # Overflows (absurd constants, unused terms of bad PMTs) are quarantined below.
+        with np.errstate(invalid="ignore", over="ignore"):
+            low_adc = lg_raw[station, :, b].astype(np.float32) - const[..., 0]
+            low = low_adc * const[..., 1] + const[..., 2]
             terms = np.where(saturated, low, high) * const[..., 3]
         total = terms[:, 0].copy()
         for pmt in range(1, n_pmt):
             total += terms[:, pmt]
         vem[station, b] = total
     vem -= offset[:, None]
-    finite_vem = np.isfinite(vem).all(axis=1) if float_input else np.ones(len(vem), bool)
+    finite_vem = np.ones(len(vem), bool)
+    if float_input:
+        finite_vem = np.isfinite(vem).all(axis=1)
+    else:  # integer samples are finite, but absurd constants can overflow the float32 sum
+        unsure = ~_sum_is_finite(hg_raw.dtype, lg_raw.dtype, w, base_hg, base_lg, ratio, offset)
+        finite_vem[unsure] = np.isfinite(vem[unsure]).all(axis=1)
 
     # First applicable reason wins; codes index QUARANTINE_REASONS (+1, 0 = good).
     checks = [
