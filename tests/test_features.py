@@ -253,12 +253,22 @@ def test_charge_whose_inverse_overflows_is_a_non_finite_calibration():
     assert info["reason"].tolist() == [code, 0]
 
 
-def test_integer_traces_whose_calibrated_sum_overflows_are_quarantined():
+@pytest.mark.parametrize(
+    "constants",
+    [
+        {"da_ratio": 1e38},  # the low gain in high-gain units overflows
+        {"da_ratio": 1e38, "vem_charge": 1e10, "vem_peak": 1e10},  # ... with a tiny weight
+        {"vem_charge": 1e-37},  # the weight is finite, the weighted sum is not
+    ],
+    ids=["ratio", "ratio-small-weight", "tiny-charge"],
+)
+def test_integer_traces_whose_calibrated_sum_overflows_are_quarantined(constants):
     """Integer samples are finite, but constants can still overflow the float32 sum."""
     trace = np.zeros((2, 768))
     trace[:, 100:110] = 40.0  # saturates the high gain: the low gain is used
     chunk = _chunk(trace)
-    chunk.pmt["da_ratio"][0, :] = 1e38  # the low gain in high-gain units overflows
+    for key, value in constants.items():
+        chunk.pmt[key][0, :] = value
     vem, info = feat.calibrate(chunk, S)
     assert info["high_gain_saturated"].tolist() == [True, True]
     code = feat.QUARANTINE_REASONS.index("non_finite_trace") + 1

@@ -57,14 +57,12 @@ class FeatureSettings:
     pretrigger_bins: int = 200
 
 
-def _sum_is_finite(hg_dtype, lg_dtype, w, base_hg, base_lg, ratio, offset) -> np.ndarray:
-    """Per station: can its calibrated float32 trace not overflow, whatever the integer ADC
-    samples? A bound from the largest sample of each gain's dtype and the PMT constants."""
-    big_hg = float(max(-np.iinfo(hg_dtype).min, np.iinfo(hg_dtype).max))
-    big_lg = float(max(-np.iinfo(lg_dtype).min, np.iinfo(lg_dtype).max))
+def _high_gain_sum_is_finite(dtype, w, offset) -> np.ndarray:
+    """Per station: can the weighted high-gain sum minus the offset not overflow float32,
+    whatever the integer ADC samples? A bound from the dtype's largest magnitude."""
+    big = 1.0 if dtype.kind == "b" else float(max(-np.iinfo(dtype).min, np.iinfo(dtype).max))
     with np.errstate(over="ignore", invalid="ignore"):
-        low = (big_lg + np.abs(base_lg.astype(float))) * np.abs(ratio) + np.abs(base_hg)
-        bound = (np.abs(w) * np.maximum(big_hg, low)).sum(axis=1) + np.abs(offset)
+        bound = (np.abs(w.astype(float)) * big).sum(axis=1) + np.abs(offset.astype(float))
     return np.isfinite(bound) & (bound < 1e37)
 
 
@@ -124,12 +122,14 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
         charge_over_peak = np.where(good, charge / peak, 0.0).sum(axis=1) / np.maximum(n_good, 1)
     # sum_j w_j (hg_j - b_j) = sum_j w_j hg_j - sum_j w_j b_j: one weighted sum and one offset.
     w = weight.astype(np.float32)
-    offset = (w * np.where(good, base_hg, 0.0)).sum(axis=1, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd constants: quarantined below
+        offset = (w * np.where(good, base_hg, 0.0)).sum(axis=1, dtype=np.float32)
     # A bad PMT's non-finite samples must not reach the sum (0 x inf is NaN): float input only.
     hg_used = np.where(good[:, :, None], hg_raw, 0) if float_input else hg_raw
     vem = np.einsum("ijk,ij->ik", hg_used, w, dtype=np.float32, casting="unsafe")
     # Checked on every PMT: a real file's low gain may clip where its high gain does not.
     lg_sat = (lg_raw.max(axis=2) >= s.adc_max) & good
+    low_unsure = np.zeros(0, dtype=np.intp)  # stations whose low-gain terms are huge
     if sat_pmt.any():
         # Each saturated (station, bin) is summed again over its PMTs, the low gain (in
         # high-gain ADC units, plus the high-gain baseline the offset removes) in place of
@@ -154,12 +154,16 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
         for pmt in range(1, n_pmt):
             total += terms[:, pmt]
         vem[station, b] = total
-    vem -= offset[:, None]
+        # The low-gain terms are not covered by the high-gain bound below.
+        low_unsure = station[~(np.abs(total) < 1e37)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        vem -= offset[:, None]
     finite_vem = np.ones(len(vem), bool)
     if float_input:
         finite_vem = np.isfinite(vem).all(axis=1)
     else:  # integer samples are finite, but absurd constants can overflow the float32 sum
-        unsure = ~_sum_is_finite(hg_raw.dtype, lg_raw.dtype, w, base_hg, base_lg, ratio, offset)
+        unsure = ~_high_gain_sum_is_finite(hg_raw.dtype, w, offset)
+        unsure[low_unsure] = True
         finite_vem[unsure] = np.isfinite(vem[unsure]).all(axis=1)
 
     # First applicable reason wins; codes index QUARANTINE_REASONS (+1, 0 = good).
