@@ -5,10 +5,10 @@
    as the study's (``--worker-trials``; the thesis config runs 50-100). Both sweeps draw the
    same trials (random sampler seeded by the budget slot), so the ratio measures the parallel
    throughput, not a different mix of slow and fast configurations. Each process's fixed cost
-   (interpreter, imports, study and MLflow set-up, until its first trial starts) is reported. The reference is
-   the machine's own ceiling for that work, measured in the same run: the same fit (the sweep's
-   best parameters) run 4 times in one process, then 4 times in each of two processes at once;
-   fits per second of two processes over one (no Optuna, no MLflow).
+   (interpreter, imports, study and MLflow set-up, until its first trial starts) is reported.
+   The reference is the machine's own ceiling for that work, measured in the same run: the
+   same fit (the sweep's best parameters) run 4 times in one process, then 4 times in each of
+   two processes at once; fits per second of two processes over one (no Optuna, no MLflow).
 2. Pruning against no pruning (the reference study's protocol), one worker, TPE, same budget,
    repeated for ``--repeats`` seeds (one seed says little: which trial TPE draws when is luck):
    wall time, best validation accuracy, and the time until the sweep was within ``--tolerance``
@@ -195,6 +195,9 @@ def bench_model(model, args, cfg_all, data, features):
             cfg["fixed"] = {**cfg["fixed"], "epochs": epochs}
         return cfg
 
+    def epochs_note(cfg, epochs):  # for the table titles: networks only
+        return f", {epochs} epochs" if "epochs" in cfg.get("fixed", {}) else ""
+
     random = {"name": "random"}
     tpe = {"name": "tpe", "n_startup_trials": 4}
 
@@ -210,7 +213,7 @@ def bench_model(model, args, cfg_all, data, features):
     print_table(
         f"{model}: trials per hour, 1 vs 2 workers ({THREADS} thread each, the same "
         f"{args.worker_trials} trials, no pruning"
-        + (f", {args.worker_epochs} epochs" if "epochs" in cfg.get("fixed", {}) else "")
+        + epochs_note(cfg, args.worker_epochs)
         + "; start_up_s: pool start until the last process's first trial)",
         workers,
     )
@@ -245,7 +248,7 @@ def bench_model(model, args, cfg_all, data, features):
         pruning += rows
     print_table(
         f"{model}: pruning vs none (1 worker, TPE, {args.trials} trials"
-        + (f", {args.epochs} epochs" if "epochs" in cfg.get("fixed", {}) else "")
+        + epochs_note(cfg, args.epochs)
         + f", {args.repeats} seeds; target = the same seed's unpruned best - {args.tolerance}; "
         "wall_ratio and target_ratio over the unpruned sweep's wall time, "
         "target_vs_unpruned_target over its time to the same target)",

@@ -54,11 +54,11 @@ def _labels(primary: pd.Series) -> np.ndarray:
 def shower_predictions(stations: pd.DataFrame) -> pd.DataFrame:
     """One row per shower: the normalised geometric mean of its stations' probabilities, the
     predicted primary (the product rule's) and the ln A estimate of the composition fit."""
-    showers = composition.shower_observables(stations)
+    scores = evaluation.shower_log_scores(stations)
+    showers = composition.shower_observables(stations, scores=scores)
     # The argmax of the summed log-probabilities itself, as the evaluation takes it (the
     # normalised probabilities can round a near tie into an exact one).
-    score = evaluation.shower_log_scores(stations)[2]
-    showers["prediction"] = np.asarray(CLASSES)[score.argmax(axis=1)]
+    showers["prediction"] = np.asarray(CLASSES)[scores.score.argmax(axis=1)]
     return showers
 
 

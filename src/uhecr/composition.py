@@ -79,21 +79,26 @@ def mixture_vector(mixture: dict, key: str = "composition.mixtures") -> np.ndarr
     return f / f.sum()  # exactly 1 for the multinomial draws
 
 
-def shower_observables(predictions: pd.DataFrame, xmax: pd.Series | None = None) -> pd.DataFrame:
+def shower_observables(
+    predictions: pd.DataFrame,
+    xmax: pd.Series | None = None,
+    scores: evaluation.ShowerScores | None = None,
+) -> pd.DataFrame:
     """One row per shower: label, lg E, number of stations, the normalised geometric mean of
     its stations' class probabilities (``p_<class>``: its argmax is the product rule's), the
-    classifier's ln A estimate and (if ``xmax``, indexed by shower id, is given) the true Xmax."""
-    showers, n, score, label = evaluation.shower_log_scores(predictions)
-    mean_logp = score / n[:, None]
+    classifier's ln A estimate and (if ``xmax``, indexed by shower id, is given) the true Xmax.
+    ``scores``: ``evaluation.shower_log_scores(predictions)`` if the caller has it already."""
+    if scores is None:
+        scores = evaluation.shower_log_scores(predictions)
+    mean_logp = scores.score / scores.n_stations[:, None]
     post = np.exp(mean_logp - mean_logp.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)
-    codes = pd.factorize(predictions["shower_id"], sort=True)[0]
     out = pd.DataFrame(
         {
-            "shower_id": showers,
-            "label": label,
-            "lg_energy": predictions.groupby(codes)["lg_energy"].first().to_numpy(),
-            "n_stations": n,
+            "shower_id": scores.showers,
+            "label": scores.label,
+            "lg_energy": scores.first(predictions, "lg_energy"),
+            "n_stations": scores.n_stations,
             "ln_a_score": post @ LN_A,
             **{f"p_{c}": post[:, k] for k, c in enumerate(CLASSES)},
         }

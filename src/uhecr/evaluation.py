@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from itertools import combinations
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -225,9 +226,23 @@ def binned_event_accuracy(showers: pd.DataFrame, confidence: float) -> dict:
     return out
 
 
-def shower_log_scores(predictions: pd.DataFrame):
-    """Per shower, the sum over its stations of log p_k (the product rule's score, ``EVENT_RULE``):
-    ``(shower ids, station count, score (n_showers, n_classes), label)``, showers sorted by id.
+class ShowerScores(NamedTuple):
+    """Stations grouped into showers (sorted by id); ``codes``: each station's shower row."""
+
+    showers: np.ndarray
+    codes: np.ndarray
+    n_stations: np.ndarray
+    score: np.ndarray  # (n_showers, n_classes): sum over the stations of log p_k
+    label: np.ndarray
+
+    def first(self, predictions: pd.DataFrame, column: str) -> np.ndarray:
+        """Per shower, ``column`` of its first station (a shower-level quantity)."""
+        return predictions.groupby(self.codes)[column].first().to_numpy()
+
+
+def shower_log_scores(predictions: pd.DataFrame) -> ShowerScores:
+    """Per shower, the sum over its stations of log p_k (the product rule's score, ``EVENT_RULE``),
+    its station count and label.
 
     The one grouping that every shower-level result uses (evaluation, composition, application),
     so their predicted primaries agree. Stations of one shower with different labels are an error.
@@ -244,24 +259,23 @@ def shower_log_scores(predictions: pd.DataFrame):
     if (labels["min"] != labels["max"]).any():
         bad = showers[labels.index[labels["min"] != labels["max"]][0]]
         raise ValueError(f"shower {bad!r} has stations with different true primaries")
-    return np.asarray(showers), n_stations, score, labels["min"].to_numpy()
+    return ShowerScores(np.asarray(showers), codes, n_stations, score, labels["min"].to_numpy())
 
 
 def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:
     """One prediction per shower from its stations' class probabilities (``EVENT_RULE``)."""
-    showers, n_stations, score, label = shower_log_scores(predictions)
+    scores = shower_log_scores(predictions)
     out = pd.DataFrame(
         {
-            "shower_id": showers,
-            "n_stations": n_stations,
-            "label": label,
-            "prediction": score.argmax(axis=1),
+            "shower_id": scores.showers,
+            "n_stations": scores.n_stations,
+            "label": scores.label,
+            "prediction": scores.score.argmax(axis=1),
         }
     )
-    codes = pd.factorize(predictions["shower_id"], sort=True)[0]
     for column in SHOWER_BINS:  # shower-level quantities, the same for all its stations
         if column in predictions:
-            out[column] = predictions.groupby(codes)[column].first().to_numpy()
+            out[column] = scores.first(predictions, column)
     return out
 
 

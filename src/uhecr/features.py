@@ -102,7 +102,8 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     cal = np.stack([base_hg, base_lg, charge, peak, ratio])
     finite_cal = np.isfinite(cal).all(axis=0)
     with np.errstate(divide="ignore", over="ignore"):  # 1 / a denormal charge is inf
-        finite_cal &= ~((charge > 0) & ~np.isfinite(np.float32(1.0) / charge))
+        inverse_charge = 1.0 / charge
+    finite_cal &= ~((charge > 0) & ~np.isfinite(inverse_charge))
     positive_cal = (charge > 0) & (peak > 0) & (ratio > 0)
     good = flagged_ok & finite_cal & positive_cal
     n_good = good.sum(axis=1)
@@ -118,7 +119,7 @@ def calibrate(chunk: StationChunk, s: FeatureSettings):
     sat_pmt = (hg_raw.max(axis=2) >= s.adc_max) & good
     # Per-PMT weight of the station mean: 1 / (Q_VEM * working PMTs), 0 for a PMT not used.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        weight = np.where(good, 1.0 / charge, 0.0) / np.maximum(n_good, 1)[:, None]
+        weight = np.where(good, inverse_charge, 0.0) / np.maximum(n_good, 1)[:, None]
         charge_over_peak = np.where(good, charge / peak, 0.0).sum(axis=1) / np.maximum(n_good, 1)
     # sum_j w_j (hg_j - b_j) = sum_j w_j hg_j - sum_j w_j b_j: one weighted sum and one offset.
     w = weight.astype(np.float32)
