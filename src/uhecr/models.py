@@ -320,6 +320,23 @@ def _keras(threads: int | None = None):
     return tf, tf.keras
 
 
+def _batches(x, y=None, batch_size: int = 32, shuffle: bool = False):
+    """Keras's own pipeline for in-memory arrays (the same batches, order and shuffling as
+    ``fit(x, y, batch_size=..., shuffle=...)``: bit-identical training), with tf.data's
+    autotuning off. Its background tuning thread wakes up all through training; with every core
+    busy (parallel sweep workers) that cost each fit about 10 % (bench/bench_search.py)."""
+    tf, _ = _keras()
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    adapter = ArrayDataAdapter(x, y, batch_size=batch_size, shuffle=shuffle)
+    # A known length, as for arrays: Keras then iterates the epochs exactly as it does for
+    # arrays (it starts the next epoch's iterator, and so its shuffle, at the same points).
+    known_length = tf.data.experimental.assert_cardinality(adapter.num_batches)
+    return adapter.get_tf_dataset().apply(known_length).with_options(options)
+
+
 def _one_cycle(max_lr: float, total_steps: int):
     """OneCycle (Smith 2018): linear warm-up to max_lr over 30 %, cosine down to max_lr/1e4."""
     tf, keras = _keras()
@@ -561,11 +578,9 @@ class PerClassAutoencoder(Classifier):
             self._report(report, epoch, X_val, y_val, train_loss=loss)
 
         self.model.fit(
-            Xs,
-            target,
+            _batches(Xs, target, batch, shuffle=True),
             epochs=epochs,
-            batch_size=batch,
-            shuffle=True,
+            shuffle=False,  # _batches shuffles (Keras ignores this for datasets, with a warning)
             verbose=0,
             callbacks=[_epoch_callback(self.name, after_epoch)],
         )
@@ -600,7 +615,7 @@ class PerClassAutoencoder(Classifier):
         return np.clip(self.scaler.transform(X), 0.0, 1.0).astype(np.float32)
 
     def _errors(self, Xs):
-        out = self.model.predict(Xs, verbose=0, batch_size=8192)[:, :, : Xs.shape[1]]
+        out = self.model.predict(_batches(Xs, batch_size=8192), verbose=0)[:, :, : Xs.shape[1]]
         return np.mean((out - Xs[:, None, :]) ** 2, axis=2)
 
     def reconstruction_errors(self, X):
@@ -755,18 +770,16 @@ class DeepSetsClassifier(Classifier):
         def after_epoch(epoch, loss):
             if val is None:
                 return
-            proba = self.model.predict([val[0], val[1]], verbose=0, batch_size=4096)
+            proba = self.model.predict(_batches((val[0], val[1]), batch_size=4096), verbose=0)
             acc = float(np.mean(proba.argmax(axis=1) == val[2]))
             self.history.append({"step": epoch, "val_accuracy": acc, "train_loss": loss})
             if report is not None:
                 report(epoch, acc)
 
         self.model.fit(
-            [padded, mask],
-            y_s,
+            _batches((padded, mask), y_s, int(self.params.get("batch_size", 64)), shuffle=True),
             epochs=int(self.params.get("epochs", 20)),
-            batch_size=int(self.params.get("batch_size", 64)),
-            shuffle=True,
+            shuffle=False,  # _batches shuffles
             verbose=0,
             callbacks=[_epoch_callback(self.name, after_epoch)],
         )
@@ -774,7 +787,7 @@ class DeepSetsClassifier(Classifier):
 
     def predict_proba(self, X, groups=None):
         (padded, mask), codes = self._inputs(X, groups)
-        proba = self.model.predict([padded, mask], verbose=0, batch_size=4096)
+        proba = self.model.predict(_batches((padded, mask), batch_size=4096), verbose=0)
         return np.asarray(proba, dtype=np.float64)[codes]
 
     def _save_state(self, directory):
