@@ -1,5 +1,7 @@
 """Every model honours the shared interface and learns a separable problem."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -169,33 +171,38 @@ def test_autoencoder_probabilities_follow_the_lowest_error_rule():
     np.testing.assert_array_equal(m.predict_proba(ambiguous).argmax(axis=1), errors.argmin(axis=1))
 
 
-@pytest.mark.parametrize("epochs", [1, 3])
-def test_keras_input_pipeline_trains_bit_identically_to_arrays(epochs):
+@pytest.mark.parametrize("name, epochs", [("dae", 1), ("dae", 3), ("deepsets", 3)])
+def test_keras_input_pipeline_trains_bit_identically_to_arrays(name, epochs):
     """``_batches`` (Keras's array pipeline without tf.data's autotuning thread, which slowed
     parallel sweep workers) must give the very training and predictions of Keras on arrays:
-    the same batches, order and per-epoch shuffling."""
+    the same batches, order and per-epoch shuffling; Deep Sets has two inputs."""
     tf, keras = models._keras(1)
-    (X, y, _), _ = _data(600)
-    Xs = ((X - X.mean(axis=0)) / X.std(axis=0)).astype(np.float32)
-    target = np.concatenate([Xs, np.eye(4, dtype=np.float32)[y]], axis=1)
+    rng = np.random.default_rng(0)
+    if name == "dae":
+        (X, y, _), _ = _data(600)
+        Xs = ((X - X.mean(axis=0)) / X.std(axis=0)).astype(np.float32)
+        x, target = Xs, np.concatenate([Xs, np.eye(4, dtype=np.float32)[y]], axis=1)
+        build = partial(models._build_joint_autoencoders, "dae", FAST[name], 5, 10 * epochs, 3)
+    else:
+        mask = (rng.random((300, 6)) < 0.7).astype(np.float32)
+        x = (rng.normal(size=(300, 6, 5)).astype(np.float32) * mask[..., None], mask)
+        target = rng.integers(0, 4, 300)
+        build = partial(models._build_deep_sets, FAST[name], 5, 3)
 
     def trained(via_batches: bool):
         keras.utils.set_random_seed(3)
-        net = models._build_joint_autoencoders("dae", FAST["dae"], Xs.shape[1], 10 * epochs, 3)
+        net = build()
         if via_batches:
-            net.fit(
-                models._batches(Xs, target, 64, shuffle=True),
-                epochs=epochs,
-                shuffle=False,
-                verbose=0,
-            )
-            return net, net.predict(models._batches(Xs, batch_size=100), verbose=0)
-        net.fit(Xs, target, batch_size=64, epochs=epochs, shuffle=True, verbose=0)
-        return net, net.predict(Xs, batch_size=100, verbose=0)
+            batches = models._batches(x, target, 64, shuffle=True)
+            net.fit(batches, epochs=epochs, shuffle=False, verbose=0)
+            return net, net.predict(models._batches(x, batch_size=100), verbose=0)
+        inputs = list(x) if isinstance(x, tuple) else x
+        net.fit(inputs, target, batch_size=64, epochs=epochs, shuffle=True, verbose=0)
+        return net, net.predict(inputs, batch_size=100, verbose=0)
 
     (net_a, pred_a), (net_b, pred_b) = trained(False), trained(True)
     for wa, wb in zip(net_a.get_weights(), net_b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
     np.testing.assert_array_equal(pred_a, pred_b)
-    assert models._batches(Xs, batch_size=100).options().autotune.enabled is False
-    assert len(models._batches(Xs, batch_size=100)) == -(-len(Xs) // 100)  # known, as for arrays
+    assert models._batches(x, batch_size=100).options().autotune.enabled is False
+    assert len(models._batches(x, batch_size=100)) == -(-len(target) // 100)  # as for arrays
