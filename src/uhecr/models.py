@@ -325,15 +325,17 @@ def _batches(x, y=None, batch_size: int = 32, shuffle: bool = False):
     ``fit(x, y, batch_size=..., shuffle=...)``: bit-identical training), with tf.data's
     autotuning off. Its background tuning thread wakes up all through training; with every core
     busy (parallel sweep workers) it slowed each fit by about 15 %: two processes ran the same
-    fit 1.72-1.78 x as fast as one with it, 1.94-2.03 x without (bench/bench_search.py)."""
+    fit 1.72-1.78 x as fast as one with it, 1.93-2.03 x without (bench/bench_search.py's
+    parallel_ceiling, interleaved before/after runs)."""
     tf, _ = _keras()
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
     options = tf.data.Options()
     options.autotune.enabled = False
     adapter = ArrayDataAdapter(x, y, batch_size=batch_size, shuffle=shuffle)
-    # A known length, as for arrays: Keras then iterates the epochs exactly as it does for
-    # arrays (it starts the next epoch's iterator, and so its shuffle, at the same points).
+    # A known length, as for arrays: without it Keras runs one extra, empty training call per
+    # epoch to find the end, which still advances the optimizer's step count (Adam's bias
+    # correction, the learning-rate schedule) and so changes the training.
     known_length = tf.data.experimental.assert_cardinality(adapter.num_batches)
     return adapter.get_tf_dataset().apply(known_length).with_options(options)
 
@@ -581,7 +583,7 @@ class PerClassAutoencoder(Classifier):
         self.model.fit(
             _batches(Xs, target, batch, shuffle=True),
             epochs=epochs,
-            shuffle=False,  # _batches shuffles (Keras ignores this for datasets, with a warning)
+            shuffle=False,  # _batches shuffles (Keras's default True would warn for a dataset)
             verbose=0,
             callbacks=[_epoch_callback(self.name, after_epoch)],
         )
