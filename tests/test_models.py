@@ -175,10 +175,11 @@ def test_autoencoder_probabilities_follow_the_lowest_error_rule():
     "name, epochs", [("dae", 1), ("dae", 3), ("sdae", 3), ("vae", 3), ("deepsets", 3)]
 )
 def test_keras_input_pipeline_trains_bit_identically_to_arrays(name, epochs):
-    """``_batches`` (Keras's array pipeline without tf.data's autotuning thread, which slowed
-    parallel sweep workers) must give the very training and predictions of Keras on arrays:
-    the same batches in the same order and the same optimizer steps (schedules, Adam's bias
-    correction); Deep Sets has two inputs, the SDAE a OneCycle schedule, the VAE sampling."""
+    """``_fit``/``_predict`` through ``_batches`` (Keras's array pipeline without tf.data's
+    autotuning thread, which slowed parallel sweep workers) must give the very training and
+    predictions of Keras on arrays: the same batches in the same order and the same optimizer
+    steps (schedules, Adam's bias correction); Deep Sets has two inputs, the SDAE a OneCycle
+    schedule, the VAE sampling."""
     tf, keras = models._keras(1)
     tf.config.experimental.enable_op_determinism()  # as the models' fit does
     rng = np.random.default_rng(0)
@@ -196,10 +197,9 @@ def test_keras_input_pipeline_trains_bit_identically_to_arrays(name, epochs):
     def trained(via_batches: bool):
         keras.utils.set_random_seed(3)
         net = build()
-        if via_batches:
-            batches = models._batches(x, target, 64, shuffle=True)
-            net.fit(batches, epochs=epochs, shuffle=False, verbose=0)
-            return net, net.predict(models._batches(x, batch_size=100), verbose=0)
+        if via_batches:  # the helpers the models train and predict with
+            models._fit(net, x, target, 64, epochs, callbacks=[])
+            return net, models._predict(net, x, 100)
         inputs = list(x) if isinstance(x, tuple) else x
         net.fit(inputs, target, batch_size=64, epochs=epochs, shuffle=True, verbose=0)
         return net, net.predict(inputs, batch_size=100, verbose=0)

@@ -340,6 +340,18 @@ def _batches(x, y=None, batch_size: int = 32, shuffle: bool = False):
     return adapter.get_tf_dataset().apply(known_length).with_options(options)
 
 
+def _fit(net, x, y, batch_size: int, epochs: int, callbacks) -> None:
+    """``net.fit`` on in-memory arrays (a tuple for several inputs), shuffled, via ``_batches``."""
+    batches = _batches(x, y, batch_size, shuffle=True)
+    # shuffle=False: _batches shuffles (Keras's default True would warn for a dataset).
+    net.fit(batches, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+
+
+def _predict(net, x, batch_size: int) -> np.ndarray:
+    """``net.predict`` on in-memory arrays (a tuple for several inputs), via ``_batches``."""
+    return net.predict(_batches(x, batch_size=batch_size), verbose=0)
+
+
 def _one_cycle(max_lr: float, total_steps: int):
     """OneCycle (Smith 2018): linear warm-up to max_lr over 30 %, cosine down to max_lr/1e4."""
     tf, keras = _keras()
@@ -580,13 +592,7 @@ class PerClassAutoencoder(Classifier):
         def after_epoch(epoch, loss):
             self._report(report, epoch, X_val, y_val, train_loss=loss)
 
-        self.model.fit(
-            _batches(Xs, target, batch, shuffle=True),
-            epochs=epochs,
-            shuffle=False,  # _batches shuffles (Keras's default True would warn for a dataset)
-            verbose=0,
-            callbacks=[_epoch_callback(self.name, after_epoch)],
-        )
+        _fit(self.model, Xs, target, batch, epochs, [_epoch_callback(self.name, after_epoch)])
         train_err = self._errors(Xs)
         # One temperature for all classes (the mean own-class training error), so that
         # argmax(predict_proba) == argmin(raw error) == predict: one decision rule for both.
@@ -618,7 +624,7 @@ class PerClassAutoencoder(Classifier):
         return np.clip(self.scaler.transform(X), 0.0, 1.0).astype(np.float32)
 
     def _errors(self, Xs):
-        out = self.model.predict(_batches(Xs, batch_size=8192), verbose=0)[:, :, : Xs.shape[1]]
+        out = _predict(self.model, Xs, 8192)[:, :, : Xs.shape[1]]
         return np.mean((out - Xs[:, None, :]) ** 2, axis=2)
 
     def reconstruction_errors(self, X):
@@ -773,24 +779,25 @@ class DeepSetsClassifier(Classifier):
         def after_epoch(epoch, loss):
             if val is None:
                 return
-            proba = self.model.predict(_batches((val[0], val[1]), batch_size=4096), verbose=0)
+            proba = _predict(self.model, (val[0], val[1]), 4096)
             acc = float(np.mean(proba.argmax(axis=1) == val[2]))
             self.history.append({"step": epoch, "val_accuracy": acc, "train_loss": loss})
             if report is not None:
                 report(epoch, acc)
 
-        self.model.fit(
-            _batches((padded, mask), y_s, int(self.params.get("batch_size", 64)), shuffle=True),
-            epochs=int(self.params.get("epochs", 20)),
-            shuffle=False,  # _batches shuffles
-            verbose=0,
-            callbacks=[_epoch_callback(self.name, after_epoch)],
+        _fit(
+            self.model,
+            (padded, mask),
+            y_s,
+            int(self.params.get("batch_size", 64)),
+            int(self.params.get("epochs", 20)),
+            [_epoch_callback(self.name, after_epoch)],
         )
         return self
 
     def predict_proba(self, X, groups=None):
         (padded, mask), codes = self._inputs(X, groups)
-        proba = self.model.predict(_batches((padded, mask), batch_size=4096), verbose=0)
+        proba = _predict(self.model, (padded, mask), 4096)
         return np.asarray(proba, dtype=np.float64)[codes]
 
     def _save_state(self, directory):
