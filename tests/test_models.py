@@ -174,12 +174,12 @@ def test_autoencoder_probabilities_follow_the_lowest_error_rule():
 @pytest.mark.parametrize(
     "name, epochs", [("dae", 1), ("dae", 3), ("sdae", 3), ("vae", 3), ("deepsets", 3)]
 )
-def test_keras_input_pipeline_trains_bit_identically_to_arrays(name, epochs):
-    """``_fit``/``_predict`` through ``_batches`` (Keras's array pipeline without tf.data's
-    autotuning thread, which slowed parallel sweep workers) must give the very training and
-    predictions of Keras on arrays: the same batches in the same order and the same optimizer
-    steps (schedules, Adam's bias correction); Deep Sets has two inputs, the SDAE a OneCycle
-    schedule, the VAE sampling."""
+def test_keras_input_pipeline_trains_bit_identically_to_arrays_in_order(name, epochs):
+    """Without shuffling, ``_fit``/``_predict`` (tf.data without its autotuning thread, which
+    slowed parallel sweep workers) must give the very training and predictions of Keras on
+    arrays: the same batches and the same optimizer steps (schedules, Adam's bias correction;
+    an unknown length would add an empty step per epoch). Deep Sets has two inputs, the SDAE a
+    OneCycle schedule, the VAE sampling."""
     tf, keras = models._keras(1)
     tf.config.experimental.enable_op_determinism()  # as the models' fit does
     rng = np.random.default_rng(0)
@@ -198,10 +198,10 @@ def test_keras_input_pipeline_trains_bit_identically_to_arrays(name, epochs):
         keras.utils.set_random_seed(3)
         net = build()
         if via_batches:  # the helpers the models train and predict with
-            models._fit(net, x, target, 64, epochs, callbacks=[])
+            models._fit(net, x, target, 64, epochs, callbacks=[], seed=None)
             return net, models._predict(net, x, 100)
         inputs = list(x) if isinstance(x, tuple) else x
-        net.fit(inputs, target, batch_size=64, epochs=epochs, shuffle=True, verbose=0)
+        net.fit(inputs, target, batch_size=64, epochs=epochs, shuffle=False, verbose=0)
         return net, net.predict(inputs, batch_size=100, verbose=0)
 
     (net_a, pred_a), (net_b, pred_b) = trained(False), trained(True)
@@ -210,3 +210,43 @@ def test_keras_input_pipeline_trains_bit_identically_to_arrays(name, epochs):
     np.testing.assert_array_equal(pred_a, pred_b)
     assert models._batches(x, batch_size=100).options().autotune.enabled is False
     assert len(models._batches(x, batch_size=100)) == -(-len(target) // 100)  # as for arrays
+
+
+def test_keras_training_reshuffles_every_epoch_and_repeats_with_the_seed():
+    """Inside a real ``fit``, every epoch sees every sample once, in a new order, with the
+    inputs of several-input models kept row-aligned; the same seed gives the same orders.
+    (Keras's own ``shuffle=True`` after ``set_random_seed`` repeats one order every epoch.)"""
+    tf, keras = models._keras(1)
+    n, batch, epochs = 10, 4, 4
+
+    class Recorder(keras.Model):
+        def train_step(self, data):
+            (first, second), ids = data
+            np.testing.assert_array_equal(np.asarray(second), 2 * np.asarray(first))
+            seen.append(np.asarray(ids))
+            return {"batches": len(seen)}
+
+    def orders(seed):
+        seen.clear()
+        keras.utils.set_random_seed(7)  # as the models' fit does
+        a, b = keras.Input((1,)), keras.Input((1,))
+        net = Recorder([a, b], keras.layers.Dense(1)(keras.layers.Concatenate()([a, b])))
+        net.compile(run_eagerly=True)
+        first = np.arange(n, dtype=np.float64)[:, None]  # float64: cast like Keras's arrays
+        models._fit(net, (first, 2 * first), np.arange(n), batch, epochs, [], seed=seed)
+        per_epoch = -(-n // batch)
+        assert [len(b) for b in seen] == [4, 4, 2] * epochs
+        return [np.concatenate(seen[e * per_epoch : (e + 1) * per_epoch]) for e in range(epochs)]
+
+    seen: list[np.ndarray] = []
+    shuffled = orders(seed=1)
+    for order in shuffled:
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    assert len({tuple(order) for order in shuffled}) == epochs  # a new order every epoch
+    assert [tuple(o) for o in orders(seed=1)] == [tuple(o) for o in shuffled]
+    assert [tuple(o) for o in orders(seed=2)] != [tuple(o) for o in shuffled]
+    assert all(tuple(o) == tuple(range(n)) for o in orders(seed=None))
+    predicted = models._predict(
+        keras.Sequential([keras.Input((1,)), keras.layers.Identity()]), np.arange(9.0)[:, None], 4
+    )
+    np.testing.assert_array_equal(predicted[:, 0], np.arange(9.0))  # predictions keep the order

@@ -320,29 +320,44 @@ def _keras(threads: int | None = None):
     return tf, tf.keras
 
 
-def _batches(x, y=None, batch_size: int = 32, shuffle: bool = False):
-    """Keras's own pipeline for in-memory arrays (the same batches, order and shuffling as
-    ``fit(x, y, batch_size=..., shuffle=...)``: bit-identical training), with tf.data's
-    autotuning off. Its background tuning thread wakes up all through training; with every core
-    busy (parallel sweep workers) it slowed each fit by about 15 %: two processes ran the same
-    fit 1.72-1.78 x as fast as one with it, 1.93-2.03 x without (bench/bench_search.py's
-    parallel_ceiling, interleaved before/after runs)."""
-    tf, _ = _keras()
-    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+def _batches(x, y=None, batch_size: int = 32, seed: int | None = None):
+    """In-memory arrays (a tuple for several inputs) as a tf.data pipeline of batches, the way
+    Keras's array pipeline slices them (one gather per batch). With ``seed``, the samples are
+    shuffled anew in every epoch (every pass over the dataset): ``fit(x, y, shuffle=True)``
+    does not do that once ``keras.utils.set_random_seed`` is called, because its
+    ``tf.random.shuffle`` is re-created with the same seed for each epoch
+    (tensorflow/tensorflow#35682), so the networks trained on one fixed order. The order of
+    epochs is still a function of the seed alone: the same seed, the same training.
 
+    tf.data's autotuning is off: its background thread slowed each fit by about 15 % with every
+    core busy (parallel sweep workers; two processes ran the same fit 1.72-1.78 x as fast as one
+    with it, 1.93-2.03 x without: bench/bench_search.py's parallel_ceiling). The length is known
+    (range, shuffle and batch keep it), so Keras does not run an extra, empty training call per
+    epoch to find the end, which would still advance the optimizer's step count."""
+    tf, keras = _keras()
+    floatx = keras.config.floatx()
+
+    def tensor(a):
+        a = np.asarray(a)
+        return tf.constant(a.astype(floatx) if a.dtype.kind == "f" else a)
+
+    data = tf.nest.map_structure(tensor, (x,) if y is None else (x, y))
+    n = int(tf.nest.flatten(data)[0].shape[0])
+    indices = tf.data.Dataset.range(n)
+    if seed is not None:
+        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     options = tf.data.Options()
     options.autotune.enabled = False
-    adapter = ArrayDataAdapter(x, y, batch_size=batch_size, shuffle=shuffle)
-    # A known length, as for arrays: without it Keras runs one extra, empty training call per
-    # epoch to find the end, which still advances the optimizer's step count (Adam's bias
-    # correction, the learning-rate schedule) and so changes the training.
-    known_length = tf.data.experimental.assert_cardinality(adapter.num_batches)
-    return adapter.get_tf_dataset().apply(known_length).with_options(options)
+    batches = indices.batch(batch_size).map(
+        lambda i: tf.nest.map_structure(lambda a: tf.gather(a, i), data)
+    )
+    return batches.with_options(options)
 
 
-def _fit(net, x, y, batch_size: int, epochs: int, callbacks) -> None:
-    """``net.fit`` on in-memory arrays (a tuple for several inputs), shuffled, via ``_batches``."""
-    batches = _batches(x, y, batch_size, shuffle=True)
+def _fit(net, x, y, batch_size: int, epochs: int, callbacks, seed: int | None) -> None:
+    """``net.fit`` on in-memory arrays (a tuple for several inputs), reshuffled every epoch
+    from ``seed`` (None: in the given order)."""
+    batches = _batches(x, y, batch_size, seed=seed)
     # shuffle=False: _batches shuffles (Keras's default True would warn for a dataset).
     net.fit(batches, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
 
@@ -592,7 +607,15 @@ class PerClassAutoencoder(Classifier):
         def after_epoch(epoch, loss):
             self._report(report, epoch, X_val, y_val, train_loss=loss)
 
-        _fit(self.model, Xs, target, batch, epochs, [_epoch_callback(self.name, after_epoch)])
+        _fit(
+            self.model,
+            Xs,
+            target,
+            batch,
+            epochs,
+            [_epoch_callback(self.name, after_epoch)],
+            seed=self.seed,
+        )
         train_err = self._errors(Xs)
         # One temperature for all classes (the mean own-class training error), so that
         # argmax(predict_proba) == argmin(raw error) == predict: one decision rule for both.
@@ -792,6 +815,7 @@ class DeepSetsClassifier(Classifier):
             int(self.params.get("batch_size", 64)),
             int(self.params.get("epochs", 20)),
             [_epoch_callback(self.name, after_epoch)],
+            seed=self.seed,
         )
         return self
 
