@@ -335,6 +335,9 @@ def predict_test(
         "level": model.level,
         "params": params,
         "seed": seed,
+        # The networks' float sums run in another order with other thread counts (Snakemake
+        # lowers a rule's threads to --cores): part of what the result depends on.
+        "threads": int(threads),
         "n_train": int(len(X) + len(Xv)),
         "n_train_showers": int(len(np.unique(showers))),
     }
