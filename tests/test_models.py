@@ -250,3 +250,5 @@ def test_keras_training_reshuffles_every_epoch_and_repeats_with_the_seed():
         keras.Sequential([keras.Input((1,)), keras.layers.Identity()]), np.arange(9.0)[:, None], 4
     )
     np.testing.assert_array_equal(predicted[:, 0], np.arange(9.0))  # predictions keep the order
+    with pytest.raises(ValueError, match=r"differ in length: \[10, 10, 12\]"):
+        models._batches((np.zeros((10, 1)), np.zeros((10, 1))), np.zeros(12), 4, seed=1)

@@ -321,19 +321,19 @@ def _keras(threads: int | None = None):
 
 
 def _batches(x, y=None, batch_size: int = 32, seed: int | None = None):
-    """In-memory arrays (a tuple for several inputs) as a tf.data pipeline of batches, the way
-    Keras's array pipeline slices them (one gather per batch). With ``seed``, the samples are
-    shuffled anew in every epoch (every pass over the dataset): ``fit(x, y, shuffle=True)``
-    does not do that once ``keras.utils.set_random_seed`` is called, because its
-    ``tf.random.shuffle`` is re-created with the same seed for each epoch
-    (tensorflow/tensorflow#35682), so the networks trained on one fixed order. The order of
-    epochs is still a function of the seed alone: the same seed, the same training.
+    """In-memory arrays (a tuple for several inputs) as a tf.data pipeline of batches, sliced
+    the way Keras's array pipeline slices them (one epoch's order as a vector, cut into batches,
+    one gather per batch). With ``seed``, the order is a new permutation in every epoch (every
+    pass over the dataset), the sequence of permutations fixed by the seed: Keras's own
+    ``fit(x, y, shuffle=True)`` repeats one order in every epoch once
+    ``keras.utils.set_random_seed`` is called (its ``tf.random.shuffle`` is re-created with the
+    same seed for each pass, tensorflow/tensorflow#35682).
 
     tf.data's autotuning is off: its background thread slowed each fit by about 15 % with every
     core busy (parallel sweep workers; two processes ran the same fit 1.72-1.78 x as fast as one
-    with it, 1.93-2.03 x without: bench/bench_search.py's parallel_ceiling). The length is known
-    (range, shuffle and batch keep it), so Keras does not run an extra, empty training call per
-    epoch to find the end, which would still advance the optimizer's step count."""
+    with it, 1.93-2.03 x without: bench/bench_search.py's parallel_ceiling). The length is
+    declared: without it Keras runs one extra, empty training call per epoch to find the end,
+    which still advances the optimizer's step count (Adam's bias correction, schedules)."""
     tf, keras = _keras()
     floatx = keras.config.floatx()
 
@@ -342,16 +342,43 @@ def _batches(x, y=None, batch_size: int = 32, seed: int | None = None):
         return tf.constant(a.astype(floatx) if a.dtype.kind == "f" else a)
 
     data = tf.nest.map_structure(tensor, (x,) if y is None else (x, y))
-    n = int(tf.nest.flatten(data)[0].shape[0])
-    indices = tf.data.Dataset.range(n)
-    if seed is not None:
-        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    lengths = [int(a.shape[0]) for a in tf.nest.flatten(data)]
+    if len(set(lengths)) != 1:
+        raise ValueError(f"inputs and targets differ in length: {lengths} samples")
+    n = lengths[0]
+    n_full, rest = divmod(n, batch_size)
+
+    def batch_indices(order):  # one epoch's order -> its batches of indices
+        full = tf.reshape(order[: n_full * batch_size], [n_full, batch_size])
+        batches = tf.data.Dataset.from_tensor_slices(full)
+        if rest:
+            batches = batches.concatenate(
+                tf.data.Dataset.from_tensors(order[n_full * batch_size :])
+            )
+        return batches
+
+    if seed is None:
+        orders = tf.data.Dataset.from_tensors(tf.range(n, dtype=tf.int64))
+    else:  # one new random seed per pass, drawn from a stream that ``seed`` fixes
+        orders = (
+            tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            .take(1)
+            .map(
+                lambda s: tf.random.experimental.stateless_shuffle(
+                    tf.range(n, dtype=tf.int64), seed=tf.stack([s, tf.constant(0, tf.int64)])
+                )
+            )
+        )
     options = tf.data.Options()
     options.autotune.enabled = False
-    batches = indices.batch(batch_size).map(
-        lambda i: tf.nest.map_structure(lambda a: tf.gather(a, i), data)
+    # The arrays enter as a dataset, not captured by the map function: a captured copy stayed
+    # in memory until Python's cycle collector ran (every validation predict made one).
+    arrays = tf.data.Dataset.from_tensors(data).repeat()
+    batches = tf.data.Dataset.zip(orders.flat_map(batch_indices), arrays).map(
+        lambda i, d: tf.nest.map_structure(lambda a: tf.gather(a, i), d)
     )
-    return batches.with_options(options)
+    known_length = tf.data.experimental.assert_cardinality(n_full + (rest > 0))
+    return batches.apply(known_length).with_options(options)
 
 
 def _fit(net, x, y, batch_size: int, epochs: int, callbacks, seed: int | None) -> None:
