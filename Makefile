@@ -81,8 +81,9 @@ lock:
 
 BENCH_STATIONS ?= 20000
 BENCH_TRIALS ?= 16
-BENCH_REPEATS ?= 3
+BENCH_REPEATS ?= 5
 BENCH_WORKER_TRIALS ?= 48
+BENCH_WORKER_ROUNDS ?= 2
 BENCH_TRAIN ?= 20000
 BENCH_EPOCHS ?= 20
 BENCH_WORKER_EPOCHS ?= 5
@@ -91,7 +92,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_layouts.py --stations $(BENCH_STATIONS)
 	$(BIN)/python bench/bench_codecs.py
 	$(BIN)/python bench/bench_search.py --models xgboost dae --trials $(BENCH_TRIALS) --repeats $(BENCH_REPEATS) \
-		--worker-trials $(BENCH_WORKER_TRIALS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS) \
+		--worker-trials $(BENCH_WORKER_TRIALS) --worker-rounds $(BENCH_WORKER_ROUNDS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS) \
 		--worker-epochs $(BENCH_WORKER_EPOCHS)
 	$(BIN)/python bench/bench_run.py
 

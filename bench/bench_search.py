@@ -4,7 +4,10 @@
    journal, one thread each as the rule ``search_worker`` has), no pruning, over a sweep as long
    as the study's (``--worker-trials``; the thesis config runs 50-100). Both sweeps draw the
    same trials (random sampler seeded by the budget slot), so the ratio measures the parallel
-   throughput, not a different mix of slow and fast configurations. Each process's fixed cost
+   throughput, not a different mix of slow and fast configurations. One and two workers run in
+   ``--worker-rounds`` interleaved rounds (the machine's speed drifts); each round's ratio is
+   over its own one-worker sweep, and the summary gives the median and the min. Each process's
+   fixed cost
    (interpreter, imports, study and MLflow set-up, until its first trial starts) is reported.
    The reference is the machine's own ceiling for that work, measured in the same run: the
    same fit (the sweep's best parameters) run 4 times in one process, then 4 times in each of
@@ -18,14 +21,16 @@
 Every sweep runs in fresh worker processes (spawn), so each pays the same start-up. A trial that
 raised fails the benchmark. Writes ``results/bench/search.json``.
 
-Usage: python bench/bench_search.py [--models xgboost dae] [--trials 16] [--repeats 3]
-       [--worker-trials 48] [--max-train 20000] [--epochs 20] [--worker-epochs 5]
+Usage: python bench/bench_search.py [--models xgboost dae] [--trials 16] [--repeats 5]
+       [--worker-trials 48] [--worker-rounds 2] [--max-train 20000] [--epochs 20]
+       [--worker-epochs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import statistics
 import sys
 import tempfile
 import time
@@ -202,20 +207,32 @@ def bench_model(model, args, cfg_all, data, features):
     tpe = {"name": "tpe", "n_startup_trials": 4}
 
     cfg = config(args.worker_trials, args.worker_epochs)
-    workers = [sweep(model, cfg, data, features, n, random, "none", f"w{n}") for n in (1, 2)]
+    workers, ratios = [], []
+    for round_ in range(args.worker_rounds):  # interleaved: 1, 2, 1, 2, ... workers
+        pair = [
+            sweep(model, cfg, data, features, n, random, "none", f"w{n}-r{round_}") for n in (1, 2)
+        ]
+        for r in pair:
+            r["round"] = round_
+            r["ratio"] = r["trials_per_hour"] / pair[0]["trials_per_hour"]
+            r.pop("completions")
+        ratios.append(pair[1]["ratio"])
+        workers += pair
+    best_params = workers[0]["best_params"]
     for r in workers:
-        r["ratio"] = r["trials_per_hour"] / workers[0]["trials_per_hour"]
-    best_params = workers[0].pop("best_params")
-    for r in workers:
-        r.pop("best_params", None)
-        r.pop("completions")
+        r.pop("best_params")
     ceiling = parallel_ceiling(model, _structured(model, cfg, best_params), data, features)
     print_table(
         f"{model}: trials per hour, 1 vs 2 workers ({THREADS} thread each, the same "
         f"{args.worker_trials} trials, no pruning"
         + epochs_note(cfg, args.worker_epochs)
-        + "; start_up_s: pool start until the last process's first trial)",
+        + f", {args.worker_rounds} interleaved rounds; ratio: over the same round's one worker"
+        "; start_up_s: pool start until the last process's first trial)",
         workers,
+    )
+    print(
+        f"two workers over one: median {statistics.median(ratios):.3f}, "
+        f"min {min(ratios):.3f} over {len(ratios)} rounds"
     )
     print(
         f"ceiling (the same fit in 2 processes at once vs 1, {ceiling['fits']} fits each, "
@@ -274,6 +291,7 @@ def bench_model(model, args, cfg_all, data, features):
         "n_trials": args.trials,
         "worker_trials": args.worker_trials,
         "workers": workers,
+        "two_over_one_workers": {"median": statistics.median(ratios), "min": min(ratios)},
         "parallel_ceiling": ceiling,
         "pruning": pruning,
         "pruning_medians": medians,
@@ -300,8 +318,11 @@ def main() -> None:
         else ROOT / "results" / "quick" / "features" / "stations.parquet",
     )
     parser.add_argument("--trials", type=int, default=16, help="per pruning sweep")
-    parser.add_argument("--repeats", type=int, default=3, help="seeds of the pruning sweeps")
+    parser.add_argument("--repeats", type=int, default=5, help="seeds of the pruning sweeps")
     parser.add_argument("--worker-trials", type=int, default=48, help="per worker-scaling sweep")
+    parser.add_argument(
+        "--worker-rounds", type=int, default=2, help="interleaved rounds of 1 and 2 workers"
+    )
     parser.add_argument("--max-train", type=int, default=20_000)
     parser.add_argument(
         "--models",
@@ -320,7 +341,8 @@ def main() -> None:
     results = {m: bench_model(m, args, cfg_all, data, features) for m in args.models}
     summary = {}
     for m, r in results.items():
-        summary[f"{m}_two_over_one_workers"] = r["workers"][1]["ratio"]
+        summary[f"{m}_two_over_one_workers"] = r["two_over_one_workers"]["median"]
+        summary[f"{m}_two_over_one_workers_min"] = r["two_over_one_workers"]["min"]
         summary[f"{m}_two_over_one_processes_ceiling"] = r["parallel_ceiling"]["ratio"]
         for pruner in ("median", "hyperband"):  # medians over the seeds
             med = r["pruning_medians"][pruner]
@@ -334,6 +356,7 @@ def main() -> None:
             "n_train": len(data["train"][0]),
             "tolerance": args.tolerance,
             "repeats": args.repeats,
+            "worker_rounds": args.worker_rounds,
             "epochs": args.epochs,
             "worker_epochs": args.worker_epochs,
             **summary,

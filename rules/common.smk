@@ -9,10 +9,15 @@ validate(config, schema="../config/schema.yaml")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from uhecr import configuration
 from uhecr.composition import validate_settings as validate_composition
+from uhecr.search import max_steps, resolve_pruner
 from uhecr.spaces import validate_spaces
 
 validate_spaces(config["models"])  # fail at start-up, naming the config key
 validate_composition(config["composition"])
+# Each sweep's pruner as its workers build it (Hyperband's resource from the model's space).
+for _model in config["models"]["enabled"]:
+    _steps = max_steps(_model, config["models"][_model])
+    resolve_pruner(config["search"]["pruner"], _steps)
 
 
 def sort_config(node, key=None):

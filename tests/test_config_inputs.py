@@ -21,17 +21,14 @@ SCHEMA = ROOT / "config" / "schema.yaml"
 SHIPPED = [p for p in sorted((ROOT / "config").glob("*.yaml")) if p.name != "schema.yaml"]
 
 
-def _dry_run(tmp_path, input_files: dict):
-    """``snakemake -n`` on the quick config plus a temporary config with our input files."""
+def _dry_run(tmp_path, input_files: dict | None = None, **overlay):
+    """``snakemake -n`` on the quick config plus a temporary config with our input files (and
+    any other top-level sections given)."""
     extra = tmp_path / "extra.yaml"
+    if input_files is not None:
+        overlay["data"] = {"source": "files", "input_files": input_files}
     extra.write_text(
-        yaml.safe_dump(
-            {
-                "results_dir": str(tmp_path / "results"),
-                "data": {"source": "files", "input_files": input_files},
-            },
-            allow_unicode=True,
-        ),
+        yaml.safe_dump({"results_dir": str(tmp_path / "results"), **overlay}, allow_unicode=True),
         encoding="utf-8",
     )
     cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "1"]
@@ -82,6 +79,15 @@ def test_directory_as_input_file_stops_the_dry_run(tmp_path):
     rc, out = _dry_run(tmp_path, {"runA": str(tmp_path)})
     assert rc != 0
     assert f"config key data.input_files.runA: {tmp_path} is not a file" in out, out[-2000:]
+
+
+def test_impossible_hyperband_resource_stops_the_dry_run_naming_the_key(tmp_path):
+    """Schema-valid, but Optuna would build no bracket and every sweep would fail at its first
+    report: the run stops at start-up instead."""
+    pruner = {"name": "hyperband", "min_resource": 3, "max_resource": 2}
+    rc, out = _dry_run(tmp_path, search={"pruner": pruner})
+    assert rc != 0
+    assert "config key search.pruner.max_resource: 2 is below min_resource 3" in out, out[-2000:]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

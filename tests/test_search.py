@@ -204,6 +204,74 @@ def test_hyperband_prunes_at_its_rungs_with_the_training_resource_as_step(tmp_pa
     assert {max(t.intermediate_values) for t in pruned} <= {1, 3}
 
 
+@pytest.mark.parametrize(
+    ("model", "cfg", "steps"),
+    [
+        ("xgboost", {"space": {"num_boost_round": "choice([90, 10])"}}, 9),
+        ("xgboost", {"space": {"num_boost_round": "range(10, 101)"}}, 10),
+        ("xgboost", {"space": {"num_boost_round": "uniform(10, 55.5)"}}, 5),
+        ("xgboost", {"space": {}, "fixed": {"num_boost_round": 90}}, 9),
+        ("xgboost", {"space": {"num_boost_round": None}}, 10),  # the model's default, 100
+        ("xgboost", {"space": {"num_boost_round": "choice([5])"}}, 1),  # reports nothing: 1
+        ("xgboost_shower", {"space": {"num_boost_round": "choice([250, 2500])"}}, 250),
+        ("dae", {"space": {}, "fixed": {"epochs": 20}}, 20),
+        ("vae", {"space": {}}, 10),
+        ("deepsets", {"space": {"epochs": "range(5, 31)"}}, 30),
+        ("svm", {"space": {"C": "loguniform(1, 10)"}}, 1),
+    ],
+)
+def test_max_steps_is_the_longest_training_the_space_allows(model, cfg, steps):
+    assert search.max_steps(model, cfg) == steps
+
+
+def test_hyperband_auto_resource_is_resolved_from_the_config():
+    """``max_resource: auto`` becomes the longest training of the space (Optuna's "auto" takes
+    the trials complete when a worker first prunes: workers and resumed workers disagree when
+    trials differ in length); explicit settings are kept, impossible ones named."""
+    auto = {"name": "hyperband", "max_resource": "auto"}
+    assert search.resolve_pruner(auto, 9) == {
+        "name": "hyperband",
+        "min_resource": 1,
+        "reduction_factor": 3,
+        "max_resource": 9,
+    }
+    assert search.make_pruner(auto, 9)._max_resource == 9
+    assert search.resolve_pruner({**auto, "min_resource": 3}, 1)["max_resource"] == 3
+    assert search.resolve_pruner({**auto, "max_resource": 27}, 9)["max_resource"] == 27
+    with pytest.raises(ValueError, match="search.pruner.max_resource: 2 is below min_resource 3"):
+        search.resolve_pruner({"name": "hyperband", "min_resource": 3, "max_resource": 2})
+    with pytest.raises(ValueError, match=r"models.xgboost.space.num_boost_round"):
+        search.max_steps("xgboost", {"space": {"num_boost_round": "choice([None, 100])"}})
+
+
+def test_every_worker_of_a_sweep_prunes_with_the_same_brackets(tmp_path):
+    """Trials of different lengths, the first a short one (10 rounds: 1 step): each worker,
+    including one started after trials finished, builds Hyperband over the longest training of
+    the space (9 steps) and says so in its result."""
+    cfg = {
+        "n_trials": 6,
+        "fixed": {},
+        "space": {"learning_rate": "loguniform(0.01, 1)", "num_boost_round": "choice([10, 90])"},
+    }
+    storage = search.storage_for("journal", tmp_path / "optuna.journal")
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    search.init_tracking(tracking, "t-hba", tmp_path / "artifacts")
+    search_cfg = {"sampler": {"name": "random"}, "pruner": {"name": "hyperband"}}
+    results = []
+    for n_trials in (3, 6):  # a second worker joins after the first finished its trials
+        cfg["n_trials"] = n_trials
+        info = search.create_study("xgboost", "t-hba", storage, tracking, "t-hba", cfg, 3)
+        worker = f"{n_trials:02d}"
+        args = ("xgboost", cfg, _blobs(), storage, info, worker, search_cfg, 3, tracking)
+        results.append(search.run_worker(*args))
+    study = optuna.load_study(study_name="t-hba", storage=storage)
+    assert study.trials[0].params["num_boost_round"] == 10  # the first trial is the short kind
+    assert {t.params["num_boost_round"] for t in study.trials} == {10, 90}
+    for result in results:
+        assert result["pruner"]["max_resource"] == 9
+        assert result["trials"]
+
+
 SWEEP_INPUTS = {
     "model": "svm",
     "model_cfg": {

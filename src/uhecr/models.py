@@ -80,6 +80,14 @@ class Classifier:
 
     name = "base"
     level = "station"
+    # The parameter that sets how long a fit trains, and its default: its steps are what
+    # ``report`` counts (the pruners' resource). None: one fit, no steps reported.
+    resource: tuple[str, int] | None = None
+
+    @classmethod
+    def steps(cls, amount: int) -> int:
+        """The last step ``report`` reaches in a full fit of ``amount`` (epochs: one each)."""
+        return int(amount)
 
     def __init__(self, params: dict, seed: int, threads: int = 1, features=None):
         self.params = dict(params)
@@ -211,6 +219,11 @@ class XGBoostClassifier(Classifier):
 
     name = "xgboost"
     report_every = 10
+    resource = ("num_boost_round", 100)
+
+    @classmethod
+    def steps(cls, amount: int) -> int:
+        return int(amount) // cls.report_every
 
     def fit(
         self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
@@ -218,7 +231,7 @@ class XGBoostClassifier(Classifier):
         import xgboost as xgb
 
         p = self.params
-        n_rounds = int(p.get("num_boost_round", 100))
+        n_rounds = int(p.get(*self.resource))
         booster_params = {
             "objective": "multi:softprob",
             "num_class": N_CLASSES,
@@ -610,6 +623,7 @@ class PerClassAutoencoder(Classifier):
     """One autoencoder per class; a sample belongs to the class that reconstructs it best."""
 
     kind = "dae"
+    resource = ("epochs", 10)
 
     def fit(
         self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
@@ -620,7 +634,7 @@ class PerClassAutoencoder(Classifier):
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()
         p = self.params
-        epochs = int(p.get("epochs", 10))
+        epochs = int(p.get(*self.resource))
         batch = int(p.get("batch_size", 256))
         if set(np.unique(y)) != set(range(N_CLASSES)):
             raise ValueError(f"{self.name}: training data must contain all {N_CLASSES} classes")
@@ -715,6 +729,8 @@ class ShowerFeatureXGBoost(Classifier):
 
     name = "xgboost_shower"
     level = "shower"
+    resource = XGBoostClassifier.resource
+    steps = XGBoostClassifier.steps
 
     def _showers(self, X, groups):
         from uhecr.features import shower_features
@@ -803,6 +819,7 @@ class DeepSetsClassifier(Classifier):
 
     name = "deepsets"
     level = "shower"
+    resource = ("epochs", 20)
 
     def _inputs(self, X, groups):
         codes = shower_codes(groups, len(X), self.name)
@@ -840,7 +857,7 @@ class DeepSetsClassifier(Classifier):
             (padded, mask),
             y_s,
             int(self.params.get("batch_size", 64)),
-            int(self.params.get("epochs", 20)),
+            int(self.params.get(*self.resource)),
             [_epoch_callback(self.name, after_epoch)],
             seed=self.seed,
         )

@@ -130,33 +130,94 @@ class SlotHyperbandPruner(optuna.pruners.HyperbandPruner):
         raise AssertionError("unreachable: the budgets add up to the total")
 
 
-def make_pruner(cfg: dict):
-    """The configured Optuna pruner. A step is the training resource a model reports (epochs,
-    blocks of boosting rounds; ``models.py``): Hyperband and successive halving compare trials
-    at rungs of min_resource x reduction_factor^k such steps."""
+def max_steps(model: str, model_cfg: dict) -> int:
+    """The most steps a trial of this sweep can report (``models.Classifier.steps`` of the
+    longest training its fixed parameters or space allow): Hyperband's ``max_resource: auto``.
+    Optuna's own "auto" takes the steps of the trials complete when a worker first prunes, which
+    differ between workers and in a resumed worker whenever trials differ in length (boosting
+    rounds in the space, early stopping): their brackets would then differ."""
+    cls = models.MODELS[model]
+    if cls.resource is None:
+        return 1
+    name, default = cls.resource
+    space = parse_space(model_cfg.get("space", {}), model)
+    key = f"models.{model}.space.{name}"
+    if name in model_cfg.get("fixed", {}):
+        longest, key = model_cfg["fixed"][name], f"models.{model}.fixed.{name}"
+    elif name not in space:
+        longest = default
+    elif space[name][0] == "layers":
+        raise ValueError(f"config key {key}: {name} is a number, not layer sizes")
+    else:
+        dist = space[name][1]
+        if dist.kind == "choice":
+            longest = dist.args[0]
+        else:  # range excludes its upper bound, (log)uniform includes it
+            longest = dist.args[1] - (dist.kind == "range")
+    try:
+        return max(1, max(cls.steps(int(amount)) for amount in np.atleast_1d(longest)))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"config key {key}: {name} must be a number ({exc})") from exc
+
+
+def resolve_pruner(cfg: dict, steps: int | None = None) -> dict:
+    """The pruner settings with every default filled in and Hyperband's ``max_resource: auto``
+    replaced by ``steps`` (``max_steps``: the most a trial can report) where given; a worker
+    records what it pruned with."""
     name = cfg.get("name", "median")
     if name == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=int(cfg.get("n_startup_trials", 5)),
-            n_warmup_steps=int(cfg.get("n_warmup_steps", 5)),
-        )
-    if name == "hyperband":
-        return SlotHyperbandPruner(
-            min_resource=int(cfg.get("min_resource", 1)),
-            max_resource=cfg.get("max_resource", "auto"),
-            reduction_factor=int(cfg.get("reduction_factor", 3)),
-        )
-    if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=int(cfg.get("min_resource", 1)),
-            reduction_factor=int(cfg.get("reduction_factor", 3)),
-        )
+        return {
+            "name": name,
+            "n_startup_trials": int(cfg.get("n_startup_trials", 5)),
+            "n_warmup_steps": int(cfg.get("n_warmup_steps", 5)),
+        }
+    if name in ("hyperband", "successive_halving"):
+        out = {
+            "name": name,
+            "min_resource": int(cfg.get("min_resource", 1)),
+            "reduction_factor": int(cfg.get("reduction_factor", 3)),
+        }
+        if name == "successive_halving":
+            return out
+        max_resource = cfg.get("max_resource", "auto")
+        if max_resource == "auto" and steps is not None:
+            max_resource = max(int(steps), out["min_resource"])
+        if max_resource != "auto" and int(max_resource) < out["min_resource"]:
+            # Optuna would build no bracket and fail at the first report (division by zero).
+            raise ValueError(
+                f"config key search.pruner.max_resource: {max_resource} is below "
+                f"min_resource {out['min_resource']}"
+            )
+        return {**out, "max_resource": max_resource}
     if name == "none":
-        return optuna.pruners.NopPruner()
+        return {"name": name}
     raise ValueError(
         f"config key search.pruner.name: unknown pruner {name!r} "
         "(median | hyperband | successive_halving | none)"
     )
+
+
+def make_pruner(cfg: dict, steps: int | None = None):
+    """The configured Optuna pruner. A step is the training resource a model reports (epochs,
+    blocks of boosting rounds; ``models.py``): Hyperband and successive halving compare trials
+    at rungs of min_resource x reduction_factor^k such steps. ``steps``: see
+    ``resolve_pruner``."""
+    cfg = resolve_pruner(cfg, steps)
+    if cfg["name"] == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=cfg["n_startup_trials"], n_warmup_steps=cfg["n_warmup_steps"]
+        )
+    if cfg["name"] == "hyperband":
+        return SlotHyperbandPruner(
+            min_resource=cfg["min_resource"],
+            max_resource=cfg["max_resource"],
+            reduction_factor=cfg["reduction_factor"],
+        )
+    if cfg["name"] == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=cfg["min_resource"], reduction_factor=cfg["reduction_factor"]
+        )
+    return optuna.pruners.NopPruner()
 
 
 def killed_trials(study) -> set[int]:
@@ -469,11 +530,12 @@ def run_worker(
     space = parse_space(model_cfg["space"], model_name)
     fixed = dict(model_cfg.get("fixed", {}))
     n_trials = int(model_cfg["n_trials"])
+    pruner = resolve_pruner(search_cfg.get("pruner", {}), max_steps(model_name, model_cfg))
     study = optuna.load_study(
         study_name=study_info["study_name"],
         storage=storage,
         sampler=make_sampler(search_cfg.get("sampler", {}), seed),  # replaced per trial below
-        pruner=make_pruner(search_cfg.get("pruner", {})),
+        pruner=make_pruner(pruner),
     )
     stopped = claim_worker(study, worker)
     recovered = recover_own_trials(study, worker)
@@ -544,6 +606,7 @@ def run_worker(
         done.append(result)
     return {
         "worker": worker,
+        "pruner": pruner,
         "stopped_earlier_job": stopped,
         "recovered_killed_trials": recovered,
         "trials": done,
