@@ -5,13 +5,13 @@
    as the study's (``--worker-trials``; the thesis config runs 50-100). Both sweeps draw the
    same trials (random sampler seeded by the budget slot), so the ratio measures the parallel
    throughput, not a different mix of slow and fast configurations. One and two workers run in
-   ``--worker-rounds`` interleaved rounds (the machine's speed drifts); each round's ratio is
-   over its own one-worker sweep, and the summary gives the median and the min. Each process's
-   fixed cost
-   (interpreter, imports, study and MLflow set-up, until its first trial starts) is reported.
-   The reference is the machine's own ceiling for that work, measured in the same run: the
-   same fit (the sweep's best parameters) run 4 times in one process, then 4 times in each of
-   two processes at once; fits per second of two processes over one (no Optuna, no MLflow).
+   ``--worker-rounds`` interleaved rounds, the order swapped every round (the machine's speed
+   drifts); each round's ratio is over its own one-worker sweep, and the summary gives the
+   median and the min. Each process's fixed cost (interpreter, imports, study and MLflow
+   set-up, until its first trial starts) is reported. The reference is the machine's own
+   ceiling for that work, measured in the same run: the same fit (the sweep's best parameters)
+   run 4 times in one process, then 4 times in each of two processes at once; fits per second
+   of two processes over one (no Optuna, no MLflow).
 2. Pruning against no pruning (the reference study's protocol), one worker, TPE, same budget,
    repeated for ``--repeats`` seeds (one seed says little: which trial TPE draws when is luck):
    wall time, best validation accuracy, and the time until the sweep was within ``--tolerance``
@@ -208,10 +208,13 @@ def bench_model(model, args, cfg_all, data, features):
 
     cfg = config(args.worker_trials, args.worker_epochs)
     workers, ratios = [], []
-    for round_ in range(args.worker_rounds):  # interleaved: 1, 2, 1, 2, ... workers
-        pair = [
-            sweep(model, cfg, data, features, n, random, "none", f"w{n}-r{round_}") for n in (1, 2)
-        ]
+    for round_ in range(args.worker_rounds):  # interleaved: 1, 2, then 2, 1, ... workers
+        order = (1, 2) if round_ % 2 == 0 else (2, 1)
+        runs = {
+            n: sweep(model, cfg, data, features, n, random, "none", f"w{n}-r{round_}")
+            for n in order
+        }
+        pair = [runs[1], runs[2]]
         for r in pair:
             r["round"] = round_
             r["ratio"] = r["trials_per_hour"] / pair[0]["trials_per_hour"]

@@ -218,6 +218,17 @@ def test_hyperband_prunes_at_its_rungs_with_the_training_resource_as_step(tmp_pa
         ("vae", {"space": {}}, 10),
         ("deepsets", {"space": {"epochs": "range(5, 31)"}}, 30),
         ("svm", {"space": {"C": "loguniform(1, 10)"}}, 1),
+        # a conditional resource: trials its condition leaves out train the default 100 rounds
+        (
+            "xgboost",
+            {
+                "space": {
+                    "max_depth": "choice([3, 6])",
+                    "num_boost_round": {"distribution": "choice([50])", "when": {"max_depth": 3}},
+                }
+            },
+            10,
+        ),
     ],
 )
 def test_max_steps_is_the_longest_training_the_space_allows(model, cfg, steps):
@@ -238,10 +249,16 @@ def test_hyperband_auto_resource_is_resolved_from_the_config():
     assert search.make_pruner(auto, 9)._max_resource == 9
     assert search.resolve_pruner({**auto, "min_resource": 3}, 1)["max_resource"] == 3
     assert search.resolve_pruner({**auto, "max_resource": 27}, 9)["max_resource"] == 27
+    # 20.0 is a schema-valid integer; Optuna accepts only int
+    assert search.make_pruner({**auto, "max_resource": 20.0}, 9)._max_resource == 20
     with pytest.raises(ValueError, match="search.pruner.max_resource: 2 is below min_resource 3"):
         search.resolve_pruner({"name": "hyperband", "min_resource": 3, "max_resource": 2})
     with pytest.raises(ValueError, match=r"models.xgboost.space.num_boost_round"):
         search.max_steps("xgboost", {"space": {"num_boost_round": "choice([None, 100])"}})
+    with pytest.raises(ValueError, match=r"models.xgboost.space.num_boost_round"):
+        search.max_steps("xgboost", {"space": {"num_boost_round": "uniform(10, 1e400)"}})
+    with pytest.raises(ValueError, match=r"models.xgboost.fixed.num_boost_round"):
+        search.max_steps("xgboost", {"space": {}, "fixed": {"num_boost_round": [100, 2500]}})
 
 
 def test_every_worker_of_a_sweep_prunes_with_the_same_brackets(tmp_path):

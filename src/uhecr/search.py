@@ -143,20 +143,22 @@ def max_steps(model: str, model_cfg: dict) -> int:
     space = parse_space(model_cfg.get("space", {}), model)
     key = f"models.{model}.space.{name}"
     if name in model_cfg.get("fixed", {}):
-        longest, key = model_cfg["fixed"][name], f"models.{model}.fixed.{name}"
+        amounts, key = [model_cfg["fixed"][name]], f"models.{model}.fixed.{name}"
     elif name not in space:
-        longest = default
+        amounts = [default]
     elif space[name][0] == "layers":
         raise ValueError(f"config key {key}: {name} is a number, not layer sizes")
     else:
         dist = space[name][1]
         if dist.kind == "choice":
-            longest = dist.args[0]
+            amounts = list(dist.args[0])
         else:  # range excludes its upper bound, (log)uniform includes it
-            longest = dist.args[1] - (dist.kind == "range")
+            amounts = [dist.args[1] - (dist.kind == "range")]
+        if space[name][0] == "when":  # trials its condition leaves out train the default
+            amounts.append(default)
     try:
-        return max(1, max(cls.steps(int(amount)) for amount in np.atleast_1d(longest)))
-    except (TypeError, ValueError) as exc:
+        return max(1, max(cls.steps(int(amount)) for amount in amounts))
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"config key {key}: {name} must be a number ({exc})") from exc
 
 
@@ -188,7 +190,10 @@ def resolve_pruner(cfg: dict, steps: int | None = None) -> dict:
                 f"config key search.pruner.max_resource: {max_resource} is below "
                 f"min_resource {out['min_resource']}"
             )
-        return {**out, "max_resource": max_resource}
+        return {
+            **out,
+            "max_resource": max_resource if max_resource == "auto" else int(max_resource),
+        }
     if name == "none":
         return {"name": name}
     raise ValueError(
