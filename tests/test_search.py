@@ -261,6 +261,25 @@ def test_hyperband_auto_resource_is_resolved_from_the_config():
         search.max_steps("xgboost", {"space": {}, "fixed": {"num_boost_round": [100, 2500]}})
 
 
+def test_hyperband_brackets_do_not_depend_on_the_study_name():
+    """The study name hashes the feature table, whose source paths name the results folder: the
+    same config run in another folder must put each budget slot in the same bracket."""
+    brackets = []
+    for name in ("run_a-dae-3f2a", "run_b-dae-9c41"):
+        study = optuna.create_study(study_name=name, direction="maximize")
+        pruner = search.make_pruner({"name": "hyperband", "max_resource": 27})
+        pruner._try_initialization(study)
+        ids = []
+        for slot in range(20):
+            trial = study.ask()
+            trial.set_user_attr("seed", 1234 + slot)
+            frozen = study._storage.get_trial(trial._trial_id)
+            ids.append(pruner._get_bracket_id(study, frozen))
+            study.tell(trial, 0.0)
+        brackets.append(ids)
+    assert brackets[0] == brackets[1] and len(set(brackets[0])) > 1
+
+
 def test_every_worker_of_a_sweep_prunes_with_the_same_brackets(tmp_path):
     """Trials of different lengths, the first a short one (10 rounds: 1 step): each worker,
     including one started after trials finished, builds Hyperband over the longest training of

@@ -106,7 +106,7 @@ def make_sampler(cfg: dict, seed: int):
 
 class SlotHyperbandPruner(optuna.pruners.HyperbandPruner):
     """Optuna's Hyperband with each trial's bracket drawn from its budget slot (user attribute
-    ``slot``), not its number, and killed trials in no bracket: a killed trial's retry (a new
+    ``seed``: the sweep's seed + the slot), not its number, and killed trials in no bracket: a killed trial's retry (a new
     number, the same slot and seeds) lands in the bracket the trial had and competes with the
     same trials, so an interrupted one-worker sweep prunes exactly like an uninterrupted one."""
 
@@ -120,8 +120,10 @@ class SlotHyperbandPruner(optuna.pruners.HyperbandPruner):
             return 0
         if trial.number in getattr(self, "_killed", ()):
             return -1  # matches no bracket: its rung values compete with nothing
-        slot = trial.user_attrs.get("slot", trial.number)
-        n = binascii.crc32(f"{study.study_name}_{slot}".encode())
+        # From the trial's seed (the sweep's seed + its slot), not the study name as in Optuna:
+        # the name hashes the feature table, whose source paths name the results folder, so
+        # the same config run in another folder would put trials in other brackets.
+        n = binascii.crc32(str(trial.user_attrs.get("seed", trial.number)).encode())
         n %= self._total_trial_allocation_budget
         for bracket_id in range(self._n_brackets):
             n -= self._trial_allocation_budgets[bracket_id]
