@@ -106,9 +106,10 @@ def make_sampler(cfg: dict, seed: int):
 
 class SlotHyperbandPruner(optuna.pruners.HyperbandPruner):
     """Optuna's Hyperband with each trial's bracket drawn from its budget slot (user attribute
-    ``seed``: the sweep's seed + the slot), not its number, and killed trials in no bracket: a killed trial's retry (a new
-    number, the same slot and seeds) lands in the bracket the trial had and competes with the
-    same trials, so an interrupted one-worker sweep prunes exactly like an uninterrupted one."""
+    ``seed``: the sweep's seed + the slot), not its number, and killed trials in no bracket: a
+    killed trial's retry (a new number, the same slot and seeds) lands in the bracket the trial
+    had and competes with the same trials, so an interrupted one-worker sweep prunes exactly
+    like an uninterrupted one."""
 
     def prune(self, study, trial) -> bool:
         attrs = study._storage.get_study_user_attrs(study._study_id)
