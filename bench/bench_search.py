@@ -13,7 +13,8 @@
    run 4 times in one process, then 4 times in each of two processes at once; fits per second
    of two processes over one (no Optuna, no MLflow).
 2. Pruning against no pruning (the reference study's protocol), one worker, TPE, same budget,
-   repeated for ``--repeats`` seeds (one seed says little: which trial TPE draws when is luck):
+   for each variant of ``--pruners`` (e.g. ``median:n_warmup_steps=10``), repeated for
+   ``--repeats`` seeds (one seed says little: which trial TPE draws when is luck):
    wall time, best validation accuracy, and the time until the sweep was within ``--tolerance``
    of the unpruned sweep's best of the same seed (``time_to_target_s``; None: never). The
    summary gives the median over the seeds.
@@ -23,7 +24,7 @@ raised fails the benchmark. Writes ``results/bench/search.json``.
 
 Usage: python bench/bench_search.py [--models xgboost dae] [--trials 16] [--repeats 5]
        [--worker-trials 48] [--worker-rounds 2] [--max-train 20000] [--epochs 20]
-       [--worker-epochs 5]
+       [--worker-epochs 5] [--pruners median hyperband median:n_warmup_steps=10]
 """
 
 from __future__ import annotations
@@ -53,7 +54,24 @@ PRUNERS = {
     "none": {"name": "none"},
     "median": {**_PRUNER, "name": "median"},
     "hyperband": {**_PRUNER, "name": "hyperband"},
+    "successive_halving": {**_PRUNER, "name": "successive_halving"},
 }
+
+
+def pruner_settings(spec: str) -> dict:
+    """A pruner variant: ``NAME`` (the default config's settings for that pruner) or
+    ``NAME:KEY=VALUE,...`` overriding some of them, e.g. ``median:n_warmup_steps=10``."""
+    name, _, overrides = spec.partition(":")
+    if name not in PRUNERS:
+        raise SystemExit(f"--pruners {spec}: unknown pruner {name!r} ({' | '.join(PRUNERS)})")
+    out = dict(PRUNERS[name])
+    for item in filter(None, overrides.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--pruners {spec}: {item!r} is not KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    search.resolve_pruner(out)  # unknown names and bad values fail here, before any sweep
+    return out
 
 
 def load(table: Path, features: list[str], max_train: int):
@@ -122,7 +140,7 @@ def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=No
     storage = search.storage_for("journal", journal)
     search.init_tracking(tracking, "bench", tmp / "artifacts")
     info = search.create_study(model, f"bench-{tag}", storage, tracking, "bench", cfg, seed)
-    search_cfg = {"sampler": sampler, "pruner": PRUNERS[pruner]}
+    search_cfg = {"sampler": sampler, "pruner": pruner_settings(pruner)}
     args = [
         (model, cfg, data, journal, info, f"{w:02d}", search_cfg, tracking, features, seed)
         for w in range(n_workers)
@@ -203,10 +221,20 @@ def bench_model(model, args, cfg_all, data, features):
     def epochs_note(cfg, epochs):  # for the table titles: networks only
         return f", {epochs} epochs" if "epochs" in cfg.get("fixed", {}) else ""
 
-    random = {"name": "random"}
-    tpe = {"name": "tpe", "n_startup_trials": 4}
+    out = {"n_trials": args.trials, "worker_trials": args.worker_trials}
+    if args.worker_rounds:
+        cfg = config(args.worker_trials, args.worker_epochs)
+        out.update(
+            bench_workers(model, args, cfg, data, features, epochs_note(cfg, args.worker_epochs))
+        )
+    cfg = config(args.trials, args.epochs)
+    out.update(bench_pruning(model, args, cfg, data, features, epochs_note(cfg, args.epochs)))
+    return out
 
-    cfg = config(args.worker_trials, args.worker_epochs)
+
+def bench_workers(model, args, cfg, data, features, note) -> dict:
+    """Trials per hour of two workers over one, in interleaved rounds, and the ceiling."""
+    random = {"name": "random"}
     workers, ratios = [], []
     for round_ in range(args.worker_rounds):  # interleaved: 1, 2, then 2, 1, ... workers
         order = (1, 2) if round_ % 2 == 0 else (2, 1)
@@ -228,7 +256,7 @@ def bench_model(model, args, cfg_all, data, features):
     print_table(
         f"{model}: trials per hour, 1 vs 2 workers ({THREADS} thread each, the same "
         f"{args.worker_trials} trials, no pruning"
-        + epochs_note(cfg, args.worker_epochs)
+        + note
         + f", {args.worker_rounds} interleaved rounds; ratio: over the same round's one worker"
         "; start_up_s: pool start until the last process's first trial)",
         workers,
@@ -241,7 +269,16 @@ def bench_model(model, args, cfg_all, data, features):
         f"ceiling (the same fit in 2 processes at once vs 1, {ceiling['fits']} fits each, "
         f"{ceiling['fit_s_one_process']:.2f} s per fit): {ceiling['ratio']:.3f}"
     )
-    cfg = config(args.trials, args.epochs)
+    return {
+        "workers": workers,
+        "two_over_one_workers": {"median": statistics.median(ratios), "min": min(ratios)},
+        "parallel_ceiling": ceiling,
+    }
+
+
+def bench_pruning(model, args, cfg, data, features, note) -> dict:
+    """Each pruner variant against no pruning, over ``args.repeats`` seeds."""
+    tpe = {"name": "tpe", "n_startup_trials": 4}
     pruning = []
     for repeat in range(args.repeats):
         seed = SEED + repeat
@@ -249,8 +286,8 @@ def bench_model(model, args, cfg_all, data, features):
         target = reference["best_val_accuracy"] - args.tolerance
         reference["time_to_target_s"] = reference.pop("completions")(target)
         rows = [reference] + [
-            sweep(model, cfg, data, features, 1, tpe, p, f"p-{p}-{seed}", target, seed=seed)
-            for p in ("median", "hyperband")
+            sweep(model, cfg, data, features, 1, tpe, p, f"p-{i}-{seed}", target, seed=seed)
+            for i, p in enumerate(args.pruners)
         ]
         for r in rows:
             r.pop("best_params")
@@ -268,7 +305,7 @@ def bench_model(model, args, cfg_all, data, features):
         pruning += rows
     print_table(
         f"{model}: pruning vs none (1 worker, TPE, {args.trials} trials"
-        + epochs_note(cfg, args.epochs)
+        + note
         + f", {args.repeats} seeds; target = the same seed's unpruned best - {args.tolerance}; "
         "wall_ratio and target_ratio over the unpruned sweep's wall time, "
         "target_vs_unpruned_target over its time to the same target)",
@@ -279,7 +316,7 @@ def bench_model(model, args, cfg_all, data, features):
             key: _median([r[key] for r in pruning if r["pruner"] == p])
             for key in ("wall_ratio", "target_ratio", "best_val_accuracy")
         }
-        for p in ("none", "median", "hyperband")
+        for p in ("none", *args.pruners)
     }
     for p, m in medians.items():
         m["reached_target"] = sum(
@@ -291,11 +328,7 @@ def bench_model(model, args, cfg_all, data, features):
         [{"pruner": p, **m} for p, m in medians.items()],
     )
     return {
-        "n_trials": args.trials,
-        "worker_trials": args.worker_trials,
-        "workers": workers,
-        "two_over_one_workers": {"median": statistics.median(ratios), "min": min(ratios)},
-        "parallel_ceiling": ceiling,
+        "pruners": {p: pruner_settings(p) for p in ("none", *args.pruners)},
         "pruning": pruning,
         "pruning_medians": medians,
     }
@@ -324,7 +357,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="seeds of the pruning sweeps")
     parser.add_argument("--worker-trials", type=int, default=48, help="per worker-scaling sweep")
     parser.add_argument(
-        "--worker-rounds", type=int, default=2, help="interleaved rounds of 1 and 2 workers"
+        "--worker-rounds",
+        type=int,
+        default=2,
+        help="interleaved rounds of 1 and 2 workers (0: no worker benchmark)",
     )
     parser.add_argument("--max-train", type=int, default=20_000)
     parser.add_argument(
@@ -336,7 +372,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20, help="epochs per pruning trial")
     parser.add_argument("--worker-epochs", type=int, default=5, help="epochs per worker trial")
     parser.add_argument("--tolerance", type=float, default=0.005, help="of the best accuracy")
+    parser.add_argument(
+        "--pruners",
+        nargs="+",
+        default=["median", "hyperband"],
+        help="pruner variants, each against no pruning: NAME or NAME:KEY=VALUE,... "
+        "(e.g. median:n_warmup_steps=10); the rest from the default config",
+    )
     args = parser.parse_args()
+    for spec in args.pruners:
+        pruner_settings(spec)
     cfg_all = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     features = cfg_all["models"]["features"]
     data = load(args.table, features, args.max_train)
@@ -344,10 +389,11 @@ def main() -> None:
     results = {m: bench_model(m, args, cfg_all, data, features) for m in args.models}
     summary = {}
     for m, r in results.items():
-        summary[f"{m}_two_over_one_workers"] = r["two_over_one_workers"]["median"]
-        summary[f"{m}_two_over_one_workers_min"] = r["two_over_one_workers"]["min"]
-        summary[f"{m}_two_over_one_processes_ceiling"] = r["parallel_ceiling"]["ratio"]
-        for pruner in ("median", "hyperband"):  # medians over the seeds
+        if "workers" in r:
+            summary[f"{m}_two_over_one_workers"] = r["two_over_one_workers"]["median"]
+            summary[f"{m}_two_over_one_workers_min"] = r["two_over_one_workers"]["min"]
+            summary[f"{m}_two_over_one_processes_ceiling"] = r["parallel_ceiling"]["ratio"]
+        for pruner in args.pruners:  # medians over the seeds
             med = r["pruning_medians"][pruner]
             summary[f"{m}_{pruner}_over_none_wall"] = med["wall_ratio"]
             summary[f"{m}_{pruner}_to_target_over_none_wall"] = med["target_ratio"]
