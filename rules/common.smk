@@ -9,15 +9,19 @@ validate(config, schema="../config/schema.yaml")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from uhecr import configuration
 from uhecr.composition import validate_settings as validate_composition
-from uhecr.search import max_steps, resolve_pruner
+from uhecr.search import max_steps, pruner_config, pruner_keys, resolve_pruner
 from uhecr.spaces import validate_spaces
 
 validate_spaces(config["models"])  # fail at start-up, naming the config key
 validate_composition(config["composition"])
 # Each sweep's pruner as its workers build it (Hyperband's resource from the model's space).
 for _model in config["models"]["enabled"]:
-    _steps = max_steps(_model, config["models"][_model])
-    resolve_pruner(config["search"]["pruner"], _steps)
+    _cfg = config["models"][_model]
+    resolve_pruner(
+        pruner_config(_cfg, config["search"]),
+        max_steps(_model, _cfg),
+        pruner_keys(_model, _cfg),
+    )
 
 
 def sort_config(node, key=None):
@@ -40,11 +44,17 @@ def subset(section, *keys):
     return {k: section[k] for k in keys}
 
 
-# What a sweep depends on in config.search (n_workers changes no trial, and the MLflow
-# tracking URI reaches the sweep jobs through mlflow/experiment.json: both are left out).
-SWEEP_SETTINGS = subset(
-    config["search"], "sampler", "pruner", "storage", "max_train_samples"
-)
+def sweep_settings(model):
+    """What a model's sweep depends on in config.search, its own pruner settings merged in
+    (n_workers changes no trial, and the MLflow tracking URI reaches the sweep jobs through
+    mlflow/experiment.json: both are left out)."""
+    settings = subset(
+        config["search"], "sampler", "pruner", "storage", "max_train_samples"
+    )
+    pruner = pruner_config(config["models"][model], config["search"])
+    settings["pruner"] = dict(sorted(pruner.items()))  # as sort_config leaves the rest
+    return settings
+
 
 RESULTS = config["results_dir"]
 REPORTS = config["reports_dir"]

@@ -91,7 +91,7 @@ rule create_study:
     params:
         model_config=lambda wc: config["models"][wc.model],
         features=config["models"]["features"],
-        search=SWEEP_SETTINGS,
+        search=lambda wc: sweep_settings(wc.model),
         seed=config["seed"],
         run_name=config["run_name"],
     script:
@@ -121,7 +121,7 @@ rule search_worker:
     params:
         model_config=lambda wc: config["models"][wc.model],
         features=config["models"]["features"],
-        search=SWEEP_SETTINGS,
+        search=lambda wc: sweep_settings(wc.model),
         seed=config["seed"],
     script:
         "../scripts/search_worker.py"
@@ -144,6 +144,6 @@ rule collect_search:
         "../envs/ml.yaml"
     params:
         model_config=lambda wc: config["models"][wc.model],
-        search=SWEEP_SETTINGS,
+        search=lambda wc: sweep_settings(wc.model),
     script:
         "../scripts/collect_search.py"

@@ -90,6 +90,17 @@ def test_impossible_hyperband_resource_stops_the_dry_run_naming_the_key(tmp_path
     assert "config key search.pruner.max_resource: 2 is below min_resource 3" in out, out[-2000:]
 
 
+def test_impossible_model_pruner_stops_the_dry_run_naming_the_model_key(tmp_path):
+    """A model's own pruner keys are checked at start-up too, and the error names them."""
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    model = default["models"]["enabled"][-1]
+    models = {model: {"pruner": {"name": "hyperband", "min_resource": 3, "max_resource": 2}}}
+    rc, out = _dry_run(tmp_path, models=models)
+    assert rc != 0
+    expected = f"config key models.{model}.pruner.max_resource: 2 is below min_resource 3"
+    assert expected in out, out[-2000:]
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_default_features_use_zeta_not_the_shower_azimuth(path):
     """The shower's phi is the same for every station of a shower (a shower identifier); the

@@ -261,6 +261,44 @@ def test_hyperband_auto_resource_is_resolved_from_the_config():
         search.max_steps("xgboost", {"space": {}, "fixed": {"num_boost_round": [100, 2500]}})
 
 
+def test_a_model_s_pruner_keys_replace_the_search_pruner_s(tmp_path):
+    """``models.<m>.pruner``: its keys replace search.pruner's for that model only (a step is
+    an epoch for a network, 10 rounds for XGBoost); errors name the key the value came from;
+    the sweep's worker prunes with, and records, the merged settings."""
+    search_cfg = {"pruner": {"name": "hyperband", "n_warmup_steps": 5, "min_resource": 3}}
+    own = {"pruner": {"name": "median", "n_warmup_steps": 10}}
+    assert search.pruner_config(own, search_cfg) == {
+        "name": "median",
+        "n_warmup_steps": 10,
+        "min_resource": 3,
+    }
+    assert search.pruner_config({}, search_cfg) == search_cfg["pruner"]
+    keys = search.pruner_keys("dae", {"pruner": {"max_resource": 2}})
+    with pytest.raises(ValueError, match=r"models\.dae\.pruner\.max_resource: 2 is below min"):
+        search.resolve_pruner(
+            search.pruner_config({"pruner": {"max_resource": 2}}, search_cfg), 20, keys
+        )
+    keys = search.pruner_keys("dae", {"pruner": {"min_resource": 30}})
+    with pytest.raises(ValueError, match=r"search\.pruner\.max_resource: 20 is below min"):
+        search.resolve_pruner(
+            {"name": "hyperband", "min_resource": 30, "max_resource": 20}, None, keys
+        )
+
+    cfg = {
+        "n_trials": 2,
+        "fixed": {},
+        "space": {"learning_rate": "loguniform(0.01, 1)", "num_boost_round": "choice([30])"},
+        "pruner": {"name": "none"},
+    }
+    storage = search.storage_for("journal", tmp_path / "optuna.journal")
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    search.init_tracking(tracking, "t-own", tmp_path / "artifacts")
+    info = search.create_study("xgboost", "t-own", storage, tracking, "t-own", cfg, 3)
+    search_cfg = {"sampler": {"name": "random"}, "pruner": {"name": "hyperband"}}
+    args = ("xgboost", cfg, _blobs(), storage, info, "00", search_cfg, 3, tracking)
+    assert search.run_worker(*args)["pruner"] == {"name": "none"}
+
+
 def test_hyperband_brackets_do_not_depend_on_the_study_name():
     """The study name hashes the feature table, whose source paths name the results folder: the
     same config run in another folder must put each budget slot in the same bracket."""
@@ -347,6 +385,7 @@ def _changed(path, value):
         (("features",), ["lg_energy"]),
         (("search_cfg", "sampler", "name"), "random"),
         (("search_cfg", "pruner", "name"), "none"),
+        (("model_cfg", "pruner"), {"name": "none"}),
         (("search_cfg", "max_train_samples"), 1000),
         (("seed",), 4),
         (("data_fingerprint", "table_sha256"), "c" * 64),

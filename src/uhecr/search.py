@@ -59,7 +59,7 @@ def sweep_key(
         "space": list(model_cfg.get("space", {}).items()),
         "features": list(features),
         "sampler": search_cfg.get("sampler"),
-        "pruner": search_cfg.get("pruner"),
+        "pruner": pruner_config(model_cfg, search_cfg),
         "max_train_samples": search_cfg.get("max_train_samples"),
         "seed": seed,
         "data": data_fingerprint,
@@ -165,10 +165,30 @@ def max_steps(model: str, model_cfg: dict) -> int:
         raise ValueError(f"config key {key}: {name} must be a number ({exc})") from exc
 
 
-def resolve_pruner(cfg: dict, steps: int | None = None) -> dict:
+def pruner_config(model_cfg: dict, search_cfg: dict) -> dict:
+    """The pruner settings of one model's sweeps: the keys of ``models.<model>.pruner`` over
+    those of ``search.pruner``. A step is a different amount of training per model (an epoch,
+    10 boosting rounds), so a warm-up or rung that suits one model may not suit another."""
+    return {**(search_cfg.get("pruner") or {}), **(model_cfg.get("pruner") or {})}
+
+
+def pruner_keys(model: str, model_cfg: dict):
+    """For errors: setting -> the config key it comes from (the model's or search.pruner)."""
+    own = model_cfg.get("pruner") or {}
+    return lambda setting: (
+        f"models.{model}.pruner.{setting}" if setting in own else f"search.pruner.{setting}"
+    )
+
+
+def _search_pruner_key(setting: str) -> str:
+    return f"search.pruner.{setting}"
+
+
+def resolve_pruner(cfg: dict, steps: int | None = None, key=_search_pruner_key) -> dict:
     """The pruner settings with every default filled in and Hyperband's ``max_resource: auto``
     replaced by ``steps`` (``max_steps``: the most a trial can report) where given; a worker
-    records what it pruned with."""
+    records what it pruned with. ``key``: setting -> the config key errors name
+    (``pruner_keys``)."""
     name = cfg.get("name", "median")
     if name == "median":
         return {
@@ -190,7 +210,7 @@ def resolve_pruner(cfg: dict, steps: int | None = None) -> dict:
         if max_resource != "auto" and int(max_resource) < out["min_resource"]:
             # Optuna would build no bracket and fail at the first report (division by zero).
             raise ValueError(
-                f"config key search.pruner.max_resource: {max_resource} is below "
+                f"config key {key('max_resource')}: {max_resource} is below "
                 f"min_resource {out['min_resource']}"
             )
         return {
@@ -200,7 +220,7 @@ def resolve_pruner(cfg: dict, steps: int | None = None) -> dict:
     if name == "none":
         return {"name": name}
     raise ValueError(
-        f"config key search.pruner.name: unknown pruner {name!r} "
+        f"config key {key('name')}: unknown pruner {name!r} "
         "(median | hyperband | successive_halving | none)"
     )
 
@@ -538,7 +558,11 @@ def run_worker(
     space = parse_space(model_cfg["space"], model_name)
     fixed = dict(model_cfg.get("fixed", {}))
     n_trials = int(model_cfg["n_trials"])
-    pruner = resolve_pruner(search_cfg.get("pruner", {}), max_steps(model_name, model_cfg))
+    pruner = resolve_pruner(
+        pruner_config(model_cfg, search_cfg),
+        max_steps(model_name, model_cfg),
+        pruner_keys(model_name, model_cfg),
+    )
     study = optuna.load_study(
         study_name=study_info["study_name"],
         storage=storage,
