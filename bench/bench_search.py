@@ -48,29 +48,42 @@ from uhecr import search, splits  # noqa: E402
 
 SEED = 1234
 THREADS = 1  # threads of rule search_worker (rules/search.smk)
-_PRUNER = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["search"]["pruner"]
-# The default config's settings for each pruner (search.pruner).
-PRUNERS = {
-    "none": {"name": "none"},
-    "median": {**_PRUNER, "name": "median"},
-    "hyperband": {**_PRUNER, "name": "hyperband"},
-    "successive_halving": {**_PRUNER, "name": "successive_halving"},
-}
+CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+PRUNER_SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["$defs"]["model"][
+    "properties"
+]["pruner"]
 
 
-def pruner_settings(spec: str) -> dict:
-    """A pruner variant: ``NAME`` (the default config's settings for that pruner) or
-    ``NAME:KEY=VALUE,...`` overriding some of them, e.g. ``median:n_warmup_steps=10``."""
+def pruner_settings(spec: str, model: str) -> dict:
+    """A pruner variant: ``NAME`` (median, hyperband, successive_halving: the default config's
+    search.pruner settings under that name), ``config`` (the pruner the default config gives
+    this model, its own keys included) or either with ``:KEY=VALUE,...`` overriding some
+    settings, e.g. ``median:n_warmup_steps=10``. The unpruned reference is always run."""
+    import jsonschema
+
     name, _, overrides = spec.partition(":")
-    if name not in PRUNERS:
-        raise SystemExit(f"--pruners {spec}: unknown pruner {name!r} ({' | '.join(PRUNERS)})")
-    out = dict(PRUNERS[name])
+    if name == "config":
+        out = search.pruner_config(CONFIG["models"][model], CONFIG["search"])
+    elif name in ("median", "hyperband", "successive_halving"):
+        out = {**CONFIG["search"]["pruner"], "name": name}
+    else:
+        raise SystemExit(
+            f"--pruners {spec}: {name!r} is not median | hyperband | successive_halving | config "
+            "(no pruning is the reference of every seed)"
+        )
     for item in filter(None, overrides.split(",")):
         key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--pruners {spec}: {item!r} is not KEY=VALUE")
+        if not sep or key not in search.PRUNER_SETTINGS[out["name"]]:
+            raise SystemExit(
+                f"--pruners {spec}: {item!r} is not KEY=VALUE with a key the {out['name']} "
+                f"pruner reads ({sorted(search.PRUNER_SETTINGS[out['name']])})"
+            )
         out[key] = yaml.safe_load(value)
-    search.resolve_pruner(out)  # unknown names and bad values fail here, before any sweep
+    try:  # bad values fail here, before any sweep
+        jsonschema.validate(out, PRUNER_SCHEMA)
+        search.model_pruner(model, {**CONFIG["models"][model], "pruner": None}, {"pruner": out})
+    except (jsonschema.ValidationError, ValueError) as exc:
+        raise SystemExit(f"--pruners {spec}: {getattr(exc, 'message', exc)}") from exc
     return out
 
 
@@ -140,7 +153,8 @@ def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=No
     storage = search.storage_for("journal", journal)
     search.init_tracking(tracking, "bench", tmp / "artifacts")
     info = search.create_study(model, f"bench-{tag}", storage, tracking, "bench", cfg, seed)
-    search_cfg = {"sampler": sampler, "pruner": pruner_settings(pruner)}
+    settings = {"name": "none"} if pruner == "none" else pruner_settings(pruner, model)
+    search_cfg = {"sampler": sampler, "pruner": settings}
     args = [
         (model, cfg, data, journal, info, f"{w:02d}", search_cfg, tracking, features, seed)
         for w in range(n_workers)
@@ -211,7 +225,8 @@ def _median(values):
 
 def bench_model(model, args, cfg_all, data, features):
     def config(n_trials, epochs):
-        cfg = {**cfg_all["models"][model], "n_trials": n_trials}
+        # The variant under test is the pruner, not the model's own settings (--pruners config).
+        cfg = {**cfg_all["models"][model], "n_trials": n_trials, "pruner": None}
         if model == "xgboost":  # single trials short enough for a benchmark
             cfg["space"] = {**cfg["space"], "num_boost_round": "choice([100, 250, 500])"}
         if "epochs" in cfg.get("fixed", {}):
@@ -221,8 +236,9 @@ def bench_model(model, args, cfg_all, data, features):
     def epochs_note(cfg, epochs):  # for the table titles: networks only
         return f", {epochs} epochs" if "epochs" in cfg.get("fixed", {}) else ""
 
-    out = {"n_trials": args.trials, "worker_trials": args.worker_trials}
+    out = {"n_trials": args.trials}
     if args.worker_rounds:
+        out["worker_trials"] = args.worker_trials
         cfg = config(args.worker_trials, args.worker_epochs)
         out.update(
             bench_workers(model, args, cfg, data, features, epochs_note(cfg, args.worker_epochs))
@@ -328,7 +344,7 @@ def bench_pruning(model, args, cfg, data, features, note) -> dict:
         [{"pruner": p, **m} for p, m in medians.items()],
     )
     return {
-        "pruners": {p: pruner_settings(p) for p in ("none", *args.pruners)},
+        "pruners": {p: pruner_settings(p, model) for p in args.pruners},
         "pruning": pruning,
         "pruning_medians": medians,
     }
@@ -380,8 +396,9 @@ def main() -> None:
         "(e.g. median:n_warmup_steps=10); the rest from the default config",
     )
     args = parser.parse_args()
-    for spec in args.pruners:
-        pruner_settings(spec)
+    for model in args.models:
+        for spec in args.pruners:
+            pruner_settings(spec, model)
     cfg_all = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     features = cfg_all["models"]["features"]
     data = load(args.table, features, args.max_train)

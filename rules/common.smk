@@ -9,19 +9,14 @@ validate(config, schema="../config/schema.yaml")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from uhecr import configuration
 from uhecr.composition import validate_settings as validate_composition
-from uhecr.search import max_steps, pruner_config, pruner_keys, resolve_pruner
+from uhecr.search import model_pruner, pruner_config
 from uhecr.spaces import validate_spaces
 
 validate_spaces(config["models"])  # fail at start-up, naming the config key
 validate_composition(config["composition"])
 # Each sweep's pruner as its workers build it (Hyperband's resource from the model's space).
 for _model in config["models"]["enabled"]:
-    _cfg = config["models"][_model]
-    resolve_pruner(
-        pruner_config(_cfg, config["search"]),
-        max_steps(_model, _cfg),
-        pruner_keys(_model, _cfg),
-    )
+    model_pruner(_model, config["models"][_model], config["search"])
 
 
 def sort_config(node, key=None):
@@ -42,6 +37,12 @@ sort_config(config)
 def subset(section, *keys):
     """Only the keys of a config section a job uses: changing the others reruns nothing."""
     return {k: section[k] for k in keys}
+
+
+def sweep_model_config(model):
+    """A model's config as its sweep jobs get it: its own pruner keys reach them merged into
+    sweep_settings' pruner, so that settings equal to search.pruner's rerun nothing."""
+    return {k: v for k, v in config["models"][model].items() if k != "pruner"}
 
 
 def sweep_settings(model):

@@ -89,7 +89,7 @@ rule create_study:
     conda:
         "../envs/ml.yaml"
     params:
-        model_config=lambda wc: config["models"][wc.model],
+        model_config=lambda wc: sweep_model_config(wc.model),
         features=config["models"]["features"],
         search=lambda wc: sweep_settings(wc.model),
         seed=config["seed"],
@@ -119,7 +119,7 @@ rule search_worker:
         runtime=240,
         mem_mb=6000,
     params:
-        model_config=lambda wc: config["models"][wc.model],
+        model_config=lambda wc: sweep_model_config(wc.model),
         features=config["models"]["features"],
         search=lambda wc: sweep_settings(wc.model),
         seed=config["seed"],
@@ -143,7 +143,7 @@ rule collect_search:
     conda:
         "../envs/ml.yaml"
     params:
-        model_config=lambda wc: config["models"][wc.model],
+        model_config=lambda wc: sweep_model_config(wc.model),
         search=lambda wc: sweep_settings(wc.model),
     script:
         "../scripts/collect_search.py"

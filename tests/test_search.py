@@ -263,8 +263,9 @@ def test_hyperband_auto_resource_is_resolved_from_the_config():
 
 def test_a_model_s_pruner_keys_replace_the_search_pruner_s(tmp_path):
     """``models.<m>.pruner``: its keys replace search.pruner's for that model only (a step is
-    an epoch for a network, 10 rounds for XGBoost); errors name the key the value came from;
-    the sweep's worker prunes with, and records, the merged settings."""
+    an epoch for a network, 10 rounds for XGBoost); a key its pruner would ignore and
+    contradicting settings are errors naming the keys and the model; the sweep's worker prunes
+    with, and records, the merged settings."""
     search_cfg = {"pruner": {"name": "hyperband", "n_warmup_steps": 5, "min_resource": 3}}
     own = {"pruner": {"name": "median", "n_warmup_steps": 10}}
     assert search.pruner_config(own, search_cfg) == {
@@ -272,16 +273,27 @@ def test_a_model_s_pruner_keys_replace_the_search_pruner_s(tmp_path):
         "n_warmup_steps": 10,
         "min_resource": 3,
     }
-    assert search.pruner_config({}, search_cfg) == search_cfg["pruner"]
-    keys = search.pruner_keys("dae", {"pruner": {"max_resource": 2}})
-    with pytest.raises(ValueError, match=r"models\.dae\.pruner\.max_resource: 2 is below min"):
-        search.resolve_pruner(
-            search.pruner_config({"pruner": {"max_resource": 2}}, search_cfg), 20, keys
-        )
-    keys = search.pruner_keys("dae", {"pruner": {"min_resource": 30}})
-    with pytest.raises(ValueError, match=r"search\.pruner\.max_resource: 20 is below min"):
-        search.resolve_pruner(
-            {"name": "hyperband", "min_resource": 30, "max_resource": 20}, None, keys
+    assert search.pruner_config({"pruner": None}, search_cfg) == search_cfg["pruner"]
+    dae = {"space": {"lr": "loguniform(1e-4, 1e-2)"}, "fixed": {"epochs": 20}}
+    assert search.model_pruner("dae", {**dae, **own}, search_cfg) == {
+        "name": "median",
+        "n_startup_trials": 5,
+        "n_warmup_steps": 10,
+    }
+    assert search.model_pruner("dae", dae, search_cfg)["max_resource"] == 20
+    with pytest.raises(ValueError, match=r"models\.dae\.pruner\.min_resource: the median pru"):
+        search.model_pruner("dae", {**dae, "pruner": {"name": "median", "min_resource": 5}}, {})
+    with pytest.raises(ValueError, match=r"models\.dae\.pruner\.n_warmup_steps: the hyperband"):
+        search.model_pruner("dae", {**dae, "pruner": {"n_warmup_steps": 9}}, search_cfg)
+    with pytest.raises(
+        ValueError,
+        match=r"search\.pruner\.max_resource \(models\.dae\): 20 is below min_resource 30 "
+        r"\(models\.dae\.pruner\.min_resource\)",
+    ):
+        search.model_pruner(
+            "dae",
+            {**dae, "pruner": {"min_resource": 30}},
+            {"pruner": {"name": "hyperband", "max_resource": 20}},
         )
 
     cfg = {
@@ -412,6 +424,9 @@ def test_same_inputs_same_study_and_worker_count_does_not_matter():
     )
     more_workers = _changed(("search_cfg", "n_workers"), 8)
     assert search.sweep_key(**more_workers) == search.sweep_key(**SWEEP_INPUTS)
+    # A model's own pruner counts as merged with search.pruner: the same settings, same study.
+    own = _changed(("model_cfg", "pruner"), {"name": "median"})
+    assert search.sweep_key(**own) == search.sweep_key(**SWEEP_INPUTS)
 
 
 def test_artifacts_stay_under_the_results_folder_and_a_new_store_gets_a_parent_run(tmp_path):

@@ -54,7 +54,8 @@ def sweep_key(
     """
     relevant = {
         "model": model,
-        "config": {k: v for k, v in model_cfg.items() if k != "space"},
+        # The pruner counts once, merged with search.pruner (below).
+        "config": {k: v for k, v in model_cfg.items() if k not in ("space", "pruner")},
         # The space's order is the order of the suggestions: it is kept, not sorted.
         "space": list(model_cfg.get("space", {}).items()),
         "features": list(features),
@@ -165,6 +166,16 @@ def max_steps(model: str, model_cfg: dict) -> int:
         raise ValueError(f"config key {key}: {name} must be a number ({exc})") from exc
 
 
+# The settings each pruner reads (resolve_pruner); search.pruner may hold others, so that
+# switching its name is a one-word change, but a model's own pruner may not.
+PRUNER_SETTINGS = {
+    "median": {"name", "n_startup_trials", "n_warmup_steps"},
+    "hyperband": {"name", "min_resource", "max_resource", "reduction_factor"},
+    "successive_halving": {"name", "min_resource", "reduction_factor"},
+    "none": {"name"},
+}
+
+
 def pruner_config(model_cfg: dict, search_cfg: dict) -> dict:
     """The pruner settings of one model's sweeps: the keys of ``models.<model>.pruner`` over
     those of ``search.pruner``. A step is a different amount of training per model (an epoch,
@@ -172,12 +183,27 @@ def pruner_config(model_cfg: dict, search_cfg: dict) -> dict:
     return {**(search_cfg.get("pruner") or {}), **(model_cfg.get("pruner") or {})}
 
 
-def pruner_keys(model: str, model_cfg: dict):
-    """For errors: setting -> the config key it comes from (the model's or search.pruner)."""
+def model_pruner(model: str, model_cfg: dict, search_cfg: dict) -> dict:
+    """The resolved pruner of one model's sweeps (``resolve_pruner`` over ``pruner_config``,
+    Hyperband's resource from the model's space). Raises ValueError naming the config key: a
+    model's own pruner key that its pruner does not read (it would be ignored), or settings
+    that contradict each other."""
     own = model_cfg.get("pruner") or {}
-    return lambda setting: (
-        f"models.{model}.pruner.{setting}" if setting in own else f"search.pruner.{setting}"
-    )
+    cfg = pruner_config(model_cfg, search_cfg)
+    name = cfg.get("name", "median")
+    unread = sorted(set(own) - PRUNER_SETTINGS.get(name, set(own)))
+    if unread:
+        raise ValueError(
+            f"config key models.{model}.pruner.{unread[0]}: the {name} pruner does not read "
+            f"it (it reads {sorted(PRUNER_SETTINGS[name])})"
+        )
+
+    def key(setting: str) -> str:  # where a setting comes from, and for which model
+        if setting in own:
+            return f"models.{model}.pruner.{setting}"
+        return f"search.pruner.{setting}" + (f" (models.{model})" if own else "")
+
+    return resolve_pruner(cfg, max_steps(model, model_cfg), key)
 
 
 def _search_pruner_key(setting: str) -> str:
@@ -187,8 +213,7 @@ def _search_pruner_key(setting: str) -> str:
 def resolve_pruner(cfg: dict, steps: int | None = None, key=_search_pruner_key) -> dict:
     """The pruner settings with every default filled in and Hyperband's ``max_resource: auto``
     replaced by ``steps`` (``max_steps``: the most a trial can report) where given; a worker
-    records what it pruned with. ``key``: setting -> the config key errors name
-    (``pruner_keys``)."""
+    records what it pruned with. ``key``: setting -> the config key errors name."""
     name = cfg.get("name", "median")
     if name == "median":
         return {
@@ -211,7 +236,7 @@ def resolve_pruner(cfg: dict, steps: int | None = None, key=_search_pruner_key) 
             # Optuna would build no bracket and fail at the first report (division by zero).
             raise ValueError(
                 f"config key {key('max_resource')}: {max_resource} is below "
-                f"min_resource {out['min_resource']}"
+                f"min_resource {out['min_resource']} ({key('min_resource')})"
             )
         return {
             **out,
@@ -558,11 +583,7 @@ def run_worker(
     space = parse_space(model_cfg["space"], model_name)
     fixed = dict(model_cfg.get("fixed", {}))
     n_trials = int(model_cfg["n_trials"])
-    pruner = resolve_pruner(
-        pruner_config(model_cfg, search_cfg),
-        max_steps(model_name, model_cfg),
-        pruner_keys(model_name, model_cfg),
-    )
+    pruner = model_pruner(model_name, model_cfg, search_cfg)
     study = optuna.load_study(
         study_name=study_info["study_name"],
         storage=storage,
