@@ -24,7 +24,7 @@ raised fails the benchmark. Writes ``results/bench/search.json``.
 
 Usage: python bench/bench_search.py [--models xgboost dae] [--trials 16] [--repeats 5]
        [--worker-trials 48] [--worker-rounds 2] [--max-train 20000] [--epochs 20]
-       [--worker-epochs 5] [--pruners median hyperband median:n_warmup_steps=10]
+       [--worker-epochs 5] [--pruners median hyperband config median:n_warmup_steps=10]
 """
 
 from __future__ import annotations
@@ -295,6 +295,14 @@ def bench_workers(model, args, cfg, data, features, note) -> dict:
 def bench_pruning(model, args, cfg, data, features, note) -> dict:
     """Each pruner variant against no pruning, over ``args.repeats`` seeds."""
     tpe = {"name": "tpe", "n_startup_trials": 4}
+    variants = {}  # spec -> settings; a spec with the same settings as an earlier one is skipped
+    for spec in args.pruners:
+        settings = pruner_settings(spec, model)
+        same = [other for other, s in variants.items() if s == settings]
+        if same:
+            print(f"{model}: --pruners {spec} has the settings of {same[0]}: not run twice")
+        else:
+            variants[spec] = settings
     pruning = []
     for repeat in range(args.repeats):
         seed = SEED + repeat
@@ -303,7 +311,7 @@ def bench_pruning(model, args, cfg, data, features, note) -> dict:
         reference["time_to_target_s"] = reference.pop("completions")(target)
         rows = [reference] + [
             sweep(model, cfg, data, features, 1, tpe, p, f"p-{i}-{seed}", target, seed=seed)
-            for i, p in enumerate(args.pruners)
+            for i, p in enumerate(variants)
         ]
         for r in rows:
             r.pop("best_params")
@@ -332,7 +340,7 @@ def bench_pruning(model, args, cfg, data, features, note) -> dict:
             key: _median([r[key] for r in pruning if r["pruner"] == p])
             for key in ("wall_ratio", "target_ratio", "best_val_accuracy")
         }
-        for p in ("none", *args.pruners)
+        for p in ("none", *variants)
     }
     for p, m in medians.items():
         m["reached_target"] = sum(
@@ -344,7 +352,7 @@ def bench_pruning(model, args, cfg, data, features, note) -> dict:
         [{"pruner": p, **m} for p, m in medians.items()],
     )
     return {
-        "pruners": {p: pruner_settings(p, model) for p in args.pruners},
+        "pruners": variants,
         "pruning": pruning,
         "pruning_medians": medians,
     }
@@ -391,7 +399,7 @@ def main() -> None:
     parser.add_argument(
         "--pruners",
         nargs="+",
-        default=["median", "hyperband"],
+        default=["median", "hyperband", "config"],
         help="pruner variants, each against no pruning: NAME or NAME:KEY=VALUE,... "
         "(e.g. median:n_warmup_steps=10); the rest from the default config",
     )
@@ -410,7 +418,7 @@ def main() -> None:
             summary[f"{m}_two_over_one_workers"] = r["two_over_one_workers"]["median"]
             summary[f"{m}_two_over_one_workers_min"] = r["two_over_one_workers"]["min"]
             summary[f"{m}_two_over_one_processes_ceiling"] = r["parallel_ceiling"]["ratio"]
-        for pruner in args.pruners:  # medians over the seeds
+        for pruner in r["pruners"]:  # medians over the seeds
             med = r["pruning_medians"][pruner]
             summary[f"{m}_{pruner}_over_none_wall"] = med["wall_ratio"]
             summary[f"{m}_{pruner}_to_target_over_none_wall"] = med["target_ratio"]
