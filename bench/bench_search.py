@@ -63,7 +63,7 @@ def pruner_settings(spec: str, model: str) -> dict:
 
     name, _, overrides = spec.partition(":")
     if name == "config":
-        out = search.pruner_config(CONFIG["models"][model], CONFIG["search"])
+        out = search.pruner_config(model, CONFIG["models"][model], CONFIG["search"])
     elif name in ("median", "hyperband", "successive_halving"):
         out = {**CONFIG["search"]["pruner"], "name": name}
     else:
@@ -295,10 +295,12 @@ def bench_workers(model, args, cfg, data, features, note) -> dict:
 def bench_pruning(model, args, cfg, data, features, note) -> dict:
     """Each pruner variant against no pruning, over ``args.repeats`` seeds."""
     tpe = {"name": "tpe", "n_startup_trials": 4}
-    variants = {}  # spec -> settings; a spec with the same settings as an earlier one is skipped
+    variants = {}  # spec -> settings; a spec that prunes as an earlier one is skipped
+    resolved = {}
     for spec in args.pruners:
         settings = pruner_settings(spec, model)
-        same = [other for other, s in variants.items() if s == settings]
+        resolved[spec] = search.model_pruner(model, {**cfg, "pruner": None}, {"pruner": settings})
+        same = [other for other in variants if resolved[other] == resolved[spec]]
         if same:
             print(f"{model}: --pruners {spec} has the settings of {same[0]}: not run twice")
         else:

@@ -46,14 +46,13 @@ def sweep_model_config(model):
 
 
 def sweep_settings(model):
-    """What a model's sweep depends on in config.search, its own pruner settings merged in
-    (n_workers changes no trial, and the MLflow tracking URI reaches the sweep jobs through
-    mlflow/experiment.json: both are left out)."""
+    """What a model's sweep depends on in config.search: its pruner only as far as it reads
+    it, its own settings merged in (search.pruner_config); n_workers changes no trial, and
+    the MLflow tracking URI reaches the sweep jobs through mlflow/experiment.json."""
     settings = subset(
         config["search"], "sampler", "pruner", "storage", "max_train_samples"
     )
-    pruner = pruner_config(config["models"][model], config["search"])
-    settings["pruner"] = dict(sorted(pruner.items()))  # as sort_config leaves the rest
+    settings["pruner"] = pruner_config(model, config["models"][model], config["search"])
     return settings
 
 

@@ -263,18 +263,24 @@ def test_hyperband_auto_resource_is_resolved_from_the_config():
 
 def test_a_model_s_pruner_keys_replace_the_search_pruner_s(tmp_path):
     """``models.<m>.pruner``: its keys replace search.pruner's for that model only (a step is
-    an epoch for a network, 10 rounds for XGBoost); a key its pruner would ignore and
-    contradicting settings are errors naming the keys and the model; the sweep's worker prunes
-    with, and records, the merged settings."""
+    an epoch for a network, 10 rounds for XGBoost), cut to the keys its pruner reads;
+    ``search.pruner.name: none`` turns pruning off for every model; a model's own key its
+    pruner would ignore, own settings for the never-pruned SVM and contradicting settings are
+    errors naming the keys and the model; the worker prunes with, and records, the merge."""
     search_cfg = {"pruner": {"name": "hyperband", "n_warmup_steps": 5, "min_resource": 3}}
     own = {"pruner": {"name": "median", "n_warmup_steps": 10}}
-    assert search.pruner_config(own, search_cfg) == {
+    dae = {"space": {"lr": "loguniform(1e-4, 1e-2)"}, "fixed": {"epochs": 20}}
+    assert search.pruner_config("dae", {**dae, **own}, search_cfg) == {
         "name": "median",
         "n_warmup_steps": 10,
+    }
+    assert search.pruner_config("dae", {**dae, "pruner": None}, search_cfg) == {
+        "name": "hyperband",
         "min_resource": 3,
     }
-    assert search.pruner_config({"pruner": None}, search_cfg) == search_cfg["pruner"]
-    dae = {"space": {"lr": "loguniform(1e-4, 1e-2)"}, "fixed": {"epochs": 20}}
+    off = {"pruner": {"name": "none", "min_resource": 3}}
+    assert search.pruner_config("dae", {**dae, **own}, off) == {"name": "none"}
+    assert search.pruner_config("svm", {}, search_cfg) == {"name": "none"}
     assert search.model_pruner("dae", {**dae, **own}, search_cfg) == {
         "name": "median",
         "n_startup_trials": 5,
@@ -283,8 +289,12 @@ def test_a_model_s_pruner_keys_replace_the_search_pruner_s(tmp_path):
     assert search.model_pruner("dae", dae, search_cfg)["max_resource"] == 20
     with pytest.raises(ValueError, match=r"models\.dae\.pruner\.min_resource: the median pru"):
         search.model_pruner("dae", {**dae, "pruner": {"name": "median", "min_resource": 5}}, {})
-    with pytest.raises(ValueError, match=r"models\.dae\.pruner\.n_warmup_steps: the hyperband"):
+    with pytest.raises(
+        ValueError, match=r"n_warmup_steps: the hyperband .*models\.dae\.pruner: null"
+    ):
         search.model_pruner("dae", {**dae, "pruner": {"n_warmup_steps": 9}}, search_cfg)
+    with pytest.raises(ValueError, match=r"models\.svm\.pruner: svm trains in one fit"):
+        search.model_pruner("svm", {"pruner": {"name": "median"}}, search_cfg)
     with pytest.raises(
         ValueError,
         match=r"search\.pruner\.max_resource \(models\.dae\): 20 is below min_resource 30 "
@@ -396,8 +406,6 @@ def _changed(path, value):
         (("model_cfg", "n_trials"), 5),
         (("features",), ["lg_energy"]),
         (("search_cfg", "sampler", "name"), "random"),
-        (("search_cfg", "pruner", "name"), "none"),
-        (("model_cfg", "pruner"), {"name": "none"}),
         (("search_cfg", "max_train_samples"), 1000),
         (("seed",), 4),
         (("data_fingerprint", "table_sha256"), "c" * 64),
@@ -406,6 +414,28 @@ def _changed(path, value):
 )
 def test_every_sweep_input_changes_the_study(path, value):
     assert search.sweep_key(**_changed(path, value)) != search.sweep_key(**SWEEP_INPUTS)
+
+
+def test_the_pruner_counts_in_the_study_as_far_as_the_model_s_pruner_reads_it():
+    """A pruner setting changes the study of a model it prunes, not of one it does not read it
+    for (Hyperband keys under a median pruner) or of the never-pruned SVM."""
+    xgb = {**SWEEP_INPUTS, "model": "xgboost"}
+
+    def key(inputs, pruner=None, own=None):
+        inputs = json.loads(json.dumps(inputs))
+        if pruner is not None:
+            inputs["search_cfg"]["pruner"] = pruner
+        if own is not None:
+            inputs["model_cfg"]["pruner"] = own
+        return search.sweep_key(**inputs)
+
+    base = key(xgb)
+    assert key(xgb, {"name": "none"}) != base
+    assert key(xgb, own={"name": "hyperband"}) != base
+    assert key(xgb, {"name": "median", "min_resource": 9}) == base  # median reads no resource
+    assert key(xgb, own={"name": "median"}) == base  # the same settings as search.pruner's
+    assert key(xgb, own={"n_warmup_steps": 10}) != base
+    assert key(SWEEP_INPUTS, {"name": "none"}) == key(SWEEP_INPUTS)  # SVM: never pruned
 
 
 def test_space_order_is_part_of_the_study():
@@ -424,9 +454,6 @@ def test_same_inputs_same_study_and_worker_count_does_not_matter():
     )
     more_workers = _changed(("search_cfg", "n_workers"), 8)
     assert search.sweep_key(**more_workers) == search.sweep_key(**SWEEP_INPUTS)
-    # A model's own pruner counts as merged with search.pruner: the same settings, same study.
-    own = _changed(("model_cfg", "pruner"), {"name": "median"})
-    assert search.sweep_key(**own) == search.sweep_key(**SWEEP_INPUTS)
 
 
 def test_artifacts_stay_under_the_results_folder_and_a_new_store_gets_a_parent_run(tmp_path):

@@ -60,7 +60,7 @@ def sweep_key(
         "space": list(model_cfg.get("space", {}).items()),
         "features": list(features),
         "sampler": search_cfg.get("sampler"),
-        "pruner": pruner_config(model_cfg, search_cfg),
+        "pruner": pruner_config(model, model_cfg, search_cfg),
         "max_train_samples": search_cfg.get("max_train_samples"),
         "seed": seed,
         "data": data_fingerprint,
@@ -176,33 +176,52 @@ PRUNER_SETTINGS = {
 }
 
 
-def pruner_config(model_cfg: dict, search_cfg: dict) -> dict:
-    """The pruner settings of one model's sweeps: the keys of ``models.<model>.pruner`` over
-    those of ``search.pruner``. A step is a different amount of training per model (an epoch,
-    10 boosting rounds), so a warm-up or rung that suits one model may not suit another."""
-    return {**(search_cfg.get("pruner") or {}), **(model_cfg.get("pruner") or {})}
+def pruner_config(model: str, model_cfg: dict, search_cfg: dict) -> dict:
+    """The pruner settings one model's sweeps use, as configured (Hyperband's "auto" kept), and
+    only those: the keys of ``models.<model>.pruner`` over those of ``search.pruner``, cut to
+    the keys the resulting pruner reads. ``{"name": "none"}`` where ``search.pruner.name`` is
+    none (it turns pruning off for every model) or the model reports no steps (the SVM). The
+    sweep key and the sweep jobs' params hash this, so a setting the model's pruner does not
+    read changes no study and reruns nothing. A step is a different amount of training per
+    model (an epoch, 10 boosting rounds), hence a model's own settings.
+
+    Raises ValueError naming the config key for a model's own setting that would be ignored."""
+    own = model_cfg.get("pruner") or {}
+    shared = search_cfg.get("pruner") or {}
+    if models.MODELS[model].resource is None:
+        if own:
+            raise ValueError(
+                f"config key models.{model}.pruner: {model} trains in one fit and reports no "
+                "step, so it is never pruned"
+            )
+        return {"name": "none"}
+    if shared.get("name") == "none":
+        return {"name": "none"}
+    merged = {**shared, **own}
+    reads = PRUNER_SETTINGS.get(merged.get("name", "median"))
+    if reads is None:  # an unknown name: resolve_pruner names the key
+        return merged
+    unread = sorted(set(own) - reads)
+    if unread:
+        raise ValueError(
+            f"config key models.{model}.pruner.{unread[0]}: the {merged['name']} pruner does "
+            f"not read it (it reads {sorted(reads)}; an overlay merges dicts: "
+            f"models.{model}.pruner: null drops the model's own settings)"
+        )
+    return {k: merged[k] for k in sorted(merged) if k in reads}
 
 
 def model_pruner(model: str, model_cfg: dict, search_cfg: dict) -> dict:
     """The resolved pruner of one model's sweeps (``resolve_pruner`` over ``pruner_config``,
-    Hyperband's resource from the model's space). Raises ValueError naming the config key: a
-    model's own pruner key that its pruner does not read (it would be ignored), or settings
-    that contradict each other."""
+    Hyperband's resource from the model's space); raises ValueError naming the config key."""
     own = model_cfg.get("pruner") or {}
-    cfg = pruner_config(model_cfg, search_cfg)
-    name = cfg.get("name", "median")
-    unread = sorted(set(own) - PRUNER_SETTINGS.get(name, set(own)))
-    if unread:
-        raise ValueError(
-            f"config key models.{model}.pruner.{unread[0]}: the {name} pruner does not read "
-            f"it (it reads {sorted(PRUNER_SETTINGS[name])})"
-        )
 
     def key(setting: str) -> str:  # where a setting comes from, and for which model
         if setting in own:
             return f"models.{model}.pruner.{setting}"
         return f"search.pruner.{setting}" + (f" (models.{model})" if own else "")
 
+    cfg = pruner_config(model, model_cfg, search_cfg)
     return resolve_pruner(cfg, max_steps(model, model_cfg), key)
 
 
