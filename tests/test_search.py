@@ -281,6 +281,10 @@ def test_a_model_s_pruner_keys_replace_the_search_pruner_s(tmp_path):
     off = {"pruner": {"name": "none", "min_resource": 3}}
     assert search.pruner_config("dae", {**dae, **own}, off) == {"name": "none"}
     assert search.pruner_config("svm", {}, search_cfg) == {"name": "none"}
+    assert search.pruner_config("svm", {"pruner": {"name": "none"}}, search_cfg) == {"name": "none"}
+    # checked under the global off switch too, so switching it back cannot fail
+    with pytest.raises(ValueError, match=r"models\.dae\.pruner\.min_resource: the median"):
+        search.pruner_config("dae", {"pruner": {"name": "median", "min_resource": 5}}, off)
     assert search.model_pruner("dae", {**dae, **own}, search_cfg) == {
         "name": "median",
         "n_startup_trials": 5,

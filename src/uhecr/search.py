@@ -189,26 +189,36 @@ def pruner_config(model: str, model_cfg: dict, search_cfg: dict) -> dict:
     own = model_cfg.get("pruner") or {}
     shared = search_cfg.get("pruner") or {}
     if models.MODELS[model].resource is None:
-        if own:
+        if own and own != {"name": "none"}:
             raise ValueError(
                 f"config key models.{model}.pruner: {model} trains in one fit and reports no "
                 "step, so it is never pruned"
             )
         return {"name": "none"}
-    if shared.get("name") == "none":
+    if shared.get("name") == "none":  # pruning off for every model
+        if "name" in own:  # still checked, so that switching search.pruner back cannot fail
+            _check_own_pruner(model, own, own["name"])
         return {"name": "none"}
     merged = {**shared, **own}
-    reads = PRUNER_SETTINGS.get(merged.get("name", "median"))
+    name = merged.get("name", "median")
+    reads = _check_own_pruner(model, own, name)
     if reads is None:  # an unknown name: resolve_pruner names the key
         return merged
-    unread = sorted(set(own) - reads)
+    return {k: merged[k] for k in sorted(merged) if k in reads}
+
+
+def _check_own_pruner(model: str, own: dict, name: str) -> set | None:
+    """The settings pruner ``name`` reads (None: unknown name); raises ValueError for a key of
+    the model's own pruner settings that it does not read."""
+    reads = PRUNER_SETTINGS.get(name)
+    unread = sorted(set(own) - reads) if reads is not None else []
     if unread:
         raise ValueError(
-            f"config key models.{model}.pruner.{unread[0]}: the {merged['name']} pruner does "
-            f"not read it (it reads {sorted(reads)}; an overlay merges dicts: "
-            f"models.{model}.pruner: null drops the model's own settings)"
+            f"config key models.{model}.pruner.{unread[0]}: the {name} pruner does not read "
+            f"it (it reads {sorted(reads)}; an overlay merges dicts: models.{model}.pruner: "
+            "null drops the model's own settings)"
         )
-    return {k: merged[k] for k in sorted(merged) if k in reads}
+    return reads
 
 
 def model_pruner(model: str, model_cfg: dict, search_cfg: dict) -> dict:
