@@ -409,11 +409,10 @@ def main() -> None:
     for model in args.models:
         for spec in args.pruners:
             pruner_settings(spec, model)
-    cfg_all = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    features = cfg_all["models"]["features"]
+    features = CONFIG["models"]["features"]
     data = load(args.table, features, args.max_train)
     print(f"table {args.table}: {len(data['train'][0])} training stations")
-    results = {m: bench_model(m, args, cfg_all, data, features) for m in args.models}
+    results = {m: bench_model(m, args, CONFIG, data, features) for m in args.models}
     summary = {}
     for m, r in results.items():
         if "workers" in r:
