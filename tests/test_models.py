@@ -252,3 +252,25 @@ def test_keras_training_reshuffles_every_epoch_and_repeats_with_the_seed():
     np.testing.assert_array_equal(predicted[:, 0], np.arange(9.0))  # predictions keep the order
     with pytest.raises(ValueError, match=r"differ in length: \[10, 10, 12\]"):
         models._batches((np.zeros((10, 1)), np.zeros((10, 1))), np.zeros(12), 4, seed=1)
+
+
+def _native_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(pool["num_threads"] for pool in threadpool_info())
+
+
+def test_fit_and_predict_cap_the_native_thread_pools_at_threads():
+    """BLAS and OpenMP pools default to every core; a model runs them at its ``threads`` (two
+    sweep workers on two cores would otherwise oversubscribe them), and restores them after."""
+    default = _native_threads()
+    assert default > 1, "the check needs a machine where the pools default to several threads"
+    for cls in models.MODELS.values():
+        for method in ("fit", "predict_proba"):
+            assert hasattr(getattr(cls, method), "__wrapped__"), f"{cls.__name__}.{method}"
+    (X, y, g), (Xv, yv, gv) = _data()
+    seen = []
+    m = models.build("xgboost", FAST["xgboost"], seed=1, threads=1)
+    m.fit(X, y, Xv, yv, report=lambda step, acc: seen.append(_native_threads()))
+    assert seen and set(seen) == {1}
+    assert _native_threads() == default

@@ -24,7 +24,8 @@ Scalers are fitted on the training data only. Autoencoders classify by training 
 per class and choosing the class with the lowest reconstruction error (reference study,
 Sec. 3.6.4); their ``predict_proba`` is a softmax of minus the raw errors over one common
 temperature, so its most probable class is the lowest-error class. ``threads`` (the rule's
-``threads:``) sets XGBoost's ``nthread`` and TensorFlow's intra/inter-op thread pools.
+``threads:``) sets XGBoost's ``nthread`` and TensorFlow's intra/inter-op thread pools, and caps the
+native BLAS and OpenMP pools (which default to every core) during ``fit`` and ``predict_proba``.
 """
 
 from __future__ import annotations
@@ -75,8 +76,29 @@ def shower_labels(y, codes: np.ndarray, model: str) -> np.ndarray:
     return labels
 
 
+def _thread_limited(method):
+    """``method`` run with the native BLAS and OpenMP pools capped at the model's ``threads``:
+    they default to every core, so two sweep workers on two cores would oversubscribe them
+    (XGBoost's DMatrix, scikit-learn's and numpy's BLAS calls)."""
+
+    @functools.wraps(method)
+    def limited(self, *args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=self.threads):
+            return method(self, *args, **kwargs)
+
+    return limited
+
+
 class Classifier:
     """Shared behaviour; subclasses implement ``fit`` and ``predict_proba``."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("fit", "predict_proba"):
+            if name in cls.__dict__:
+                setattr(cls, name, _thread_limited(cls.__dict__[name]))
 
     name = "base"
     level = "station"
@@ -246,10 +268,10 @@ class XGBoostClassifier(Classifier):
             "seed": self.seed,
             "nthread": self.threads,
         }
-        dtrain = xgb.DMatrix(X, label=y)
+        dtrain = xgb.DMatrix(X, label=y, nthread=self.threads)
         callbacks, evals = [], []
         if X_val is not None:
-            dval = xgb.DMatrix(X_val, label=y_val)
+            dval = xgb.DMatrix(X_val, label=y_val, nthread=self.threads)
             evals = [(dval, "validation")]
             # Reference study: patience = max(10, n_rounds // 10).
             callbacks.append(
@@ -276,7 +298,7 @@ class XGBoostClassifier(Classifier):
     def predict_proba(self, X, groups=None):
         import xgboost as xgb
 
-        return self.booster.predict(xgb.DMatrix(X))
+        return self.booster.predict(xgb.DMatrix(X, nthread=self.threads))
 
     def _save_state(self, directory):
         self.booster.save_model(directory / "booster.ubj")
