@@ -243,8 +243,9 @@ def bench_model(model, args, cfg_all, data, features):
         out.update(
             bench_workers(model, args, cfg, data, features, epochs_note(cfg, args.worker_epochs))
         )
-    cfg = config(args.trials, args.epochs)
-    out.update(bench_pruning(model, args, cfg, data, features, epochs_note(cfg, args.epochs)))
+    if args.repeats:
+        cfg = config(args.trials, args.epochs)
+        out.update(bench_pruning(model, args, cfg, data, features, epochs_note(cfg, args.epochs)))
     return out
 
 
@@ -380,7 +381,12 @@ def main() -> None:
         else ROOT / "results" / "quick" / "features" / "stations.parquet",
     )
     parser.add_argument("--trials", type=int, default=16, help="per pruning sweep")
-    parser.add_argument("--repeats", type=int, default=5, help="seeds of the pruning sweeps")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="seeds of the pruning sweeps (0: no pruning benchmark)",
+    )
     parser.add_argument("--worker-trials", type=int, default=48, help="per worker-scaling sweep")
     parser.add_argument(
         "--worker-rounds",
@@ -419,7 +425,7 @@ def main() -> None:
             summary[f"{m}_two_over_one_workers"] = r["two_over_one_workers"]["median"]
             summary[f"{m}_two_over_one_workers_min"] = r["two_over_one_workers"]["min"]
             summary[f"{m}_two_over_one_processes_ceiling"] = r["parallel_ceiling"]["ratio"]
-        for pruner in r["pruners"]:  # medians over the seeds
+        for pruner in r.get("pruners", []):  # medians over the seeds
             med = r["pruning_medians"][pruner]
             summary[f"{m}_{pruner}_over_none_wall"] = med["wall_ratio"]
             summary[f"{m}_{pruner}_to_target_over_none_wall"] = med["target_ratio"]
