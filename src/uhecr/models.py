@@ -31,6 +31,7 @@ native BLAS and OpenMP pools (which default to every core) during ``fit`` and ``
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import math
@@ -85,6 +86,8 @@ def _thread_limited(method):
     def limited(self, *args, **kwargs):
         from threadpoolctl import threadpool_limits
 
+        for module in self.native_modules:  # the cap reaches only libraries already loaded
+            importlib.import_module(module)
         with threadpool_limits(limits=self.threads):
             return method(self, *args, **kwargs)
 
@@ -105,6 +108,9 @@ class Classifier:
     # The parameter that sets how long a fit trains, and its default: its steps are what
     # ``report`` counts (the pruners' resource). None: one fit, no steps reported.
     resource: tuple[str, int] | None = None
+    # Modules that load the native BLAS/OpenMP libraries the model uses: imported before the
+    # thread cap of fit and predict_proba, which reaches only libraries already loaded.
+    native_modules: tuple[str, ...] = ()
 
     @classmethod
     def steps(cls, amount: int) -> int:
@@ -175,6 +181,7 @@ class SVMClassifier(Classifier):
     """StandardScaler -> Nystroem kernel map (rbf/poly) -> LinearSVC; 'linear': no map."""
 
     name = "svm"
+    native_modules = ("sklearn.kernel_approximation", "sklearn.svm", "scipy.linalg")
 
     def fit(
         self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
@@ -240,6 +247,7 @@ class XGBoostClassifier(Classifier):
     """Multi-class gradient boosting with early stopping on the validation error."""
 
     name = "xgboost"
+    native_modules = ("xgboost",)
     report_every = 10
     resource = ("num_boost_round", 100)
 
@@ -646,6 +654,7 @@ class PerClassAutoencoder(Classifier):
 
     kind = "dae"
     resource = ("epochs", 10)
+    native_modules = ("sklearn.preprocessing",)
 
     def fit(
         self, X, y, X_val=None, y_val=None, report: Reporter = None, groups=None, groups_val=None
@@ -750,6 +759,7 @@ class ShowerFeatureXGBoost(Classifier):
     the same boosting, early stopping and reporting as the station XGBoost."""
 
     name = "xgboost_shower"
+    native_modules = ("xgboost",)
     level = "shower"
     resource = XGBoostClassifier.resource
     steps = XGBoostClassifier.steps
@@ -840,6 +850,7 @@ class DeepSetsClassifier(Classifier):
     a shower-level head; showers of any number of stations."""
 
     name = "deepsets"
+    native_modules = ("sklearn.preprocessing",)
     level = "shower"
     resource = ("epochs", 20)
 
