@@ -19,7 +19,8 @@
    of the unpruned sweep's best of the same seed (``time_to_target_s``; None: never). The
    summary gives the median over the seeds.
 
-Every sweep runs in fresh worker processes (spawn), so each pays the same start-up. A trial that
+Every sweep runs in fresh worker processes (spawn), so each pays the same start-up; they get
+the thread environment Snakemake gives a rule's jobs (``OMP_NUM_THREADS`` etc. = ``THREADS``). A trial that
 raised fails the benchmark. Writes ``results/bench/search.json``.
 
 Usage: python bench/bench_search.py [--models xgboost dae] [--trials 16] [--repeats 5]
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
@@ -48,6 +50,17 @@ from uhecr import search, splits  # noqa: E402
 
 SEED = 1234
 THREADS = 1  # threads of rule search_worker (rules/search.smk)
+# What Snakemake sets for every job of a rule with THREADS threads (snakemake/shell.py): the
+# native BLAS and OpenMP pools start at that size. The spawned worker processes inherit it.
+for _var in (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+):
+    os.environ[_var] = str(THREADS)
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 PRUNER_SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["$defs"]["model"][
     "properties"

@@ -34,6 +34,7 @@ ENVS = {
         "iminuit",
         "pyyaml",
         "psycopg2-binary",
+        "threadpoolctl",
     ],
     "report": [
         "numpy",
