@@ -78,9 +78,11 @@ def shower_labels(y, codes: np.ndarray, model: str) -> np.ndarray:
 
 
 def _thread_limited(method):
-    """``method`` run with the native BLAS and OpenMP pools capped at the model's ``threads``:
-    they default to every core, so two sweep workers on two cores would oversubscribe them
-    (XGBoost's DMatrix, scikit-learn's and numpy's BLAS calls)."""
+    """``method`` run with the native BLAS and OpenMP pools capped at the model's ``threads``.
+    Snakemake starts a rule's jobs with ``OMP_NUM_THREADS`` etc. set to its threads; any other
+    caller (a notebook, the MLflow pyfunc, the benchmarks, the tests) would get pools of every
+    core (XGBoost's DMatrix, scikit-learn's and numpy's BLAS calls). The cap is process-wide:
+    models used from several Python threads at once share it."""
 
     @functools.wraps(method)
     def limited(self, *args, **kwargs):
