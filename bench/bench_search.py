@@ -50,17 +50,16 @@ from uhecr import search, splits  # noqa: E402
 
 SEED = 1234
 THREADS = 1  # threads of rule search_worker (rules/search.smk)
-# What Snakemake sets for every job of a rule with THREADS threads (snakemake/shell.py): the
-# native BLAS and OpenMP pools start at that size. The spawned worker processes inherit it.
-for _var in (
+# What Snakemake sets for every job of a rule (snakemake/shell.py): the native BLAS and OpenMP
+# pools start at the rule's threads. Set in main(), inherited by the spawned worker processes.
+SNAKEMAKE_THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "GOTO_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
     "MKL_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
-):
-    os.environ[_var] = str(THREADS)
+)
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 PRUNER_SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["$defs"]["model"][
     "properties"
@@ -425,6 +424,7 @@ def main() -> None:
         "(e.g. median:n_warmup_steps=10); the rest from the default config",
     )
     args = parser.parse_args()
+    os.environ.update({name: str(THREADS) for name in SNAKEMAKE_THREAD_VARIABLES})
     for model in args.models:
         for spec in args.pruners:
             pruner_settings(spec, model)

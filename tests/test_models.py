@@ -275,7 +275,7 @@ def spy(frame, event, arg):  # the SVM reports nothing: look inside its Nystroem
         seen.append(pools())
 
 params = {"svm": {"kernel": "rbf", "n_components": 20}, "xgboost": {"num_boost_round": 20}}
-model = models.build(name, params[name], seed=1, threads=1)
+model = models.build(name, params[name], seed=1, threads=int(sys.argv[2]))
 sys.setprofile(spy)
 model.fit(X, y, X, y, report=lambda step, acc: seen.append(pools()))
 sys.setprofile(None)
@@ -284,7 +284,8 @@ print(json.dumps({"inside": seen, "after": pools()}))
 
 
 @pytest.mark.parametrize("name", ["svm", "xgboost"])
-def test_fit_caps_the_native_thread_pools_at_threads_from_the_first_fit(name):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fit_caps_the_native_thread_pools_at_threads_from_the_first_fit(name, threads):
     """BLAS and OpenMP pools default to every core; a model runs them at its ``threads`` (two
     sweep workers on two cores would otherwise oversubscribe them), from the first fit of a
     process on, and restores them after."""
@@ -295,11 +296,15 @@ def test_fit_caps_the_native_thread_pools_at_threads_from_the_first_fit(name):
 
     env = {**os.environ, "OMP_NUM_THREADS": "4", "OPENBLAS_NUM_THREADS": "4"}
     out = subprocess.run(
-        [sys.executable, "-c", _CAPPED_FIT, name], env=env, capture_output=True, text=True
+        [sys.executable, "-c", _CAPPED_FIT, name, str(threads)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     pools = json.loads(out.stdout.strip().splitlines()[-1])
-    assert pools["inside"] and all(seen == [1] for seen in pools["inside"]), pools
+    assert pools["inside"] and all(seen == [threads] for seen in pools["inside"]), pools
     assert max(pools["after"]) == 4, pools
     for cls in models.MODELS.values():
         for method in ("fit", "predict_proba"):
