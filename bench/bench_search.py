@@ -453,6 +453,7 @@ def main() -> None:
             "worker_rounds": args.worker_rounds,
             "epochs": args.epochs,
             "worker_epochs": args.worker_epochs,
+            "worker_thread_environment": {n: os.environ[n] for n in SNAKEMAKE_THREAD_VARIABLES},
             **summary,
             "models": results,
         },
