@@ -20,8 +20,8 @@
    summary gives the median over the seeds.
 
 Every sweep runs in fresh worker processes (spawn), so each pays the same start-up; they get
-the thread environment Snakemake gives a rule's jobs (``OMP_NUM_THREADS`` etc. = ``THREADS``). A trial that
-raised fails the benchmark. Writes ``results/bench/search.json``.
+the thread environment Snakemake gives a rule's jobs (``OMP_NUM_THREADS`` etc. = ``THREADS``).
+A trial that raised fails the benchmark. Writes ``results/bench/search.json``.
 
 Usage: python bench/bench_search.py [--models xgboost dae] [--trials 16] [--repeats 5]
        [--worker-trials 48] [--worker-rounds 2] [--max-train 20000] [--epochs 20]
