@@ -208,8 +208,23 @@ def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=No
     def completions(level):  # seconds until a complete trial reached ``level``
         return next((since for since, value in complete if value >= level), None)
 
+    # What a replay needs (``replay``): each trial's learning curve, its time and the time
+    # between trials (start-up, logging), in the order the trials finished.
+    curves, clock = [], start
+    for t in done:
+        curves.append(
+            {
+                "gap_s": t.datetime_start.timestamp() - clock,
+                "seconds": (t.datetime_complete - t.datetime_start).total_seconds(),
+                "curve": sorted(t.intermediate_values.items()),
+                "value": t.value if t.state.name == "COMPLETE" else None,
+                "seed": t.user_attrs.get("seed"),
+            }
+        )
+        clock = t.datetime_complete.timestamp()
     return {
         "completions": completions,
+        "curves": curves,
         "best_params": best_params,
         "workers": n_workers,
         "sampler": sampler["name"],
@@ -276,6 +291,7 @@ def bench_workers(model, args, cfg, data, features, note) -> dict:
             r["round"] = round_
             r["ratio"] = r["trials_per_hour"] / pair[0]["trials_per_hour"]
             r.pop("completions")
+            r.pop("curves")
         ratios.append(pair[1]["ratio"])
         workers += pair
     best_params = workers[0]["best_params"]
@@ -308,17 +324,9 @@ def bench_workers(model, args, cfg, data, features, note) -> dict:
 def bench_pruning(model, args, cfg, data, features, note) -> dict:
     """Each pruner variant against no pruning, over ``args.repeats`` seeds."""
     tpe = {"name": "tpe", "n_startup_trials": 4}
-    variants = {}  # spec -> settings; a spec that prunes as an earlier one is skipped
-    resolved = {}
-    for spec in args.pruners:
-        settings = pruner_settings(spec, model)
-        resolved[spec] = search.model_pruner(model, {**cfg, "pruner": None}, {"pruner": settings})
-        same = [other for other in variants if resolved[other] == resolved[spec]]
-        if same:
-            print(f"{model}: --pruners {spec} has the settings of {same[0]}: not run twice")
-        else:
-            variants[spec] = settings
-    pruning = []
+    variants = distinct_pruners(model, cfg, args.pruners)  # run live and replayed
+    replayed = distinct_pruners(model, cfg, [*args.pruners, *args.replay_pruners])
+    pruning, replays, correlations, curves = [], [], [], []
     for repeat in range(args.repeats):
         seed = SEED + repeat
         reference = sweep(model, cfg, data, features, 1, tpe, "none", f"p-none-{seed}", seed=seed)
@@ -328,9 +336,23 @@ def bench_pruning(model, args, cfg, data, features, note) -> dict:
             sweep(model, cfg, data, features, 1, tpe, p, f"p-{i}-{seed}", target, seed=seed)
             for i, p in enumerate(variants)
         ]
+        replays += [
+            {"seed": seed, **replay(model, cfg, spec, replayed[spec], reference, target)}
+            for spec in replayed
+        ]
+        correlations.append(
+            {
+                "seed": seed,
+                "unpruned_target_ratio": reference["time_to_target_s"] / reference["wall_s"],
+                "oracle_target_ratio": oracle_floor(reference, target),
+                **rank_correlations(reference["curves"]),
+            }
+        )
+        curves.append({"seed": seed, "trials": reference["curves"]})
         for r in rows:
             r.pop("best_params")
             r.pop("completions", None)
+            r.pop("curves")
             r["seed"] = seed
             r["target"] = target
             r["wall_ratio"] = r["wall_s"] / reference["wall_s"]
@@ -366,10 +388,141 @@ def bench_pruning(model, args, cfg, data, features, note) -> dict:
         "within the tolerance of the unpruned best)",
         [{"pruner": p, **m} for p, m in medians.items()],
     )
+    if replays:
+        print_table(
+            f"{model}: each pruner replayed on the unpruned sweep's trials (the same "
+            "configurations in the same order, their recorded learning curves; a pruned trial "
+            "costs its share of the steps: optimistic, a trial's set-up is not cut)",
+            replays,
+        )
+        print_table(
+            f"{model}: per seed, the unpruned sweep's time to the target and the floor of any "
+            "pruner on its trials (oracle: every trial below the target stopped at its first "
+            "report), both over its wall time; Spearman rank correlation of the trials' "
+            "validation accuracy after a share of their steps with their final one",
+            correlations,
+        )
+        for p in replayed:
+            medians.setdefault(p, {})["replay"] = {
+                key: _median([r[key] for r in replays if r["pruner"] == p])
+                for key in ("wall_ratio", "target_ratio")
+            }
+            medians[p]["replay"]["reached_target"] = sum(
+                r["target_ratio"] is not None for r in replays if r["pruner"] == p
+            )
+        medians["oracle"] = {
+            "replay": {"target_ratio": _median([c["oracle_target_ratio"] for c in correlations])}
+        }
+        print_table(
+            f"{model}: replay medians over {args.repeats} seeds",
+            [
+                {
+                    "pruner": p,
+                    **{k: medians[p]["replay"].get(k) for k in ("wall_ratio", "target_ratio")},
+                    "reached_target": medians[p]["replay"].get("reached_target"),
+                }
+                for p in (*replayed, "oracle")
+            ],
+        )
     return {
         "pruners": variants,
         "pruning": pruning,
         "pruning_medians": medians,
+        "replayed_pruners": replayed,
+        "replays": replays,
+        "rank_correlations": correlations,
+        "unpruned_curves": curves,
+    }
+
+
+def distinct_pruners(model, cfg, specs) -> dict:
+    """spec -> settings, leaving out a spec that resolves to the pruner of an earlier one."""
+    variants, resolved = {}, {}
+    for spec in specs:
+        settings = pruner_settings(spec, model)
+        resolved[spec] = search.model_pruner(model, {**cfg, "pruner": None}, {"pruner": settings})
+        same = [other for other in variants if resolved[other] == resolved[spec]]
+        if same:
+            print(f"{model}: --pruners {spec} has the settings of {same[0]}: not run twice")
+        else:
+            variants[spec] = settings
+    return variants
+
+
+def rank_correlations(curves) -> dict:
+    """Spearman correlation between the trials' accuracy after a share of their steps (each
+    trial's own: the boosting rounds differ) and their final accuracy: how well an early rung
+    ranks the trials a pruner compares. None with fewer than 3 trials or tied ranks."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    out = {}
+    for share in (0.1, 0.25, 0.5, 0.75):
+        pairs = []
+        for c in curves:
+            steps = dict(c["curve"])
+            last = c["curve"][-1][0]
+            step = min(steps, key=lambda s, last=last: abs(s - share * last))
+            pairs.append((steps[step], c["value"]))
+        rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) >= 3 else None
+        out[f"after_{share:.0%}"] = None if rho is None or not np.isfinite(rho) else float(rho)
+    return out
+
+
+def oracle_floor(reference, target) -> float | None:
+    """The earliest any pruner could reach ``target`` on the unpruned sweep's trials (in its
+    order; time as in ``replay``): every trial below the target stopped at its first report,
+    the first one at or above it trained in full. None: no trial reaches the target."""
+    clock = 0.0
+    for c in reference["curves"]:
+        clock += c["gap_s"]
+        if c["value"] >= target:
+            return (clock + c["seconds"]) / reference["wall_s"]
+        clock += c["seconds"] * c["curve"][0][0] / c["curve"][-1][0]
+    return None
+
+
+def replay(model, cfg, spec, settings, reference, target) -> dict:
+    """A pruner's decisions on the unpruned sweep's own trials, with Optuna's pruner in an
+    in-memory study: each recorded learning curve is reported step by step until the pruner
+    stops it. This separates what the pruner cuts (and whether it cuts the configuration that
+    reaches the target) from which configurations the sampler draws after a pruning, which the
+    live pruned sweeps mix in. A pruned trial's time is its share of the steps reported."""
+    import optuna
+
+    pruner = search.make_pruner(
+        search.model_pruner(model, {**cfg, "pruner": None}, {"pruner": settings})
+    )
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    clock, t_target, best, pruned, kept_best = 0.0, None, -1.0, 0, True
+    best_unpruned = max(c["value"] for c in reference["curves"])
+    for c in reference["curves"]:
+        trial = study.ask()
+        trial.set_user_attr("seed", c["seed"])
+        clock += c["gap_s"]
+        last = c["curve"][-1][0]
+        for step, value in c["curve"]:
+            trial.report(value, step)
+            if trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                clock += c["seconds"] * step / last
+                pruned += 1
+                kept_best &= c["value"] < best_unpruned
+                break
+        else:
+            study.tell(trial, c["value"])
+            clock += c["seconds"]
+            best = max(best, c["value"])
+            if t_target is None and c["value"] >= target:
+                t_target = clock
+    wall = reference["wall_s"]
+    return {
+        "pruner": spec,
+        "pruned": pruned,
+        "best_val_accuracy": best,
+        "kept_unpruned_best": kept_best,
+        "wall_ratio": clock / wall,
+        "target_ratio": None if t_target is None else t_target / wall,
     }
 
 
@@ -418,15 +571,30 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.005, help="of the best accuracy")
     parser.add_argument(
         "--pruners",
-        nargs="+",
+        nargs="*",
         default=["median", "hyperband", "config"],
         help="pruner variants, each against no pruning: NAME or NAME:KEY=VALUE,... "
         "(e.g. median:n_warmup_steps=10); the rest from the default config",
     )
+    parser.add_argument(
+        "--replay-pruners",
+        nargs="*",
+        default=[
+            "median:n_warmup_steps=1",
+            "median:n_warmup_steps=3",
+            "median:n_warmup_steps=10",
+            "hyperband:min_resource=3",
+            "successive_halving",
+            "successive_halving:min_resource=3",
+            "successive_halving:min_resource=5",
+            "successive_halving:reduction_factor=2",
+        ],
+        help="pruner variants only replayed on the unpruned sweeps' trials, not run live",
+    )
     args = parser.parse_args()
     os.environ.update({name: str(THREADS) for name in SNAKEMAKE_THREAD_VARIABLES})
     for model in args.models:
-        for spec in args.pruners:
+        for spec in [*args.pruners, *args.replay_pruners]:
             pruner_settings(spec, model)
     features = CONFIG["models"]["features"]
     data = load(args.table, features, args.max_train)
@@ -442,7 +610,11 @@ def main() -> None:
             med = r["pruning_medians"][pruner]
             summary[f"{m}_{pruner}_over_none_wall"] = med["wall_ratio"]
             summary[f"{m}_{pruner}_to_target_over_none_wall"] = med["target_ratio"]
-    print_table("summary", [{"ratio": k, "value": v} for k, v in summary.items()])
+        for pruner in [*r.get("replayed_pruners", []), "oracle"] if "replays" in r else []:
+            med = r["pruning_medians"][pruner]["replay"]
+            summary[f"{m}_{pruner}_replay_to_target_over_none_wall"] = med["target_ratio"]
+    if summary:
+        print_table("summary", [{"ratio": k, "value": v} for k, v in summary.items()])
     write_json(
         "search",
         {
