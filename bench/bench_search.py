@@ -471,15 +471,17 @@ def rank_correlations(curves) -> dict:
 
 def oracle_floor(reference, target) -> float | None:
     """The earliest any pruner could reach ``target`` on the unpruned sweep's trials (in its
-    order; time as in ``replay``): every trial below the target stopped at its first report,
-    the first one at or above it trained in full. None: no trial reaches the target."""
-    clock = 0.0
+    order; time as in ``replay``, a trial stopped at the earliest at its first report): over the
+    trials at or above the target, the least time when all trials before it stop at their first
+    report and it trains in full. None: no trial reaches the target."""
+    clock, floor = 0.0, None
     for c in reference["curves"]:
         clock += c["gap_s"]
         if c["value"] >= target:
-            return (clock + c["seconds"]) / reference["wall_s"]
+            reached = (clock + c["seconds"]) / reference["wall_s"]
+            floor = reached if floor is None else min(floor, reached)
         clock += c["seconds"] * c["curve"][0][0] / c["curve"][-1][0]
-    return None
+    return floor
 
 
 def replay(model, cfg, spec, settings, reference, target) -> dict:
