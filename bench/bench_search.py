@@ -18,6 +18,14 @@
    wall time, best validation accuracy, and the time until the sweep was within ``--tolerance``
    of the unpruned sweep's best of the same seed (``time_to_target_s``; None: never). The
    summary gives the median over the seeds.
+3. Replays (``--pruners`` and ``--replay-pruners``): each pruner, Optuna's own in an in-memory
+   study, fed the learning curves the unpruned sweep recorded, trial by trial in its order.
+   What it cuts, and whether it cuts the trial that reaches the target, without the other
+   configurations TPE draws after a pruning in a live sweep. A pruned trial costs its share of
+   the steps (optimistic: set-up and scoring are not cut). With it, per seed, the floor of any
+   pruner on those trials (every trial below the target stopped at its first report), the
+   Spearman rank correlation of the trials' accuracy after 10-75 % of their steps with their
+   final accuracy, and the step-to-step noise against the spread of the final accuracies.
 
 Every sweep runs in fresh worker processes (spawn), so each pays the same start-up; they get
 the thread environment Snakemake gives a rule's jobs (``OMP_NUM_THREADS`` etc. = ``THREADS``).
@@ -26,6 +34,7 @@ A trial that raised fails the benchmark. Writes ``results/bench/search.json``.
 Usage: python bench/bench_search.py [--models xgboost dae] [--trials 16] [--repeats 5]
        [--worker-trials 48] [--worker-rounds 2] [--max-train 20000] [--epochs 20]
        [--worker-epochs 5] [--pruners median hyperband config median:n_warmup_steps=10]
+       [--replay-pruners successive_halving:min_resource=3 ...]
 """
 
 from __future__ import annotations
@@ -254,7 +263,7 @@ def bench_model(model, args, cfg_all, data, features):
     def config(n_trials, epochs):
         # The variant under test is the pruner, not the model's own settings (--pruners config).
         cfg = {**cfg_all["models"][model], "n_trials": n_trials, "pruner": None}
-        if model == "xgboost":  # single trials short enough for a benchmark
+        if model == "xgboost" and not args.study_space:  # trials short enough for a benchmark
             cfg["space"] = {**cfg["space"], "num_boost_round": "choice([100, 250, 500])"}
         if "epochs" in cfg.get("fixed", {}):
             cfg["fixed"] = {**cfg["fixed"], "epochs": epochs}
@@ -466,6 +475,17 @@ def rank_correlations(curves) -> dict:
             pairs.append((steps[step], c["value"]))
         rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) >= 3 else None
         out[f"after_{share:.0%}"] = None if rho is None or not np.isfinite(rho) else float(rho)
+    # Step-to-step noise in a trial's last quarter (the standard deviation of one step's value
+    # about the next, each difference divided by sqrt 2) against the spread of the final values
+    # between trials: where they are alike, the final ranking is partly training noise.
+    noise = [
+        np.std(np.diff(values[-max(4, len(values) // 4) :]), ddof=1) / np.sqrt(2)
+        for values in ([v for _, v in c["curve"]] for c in curves)
+        if len(values) >= 4
+    ]
+    finals = [c["value"] for c in curves]
+    out["step_noise_median"] = float(np.median(noise)) if noise else None
+    out["final_spread"] = float(np.std(finals, ddof=1)) if len(finals) >= 2 else None
     return out
 
 
@@ -579,6 +599,12 @@ def main() -> None:
         "(e.g. median:n_warmup_steps=10); the rest from the default config",
     )
     parser.add_argument(
+        "--study-space",
+        action="store_true",
+        help="XGBoost's boosting rounds from the default config's space (10-2500) instead of "
+        "100, 250 or 500",
+    )
+    parser.add_argument(
         "--replay-pruners",
         nargs="*",
         default=[
@@ -626,6 +652,7 @@ def main() -> None:
             "repeats": args.repeats,
             "worker_rounds": args.worker_rounds,
             "epochs": args.epochs,
+            "study_space": args.study_space,
             "worker_epochs": args.worker_epochs,
             "worker_thread_environment": {n: os.environ[n] for n in SNAKEMAKE_THREAD_VARIABLES},
             **summary,

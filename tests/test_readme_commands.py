@@ -107,6 +107,21 @@ def _bench(ws: Path, out: str):
         assert {r["pruner"] for r in search["models"][model]["pruning"]} == expected
         medians = search["models"][model]["pruning_medians"]
         assert medians["none"]["wall_ratio"] == 1.0 and medians["none"]["reached_target"] >= 1
+        # Replays: every pruner (live ones too) on each seed's unpruned trials; none beats the
+        # oracle floor, and one that prunes nothing takes the unpruned sweep's own time.
+        result = search["models"][model]
+        replayed = set(result["replayed_pruners"])
+        assert expected - {"none"} <= replayed and len(replayed) > len(expected)
+        seeds = {c["seed"]: c for c in result["rank_correlations"]}
+        assert len(result["replays"]) == len(replayed) * len(seeds) and seeds
+        for r in result["replays"]:
+            own = seeds[r["seed"]]
+            assert 0 < own["oracle_target_ratio"] <= own["unpruned_target_ratio"] <= 1, own
+            if r["target_ratio"] is not None:
+                assert r["target_ratio"] >= own["oracle_target_ratio"] - 1e-9, (r, own)
+            if r["pruned"] == 0:
+                assert r["target_ratio"] == pytest.approx(own["unpruned_target_ratio"]), r
+        assert any(r["pruned"] == 0 for r in result["replays"])
     assert "trials per hour" in out and "pruning vs none" in out and "medians over" in out
 
 
