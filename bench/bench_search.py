@@ -23,9 +23,10 @@
    What it cuts, and whether it cuts the trial that reaches the target, without the other
    configurations TPE draws after a pruning in a live sweep. A pruned trial costs its share of
    the steps (optimistic: set-up and scoring are not cut). With it, per seed, the floor of any
-   pruner on those trials (every trial below the target stopped at its first report), the
-   Spearman rank correlation of the trials' accuracy after 10-75 % of their steps with their
-   final accuracy, and the step-to-step noise against the spread of the final accuracies.
+   pruner on those trials (``oracle_floor``: the best choice of the trial that reaches the
+   target, every trial before it but the first stopped at its first report), the Spearman rank
+   correlation of the trials' accuracy at steps 1, 3, 5 and 10 with their final accuracy, and
+   the step-to-step noise against the spread of the final accuracies.
 
 Every sweep runs in fresh worker processes (spawn), so each pays the same start-up; they get
 the thread environment Snakemake gives a rule's jobs (``OMP_NUM_THREADS`` etc. = ``THREADS``).
@@ -333,8 +334,8 @@ def bench_workers(model, args, cfg, data, features, note) -> dict:
 def bench_pruning(model, args, cfg, data, features, note) -> dict:
     """Each pruner variant against no pruning, over ``args.repeats`` seeds."""
     tpe = {"name": "tpe", "n_startup_trials": 4}
-    variants = distinct_pruners(model, cfg, args.pruners)  # run live and replayed
     replayed = distinct_pruners(model, cfg, [*args.pruners, *args.replay_pruners])
+    variants = {spec: replayed[spec] for spec in args.pruners if spec in replayed}  # also live
     pruning, replays, correlations, curves = [], [], [], []
     for repeat in range(args.repeats):
         seed = SEED + repeat
@@ -406,9 +407,10 @@ def bench_pruning(model, args, cfg, data, features, note) -> dict:
         )
         print_table(
             f"{model}: per seed, the unpruned sweep's time to the target and the floor of any "
-            "pruner on its trials (oracle: every trial below the target stopped at its first "
-            "report), both over its wall time; Spearman rank correlation of the trials' "
-            "validation accuracy after a share of their steps with their final one",
+            "pruner on its trials (oracle_floor), both over its wall time; Spearman rank "
+            "correlation of the trials' validation accuracy at a step with their final one "
+            "(over the trials that reached the step); step-to-step noise and the spread of the "
+            "final accuracies",
             correlations,
         )
         for p in replayed:
@@ -458,26 +460,25 @@ def distinct_pruners(model, cfg, specs) -> dict:
     return variants
 
 
+RANK_STEPS = (1, 3, 5, 10)  # rungs pruners compare at: epochs, or blocks of 10 rounds
+
+
 def rank_correlations(curves) -> dict:
-    """Spearman correlation between the trials' accuracy after a share of their steps (each
-    trial's own: the boosting rounds differ) and their final accuracy: how well an early rung
-    ranks the trials a pruner compares. None with fewer than 3 trials or tied ranks."""
+    """Spearman correlation between the trials' accuracy at a step (``RANK_STEPS``, the same
+    amount of training for every trial, as a pruner compares them) and their final accuracy,
+    over the trials that reported that step: how well a rung ranks the trials. None with fewer
+    than 3 such trials or constant values."""
     import numpy as np
     from scipy.stats import spearmanr
 
     out = {}
-    for share in (0.1, 0.25, 0.5, 0.75):
-        pairs = []
-        for c in curves:
-            steps = dict(c["curve"])
-            last = c["curve"][-1][0]
-            step = min(steps, key=lambda s, last=last: abs(s - share * last))
-            pairs.append((steps[step], c["value"]))
+    for step in RANK_STEPS:
+        pairs = [(dict(c["curve"])[step], c["value"]) for c in curves if step in dict(c["curve"])]
         rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) >= 3 else None
-        out[f"after_{share:.0%}"] = None if rho is None or not np.isfinite(rho) else float(rho)
-    # Step-to-step noise in a trial's last quarter (the standard deviation of one step's value
-    # about the next, each difference divided by sqrt 2) against the spread of the final values
-    # between trials: where they are alike, the final ranking is partly training noise.
+        out[f"at_step_{step}"] = None if rho is None or not np.isfinite(rho) else float(rho)
+    # Step-to-step noise in a trial's last quarter: the standard deviation of the differences
+    # between consecutive steps over sqrt 2 (one step's scatter if steps scatter independently
+    # about a flat curve), against the spread of the final values between trials.
     noise = [
         np.std(np.diff(values[-max(4, len(values) // 4) :]), ddof=1) / np.sqrt(2)
         for values in ([v for _, v in c["curve"]] for c in curves)
@@ -490,17 +491,18 @@ def rank_correlations(curves) -> dict:
 
 
 def oracle_floor(reference, target) -> float | None:
-    """The earliest any pruner could reach ``target`` on the unpruned sweep's trials (in its
-    order; time as in ``replay``, a trial stopped at the earliest at its first report): over the
-    trials at or above the target, the least time when all trials before it stop at their first
-    report and it trains in full. None: no trial reaches the target."""
+    """The earliest any pruner could reach ``target`` on the unpruned sweep's trials, in their
+    order, with time as in ``replay``: the least, over the trials at or above the target, of
+    the time when every trial before it stops at its first report and it trains in full. The
+    first trial always trains in full: no pruner stops it, having nothing to compare it with
+    (its time also holds the process's one-off warm-up). None: no trial reaches the target."""
     clock, floor = 0.0, None
-    for c in reference["curves"]:
+    for i, c in enumerate(reference["curves"]):
         clock += c["gap_s"]
         if c["value"] >= target:
             reached = (clock + c["seconds"]) / reference["wall_s"]
             floor = reached if floor is None else min(floor, reached)
-        clock += c["seconds"] * c["curve"][0][0] / c["curve"][-1][0]
+        clock += c["seconds"] * (1 if i == 0 else c["curve"][0][0] / c["curve"][-1][0])
     return floor
 
 
@@ -638,7 +640,7 @@ def main() -> None:
             med = r["pruning_medians"][pruner]
             summary[f"{m}_{pruner}_over_none_wall"] = med["wall_ratio"]
             summary[f"{m}_{pruner}_to_target_over_none_wall"] = med["target_ratio"]
-        for pruner in [*r.get("replayed_pruners", []), "oracle"] if "replays" in r else []:
+        for pruner in [*r["replayed_pruners"], "oracle"] if r.get("replays") else []:
             med = r["pruning_medians"][pruner]["replay"]
             summary[f"{m}_{pruner}_replay_to_target_over_none_wall"] = med["target_ratio"]
     if summary:
