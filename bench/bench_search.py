@@ -454,7 +454,7 @@ def distinct_pruners(model, cfg, specs) -> dict:
         resolved[spec] = search.model_pruner(model, {**cfg, "pruner": None}, {"pruner": settings})
         same = [other for other in variants if resolved[other] == resolved[spec]]
         if same:
-            print(f"{model}: --pruners {spec} has the settings of {same[0]}: not run twice")
+            print(f"{model}: pruner {spec} has the settings of {same[0]}: not run twice")
         else:
             variants[spec] = settings
     return variants

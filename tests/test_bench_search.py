@@ -84,6 +84,13 @@ def test_rank_correlations_at_steps_over_the_trials_that_reached_them():
     out = bench_search.rank_correlations(curves)
     assert out["at_step_1"] == pytest.approx(1.0)
     assert out["at_step_10"] == pytest.approx(1.0)
+    # Only trials that reached the step count: two long trials and three stopped after a step
+    # are too few at step 10 (counting the short ones by their last value would give 1.0).
+    mixed = [trial(1, [0.1 * k] * 10) for k in (1, 2)] + [
+        trial(1, [0.5 + 0.1 * k]) for k in (1, 2, 3)
+    ]
+    assert bench_search.rank_correlations(mixed)["at_step_10"] is None
+    assert bench_search.rank_correlations(mixed)["at_step_1"] == pytest.approx(1.0)
     reversed_ = [trial(1, [1 - 0.1 * k, 0.1 * k]) for k in range(1, 5)]
     assert bench_search.rank_correlations(reversed_)["at_step_1"] == pytest.approx(-1.0)
     assert bench_search.rank_correlations(reversed_[:2])["at_step_1"] is None  # < 3 trials
