@@ -502,7 +502,8 @@ def oracle_floor(reference, target) -> float | None:
         if c["value"] >= target:
             reached = (clock + c["seconds"]) / reference["wall_s"]
             floor = reached if floor is None else min(floor, reached)
-        clock += c["seconds"] * (1 if i == 0 else c["curve"][0][0] / c["curve"][-1][0])
+        stoppable = i > 0 and c["curve"]  # a trial that reported no step runs in full
+        clock += c["seconds"] * (c["curve"][0][0] / c["curve"][-1][0] if stoppable else 1)
     return floor
 
 
@@ -524,7 +525,7 @@ def replay(model, cfg, spec, settings, reference, target) -> dict:
         trial = study.ask()
         trial.set_user_attr("seed", c["seed"])
         clock += c["gap_s"]
-        last = c["curve"][-1][0]
+        last = c["curve"][-1][0] if c["curve"] else None  # no step reported: never pruned
         for step, value in c["curve"]:
             trial.report(value, step)
             if trial.should_prune():

@@ -77,6 +77,16 @@ def test_oracle_floor_takes_the_cheapest_trial_at_the_target_and_the_first_in_fu
     assert bench_search.oracle_floor(ref, 0.41) is None
 
 
+def test_a_trial_that_reported_no_step_runs_in_full():
+    # An XGBoost trial of 10 rounds stopped early reports no step (a step is 10 rounds).
+    ref = reference(trial(4, [0.30, 0.32]), {**trial(2, [0.5]), "curve": []}, trial(4, [0.1, 0.4]))
+    median = {"name": "median", "n_startup_trials": 1, "n_warmup_steps": 0}
+    out = bench_search.replay("dae", CFG, "median", median, ref, target=0.45)
+    assert out["pruned"] == 1 and out["target_ratio"] == pytest.approx(8 / 13.5)
+    # Floor: 1 + 4 (first trial) + 1 + 2 (no step: in full) = 8 of 13.5.
+    assert bench_search.oracle_floor(ref, 0.45) == pytest.approx(8 / 13.5)
+
+
 def test_rank_correlations_at_steps_over_the_trials_that_reached_them():
     curves = [trial(1, [0.1 * k] * 3 + [0.1 * k + 0.01] * 7 + [0.2 * k]) for k in range(1, 5)] + [
         trial(1, [0.9])
