@@ -471,9 +471,11 @@ def rank_correlations(curves) -> dict:
     import numpy as np
     from scipy.stats import spearmanr
 
-    out = {}
+    out, by_step = {}, [dict(c["curve"]) for c in curves]
     for step in RANK_STEPS:
-        pairs = [(dict(c["curve"])[step], c["value"]) for c in curves if step in dict(c["curve"])]
+        pairs = [
+            (at[step], c["value"]) for at, c in zip(by_step, curves, strict=True) if step in at
+        ]
         rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) >= 3 else None
         out[f"at_step_{step}"] = None if rho is None or not np.isfinite(rho) else float(rho)
     # Step-to-step noise in a trial's last quarter: the standard deviation of the differences
