@@ -104,3 +104,27 @@ def test_rank_correlations_at_steps_over_the_trials_that_reached_them():
     reversed_ = [trial(1, [1 - 0.1 * k, 0.1 * k]) for k in range(1, 5)]
     assert bench_search.rank_correlations(reversed_)["at_step_1"] == pytest.approx(-1.0)
     assert bench_search.rank_correlations(reversed_[:2])["at_step_1"] is None  # < 3 trials
+
+
+@pytest.mark.parametrize(
+    ("option", "spec", "named"),
+    [
+        ("--replay-pruners", "bogus", "'bogus' is not median"),
+        ("--replay-pruners", "median:min_resource=2", "'min_resource=2' is not KEY=VALUE"),
+        ("--pruners", "hyperband:reduction_factor=x", "hyperband:reduction_factor=x"),
+    ],
+)
+def test_a_bad_pruner_spec_stops_the_benchmark_before_any_sweep(option, spec, named, tmp_path):
+    import subprocess
+
+    script = Path(bench_search.__file__)
+    missing = tmp_path / "no-table.parquet"  # never read: the spec fails first
+    run = subprocess.run(
+        [sys.executable, str(script), "--table", str(missing), option, spec],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert spec in run.stderr and named in run.stderr, run.stderr[-2000:]
+    assert "no-table" not in run.stderr  # it did not get as far as reading the table
