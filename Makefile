@@ -16,7 +16,7 @@ CITATION_VENV ?= .venv-citation
 CITATION_HASH := $(shell sha256sum tools/requirements-citation.lock | cut -c1-16)
 CITATION_STAMP := $(CITATION_VENV)/.installed-$(CITATION_HASH)
 
-.PHONY: setup run quick apply paper repro zenodo report test lint format envs lock bench clean citation ui
+.PHONY: setup run quick apply paper repro zenodo report results-doc test test-fast lint format envs lock bench clean citation ui
 
 setup: $(STAMP)
 
@@ -41,6 +41,11 @@ run: $(STAMP)
 	mkdir -p $(dir $(REPORT))
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report $(REPORT)
 
+# docs/results.md is the default run's findings.md, committed: rerun this after any change to
+# the code or config/config.yaml (tests/test_findings.py says when it is stale).
+results-doc: run
+	cp results/default/findings.md docs/results.md
+
 report: $(STAMP)
 	mkdir -p $(dir $(REPORT))
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report $(REPORT)
@@ -57,8 +62,16 @@ paper: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/python tools/ui.py --config $(CONFIG) --port $(UI_PORT) --dashboard-port $(DASHBOARD_PORT)
 
+# Tiers (markers in pyproject.toml): the fast one on both cores, then the slow one serially
+# (its tests share one quick workflow run and each runs Snakemake with --cores 2).
+FAST_TESTS := not slow and not slurm and not browser
+PYTEST_WORKERS ?= 2
 test: $(STAMP) $(CITATION_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)" -n $(PYTEST_WORKERS) --durations=25
+	$(BIN)/python -m pytest -m "not ($(FAST_TESTS))" --durations=25
+
+test-fast: $(STAMP) $(CITATION_STAMP)
+	$(BIN)/python -m pytest -m "$(FAST_TESTS)" -n $(PYTEST_WORKERS) --durations=25
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --configfile config/quick.yaml 2>&1 | tee /tmp/uhecr-lint.txt; grep -q "Congratulations" /tmp/uhecr-lint.txt
@@ -95,12 +108,16 @@ bench: $(STAMP)
 		--worker-trials $(BENCH_WORKER_TRIALS) --worker-rounds $(BENCH_WORKER_ROUNDS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS) \
 		--worker-epochs $(BENCH_WORKER_EPOCHS)
 	$(BIN)/python bench/bench_run.py
+	$(BIN)/python bench/render_performance.py
 
 clean:
 	rm -rf results/quick reports/quick mlruns .snakemake
 
+# Compared with the quick run in results/quick when make quick made one; else two runs.
+REPRO_REFERENCE ?= results/quick
 repro: $(STAMP)
-	$(BIN)/python tools/reproducibility_check.py --config config/quick.yaml --out results/repro
+	$(BIN)/python tools/reproducibility_check.py --config config/quick.yaml --out results/repro \
+		--reference $(REPRO_REFERENCE)
 
 zenodo: $(STAMP)
 	$(BIN)/snakemake zenodo --cores $(CORES) --configfile $(CONFIG)

@@ -40,6 +40,7 @@ localrules:
     applied_fractions_table,
     apply,
     provenance,
+    findings,
     report_landing,
     paper,
     zenodo,

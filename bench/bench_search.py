@@ -128,11 +128,12 @@ def load(table: Path, features: list[str], max_train: int):
 
 
 def _worker(args):
-    model, cfg, data, journal, info, worker, search_cfg, tracking, features, seed = args
+    model, cfg, data, journal, info, worker, search_cfg, tracking, features, seed, free = args
     storage = search.storage_for("journal", journal)
     return search.run_worker(
-        model, cfg, data, storage, info, worker, search_cfg, seed, tracking, THREADS, features
-    )
+        model, cfg, data, storage, info, worker, search_cfg, seed, tracking, THREADS, features,
+        free_running=free,
+    )  # fmt: skip
 
 
 def _fits(args):
@@ -166,7 +167,8 @@ def parallel_ceiling(model, params, data, features, n=4) -> dict:
     return {"fit_s_one_process": 1 / rate[1], "ratio": rate[2] / rate[1], "fits": n}
 
 
-def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=None, seed=SEED):
+def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=None, seed=SEED,
+          free_running=False):  # fmt: skip
     import optuna
 
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{model}-{tag}-"))
@@ -176,11 +178,17 @@ def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=No
     search.init_tracking(tracking, "bench", tmp / "artifacts")
     info = search.create_study(model, f"bench-{tag}", storage, tracking, "bench", cfg, seed)
     settings = {"name": "none"} if pruner == "none" else pruner_settings(pruner, model)
-    search_cfg = {"sampler": sampler, "pruner": settings}
+    # The workflow's schedule (search.trials_per_batch); free_running: the reference without it.
+    search_cfg = {
+        "sampler": sampler,
+        "pruner": settings,
+        "trials_per_batch": CONFIG["search"]["trials_per_batch"],
+    }
     args = [
-        (model, cfg, data, journal, info, f"{w:02d}", search_cfg, tracking, features, seed)
+        (model, cfg, data, journal, info, f"{w:02d}", search_cfg, tracking, features, seed,
+         free_running)
         for w in range(n_workers)
-    ]
+    ]  # fmt: skip
     start = time.time()
     with mp.get_context("spawn").Pool(n_workers) as pool:
         pool.map(_worker, args)
@@ -224,8 +232,11 @@ def sweep(model, cfg, data, features, n_workers, sampler, pruner, tag, target=No
     for t in done:
         curves.append(
             {
-                "gap_s": t.datetime_start.timestamp() - clock,
-                "seconds": (t.datetime_complete - t.datetime_start).total_seconds(),
+                # A trial's start is when its slot was taken; it may then wait for the earlier
+                # batches (wait_s): that wait counts as time between trials.
+                "gap_s": t.datetime_start.timestamp() - clock + t.user_attrs.get("wait_s", 0),
+                "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
+                - t.user_attrs.get("wait_s", 0),
                 "curve": sorted(t.intermediate_values.items()),
                 "value": t.value if t.state.name == "COMPLETE" else None,
                 "seed": t.user_attrs.get("seed"),
@@ -287,39 +298,52 @@ def bench_model(model, args, cfg_all, data, features):
 
 
 def bench_workers(model, args, cfg, data, features, note) -> dict:
-    """Trials per hour of two workers over one, in interleaved rounds, and the ceiling."""
+    """Trials per hour of 1, 2 (and ``--schedule-workers``) workers with the batch schedule
+    and free-running, in interleaved rounds, and the two-process ceiling. Random sampling
+    (seeded per slot): both schedules evaluate the very same trials, so the difference is the
+    schedule's waiting alone."""
     random = {"name": "random"}
-    workers, ratios = [], []
-    for round_ in range(args.worker_rounds):  # interleaved: 1, 2, then 2, 1, ... workers
-        order = (1, 2) if round_ % 2 == 0 else (2, 1)
-        runs = {
-            n: sweep(model, cfg, data, features, n, random, "none", f"w{n}-r{round_}")
-            for n in order
-        }
-        pair = [runs[1], runs[2]]
-        for r in pair:
-            r["round"] = round_
-            r["ratio"] = r["trials_per_hour"] / pair[0]["trials_per_hour"]
+    counts = sorted({1, 2, *args.schedule_workers})
+    workers, ratios, costs = [], [], {n: [] for n in counts}
+    for round_ in range(args.worker_rounds):  # interleaved: 1, 2, 4, then 4, 2, 1, ...
+        runs = {}
+        for n in counts if round_ % 2 == 0 else counts[::-1]:
+            for schedule in ("batch", "free"):
+                runs[n, schedule] = sweep(
+                    model, cfg, data, features, n, random, "none",
+                    f"w{n}-{schedule}-r{round_}", free_running=schedule == "free",
+                )  # fmt: skip
+        one = runs[1, "batch"]["trials_per_hour"]
+        for (_n, schedule), r in sorted(runs.items()):
+            r.update(round=round_, schedule=schedule, ratio=r["trials_per_hour"] / one)
             r.pop("completions")
             r.pop("curves")
-        ratios.append(pair[1]["ratio"])
-        workers += pair
+        for n in counts:
+            costs[n].append(runs[n, "batch"]["wall_s"] / runs[n, "free"]["wall_s"])
+        ratios.append(runs[2, "batch"]["ratio"])
+        workers += [runs[key] for key in sorted(runs)]
     best_params = workers[0]["best_params"]
     for r in workers:
         r.pop("best_params")
     ceiling = parallel_ceiling(model, _structured(model, cfg, best_params), data, features)
     print_table(
-        f"{model}: trials per hour, 1 vs 2 workers ({THREADS} thread each, the same "
+        f"{model}: trials per hour by workers and schedule ({THREADS} thread each, the same "
         f"{args.worker_trials} trials, no pruning"
         + note
-        + f", {args.worker_rounds} interleaved rounds; ratio: over the same round's one worker"
-        "; start_up_s: pool start until the last process's first trial)",
+        + f", {CONFIG['search']['trials_per_batch']} trials per batch, {args.worker_rounds} "
+        "interleaved rounds; ratio: over the same round's one worker; start_up_s: pool start "
+        "until the last process's first trial)",
         workers,
     )
     print(
-        f"two workers over one: median {statistics.median(ratios):.3f}, "
+        f"two workers over one (batch schedule): median {statistics.median(ratios):.3f}, "
         f"min {min(ratios):.3f} over {len(ratios)} rounds"
     )
+    for n in counts:
+        print(
+            f"batch schedule over free-running, {n} worker(s): wall median "
+            f"{statistics.median(costs[n]):.3f}, max {max(costs[n]):.3f}"
+        )
     print(
         f"ceiling (the same fit in 2 processes at once vs 1, {ceiling['fits']} fits each, "
         f"{ceiling['fit_s_one_process']:.2f} s per fit): {ceiling['ratio']:.3f}"
@@ -327,6 +351,10 @@ def bench_workers(model, args, cfg, data, features, note) -> dict:
     return {
         "workers": workers,
         "two_over_one_workers": {"median": statistics.median(ratios), "min": min(ratios)},
+        "schedule_cost": {
+            str(n): {"median": statistics.median(c), "max": max(c), "rounds": len(c)}
+            for n, c in costs.items()
+        },
         "parallel_ceiling": ceiling,
     }
 
@@ -586,6 +614,14 @@ def main() -> None:
         default=2,
         help="interleaved rounds of 1 and 2 workers (0: no worker benchmark)",
     )
+    parser.add_argument(
+        "--schedule-workers",
+        type=int,
+        nargs="*",
+        default=[4],
+        help="worker counts, besides 1 and 2, at which the batch schedule's wall time is "
+        "compared with free-running",
+    )
     parser.add_argument("--max-train", type=int, default=20_000)
     parser.add_argument(
         "--models",
@@ -639,6 +675,8 @@ def main() -> None:
             summary[f"{m}_two_over_one_workers"] = r["two_over_one_workers"]["median"]
             summary[f"{m}_two_over_one_workers_min"] = r["two_over_one_workers"]["min"]
             summary[f"{m}_two_over_one_processes_ceiling"] = r["parallel_ceiling"]["ratio"]
+            for n, cost in r["schedule_cost"].items():
+                summary[f"{m}_batch_over_free_wall_{n}_workers"] = cost["median"]
         for pruner in r.get("pruners", []):  # medians over the seeds
             med = r["pruning_medians"][pruner]
             summary[f"{m}_{pruner}_over_none_wall"] = med["wall_ratio"]
@@ -659,6 +697,7 @@ def main() -> None:
             "epochs": args.epochs,
             "study_space": args.study_space,
             "worker_epochs": args.worker_epochs,
+            "trials_per_batch": CONFIG["search"]["trials_per_batch"],
             "worker_thread_environment": {n: os.environ[n] for n in SNAKEMAKE_THREAD_VARIABLES},
             **summary,
             "models": results,

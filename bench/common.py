@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -36,7 +37,12 @@ def _fmt(v) -> str:
 
 def write_json(name: str, payload: dict) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": platform.platform(), "python": platform.python_version(), **payload}
+    payload = {
+        "machine": platform.platform(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        **payload,
+    }
     path = OUT / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, default=str))
     print(f"\nwrote {path}")

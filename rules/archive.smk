@@ -24,6 +24,24 @@ rule provenance:
         "../scripts/provenance.py"
 
 
+rule findings:
+    input:
+        unpack(findings_inputs),
+    output:
+        f"{RESULTS}/findings.md",
+    log:
+        f"{LOGS}/findings.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        run_name=config["run_name"],
+        config=config,
+        models=MODELS,
+        tables=lambda wc: list(findings_tables()),
+    script:
+        "../scripts/findings.py"
+
+
 rule report_landing:
     input:
         description="reports/captions/workflow.rst",

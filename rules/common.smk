@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,8 @@ validate(config, schema="../config/schema.yaml")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from uhecr import configuration
 from uhecr.composition import validate_settings as validate_composition
+from uhecr.findings import code_files
+from uhecr.replicates import parse_sweep, replicate_seed, sweep_name
 from uhecr.search import model_pruner, pruner_config
 from uhecr.spaces import validate_spaces
 
@@ -50,7 +53,12 @@ def sweep_settings(model):
     it, its own settings merged in (search.pruner_config); n_workers changes no trial, and
     the MLflow tracking URI reaches the sweep jobs through mlflow/experiment.json."""
     settings = subset(
-        config["search"], "sampler", "pruner", "storage", "max_train_samples"
+        config["search"],
+        "sampler",
+        "pruner",
+        "storage",
+        "max_train_samples",
+        "trials_per_batch",
     )
     settings["pruner"] = pruner_config(model, config["models"][model], config["search"])
     return settings
@@ -63,6 +71,21 @@ BENCH = f"{RESULTS}/benchmarks"
 
 
 MODELS = config["models"]["enabled"]
+REPLICATES = range(1, config["search"]["replicates"])  # besides the main sweep (0)
+
+
+def sweep_seed(sweep):
+    """A sweep's seed: the config's for a model's main sweep, its own for a replicate."""
+    return replicate_seed(config["seed"], parse_sweep(sweep)[1])
+
+
+def replicate_files(pattern, model):
+    """``pattern`` ({sweep} in it) for the main sweep and every replicate of ``model``."""
+    return [
+        pattern.format(sweep=sweep_name(model, r))
+        for r in range(config["search"]["replicates"])
+    ]
+
 
 # Simulated sample name -> (primary, file index); names are the identities of the samples.
 SIMULATED_SAMPLES = {
@@ -171,6 +194,9 @@ def run_results():
         f"{RESULTS}/splits/summary.json",
         f"{RESULTS}/evaluation/paired_comparisons.csv",
         f"{RESULTS}/evaluation/reference_comparison.csv",
+        f"{RESULTS}/findings.md",
+        f"{RESULTS}/evaluation/replicates.json",
+        f"{RESULTS}/evaluation/replicate_comparisons.csv",
     ]
     files += list(table_sources("md").values())
     if config["splits"]["leakage_study"]:
@@ -179,6 +205,31 @@ def run_results():
         files.append(f"{RESULTS}/validation/simulation_checks.json")
     files += [f for f in apply_outputs() if not f.endswith(".parquet")]
     return files
+
+
+def findings_tables():
+    """Table name -> Markdown file that findings.md includes (the applied data are not the
+    run's findings: they change with every dataset applied)."""
+    return {n: f for n, f in table_sources("md").items() if n != "applied_fractions"}
+
+
+def findings_inputs(wildcards):
+    """What rule findings reads: the run's results and the code its hash covers (so that a
+    code change rewrites the findings and their hash)."""
+    inputs = {
+        "reference": f"{RESULTS}/evaluation/reference_comparison.csv",
+        "comparisons": f"{RESULTS}/evaluation/paired_comparisons.csv",
+        "split": f"{RESULTS}/splits/summary.json",
+        "replicates": f"{RESULTS}/evaluation/replicates.json",
+        "replicate_comparisons": f"{RESULTS}/evaluation/replicate_comparisons.csv",
+        "best": model_results("best_params"),
+        "tables": list(findings_tables().values()),
+        # Relative (to the working directory): a copy of the checkout is the same run.
+        "code": [os.path.relpath(p) for p in code_files(workflow.basedir)],
+    }
+    if config["data"]["source"] == "simulation":
+        inputs["checks"] = f"{RESULTS}/validation/simulation_checks.json"
+    return inputs
 
 
 def model_results(name):
@@ -201,6 +252,7 @@ def result_files():
 def table_sources(ext):
     """Table name -> file (md for the report, tex for the paper)."""
     names = ["results", "best_parameters", "paired_comparisons"]
+    names += ["replicates", "replicate_comparisons"]
     if config["splits"]["leakage_study"]:
         names.append("leakage")
     names.append("composition")
@@ -253,9 +305,14 @@ def benchmark_files():
     if config["splits"]["leakage_study"]:
         files.append(f"{BENCH}/leakage_study.tsv")
     workers = [f"{i:02d}" for i in range(config["search"]["n_workers"])]
-    files += expand(f"{BENCH}/search_worker/{{m}}_{{w}}.tsv", m=MODELS, w=workers)
-    for name in ("evaluate", "test_metrics"):
-        files += expand(f"{BENCH}/{name}/{{m}}.tsv", m=MODELS)
+    for model in MODELS:
+        files += [
+            f"{BENCH}/search_worker/{sweep}_{w}.tsv"
+            for sweep in replicate_files("{sweep}", model)
+            for w in workers
+        ]
+        for name in ("evaluate", "test_metrics"):
+            files += replicate_files(f"{BENCH}/{name}/{{sweep}}.tsv", model)
     files += expand(f"{BENCH}/model_figures/{{m}}_png.tsv", m=MODELS)
     files += [f"{BENCH}/compare_models.tsv", f"{BENCH}/summary_figures_png.tsv"]
     return files

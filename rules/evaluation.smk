@@ -55,6 +55,76 @@ rule test_metrics:
         "../scripts/test_metrics.py"
 
 
+# A replicate sweep's best parameters, refitted and evaluated like the main sweep's (its own
+# seed; no saved model: target apply uses the main one).
+use rule evaluate as evaluate_replicate with:
+    input:
+        best=f"{RESULTS}/search/{{model}}/replicate_{{replicate}}/best_params.json",
+        table=f"{RESULTS}/features/stations.parquet",
+        manifest=f"{RESULTS}/splits/manifest.parquet",
+    output:
+        predictions=f"{RESULTS}/evaluation/{{model}}/replicate_{{replicate}}/predictions.parquet",
+        fit=f"{RESULTS}/evaluation/{{model}}/replicate_{{replicate}}/fit.json",
+    log:
+        f"{LOGS}/evaluate/{{model}}/replicate_{{replicate}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{model}}/replicate_{{replicate}}.tsv"
+    params:
+        features=config["models"]["features"],
+        seed=lambda wc: sweep_seed(f"{wc.model}/replicate_{wc.replicate}"),
+        training={},
+
+
+use rule test_metrics as test_metrics_replicate with:
+    input:
+        predictions=f"{RESULTS}/evaluation/{{model}}/replicate_{{replicate}}/predictions.parquet",
+        fit=f"{RESULTS}/evaluation/{{model}}/replicate_{{replicate}}/fit.json",
+    output:
+        f"{RESULTS}/evaluation/{{model}}/replicate_{{replicate}}/metrics.json",
+    log:
+        f"{LOGS}/test_metrics/{{model}}/replicate_{{replicate}}.log",
+    benchmark:
+        f"{BENCH}/test_metrics/{{model}}/replicate_{{replicate}}.tsv"
+
+
+rule replicate_summary:
+    input:
+        metrics=[
+            f
+            for model in MODELS
+            for f in replicate_files(
+                f"{RESULTS}/evaluation/{{sweep}}/metrics.json", model
+            )
+        ],
+    output:
+        summary=f"{RESULTS}/evaluation/replicates.json",
+        comparisons=f"{RESULTS}/evaluation/replicate_comparisons.csv",
+        table=report(
+            f"{RESULTS}/tables/replicates.md",
+            category=CATEGORY["evaluation"],
+            subcategory="All models",
+            caption="../reports/captions/replicates.rst",
+        ),
+        table_tex=f"{RESULTS}/tables/replicates.tex",
+        comparisons_table=report(
+            f"{RESULTS}/tables/replicate_comparisons.md",
+            category=CATEGORY["evaluation"],
+            subcategory="All models",
+            caption="../reports/captions/replicate_comparisons.rst",
+        ),
+        comparisons_tex=f"{RESULTS}/tables/replicate_comparisons.tex",
+    log:
+        f"{LOGS}/replicate_summary.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        models=MODELS,
+        replicates=config["search"]["replicates"],
+        confidence=config["evaluation"]["confidence"],
+    script:
+        "../scripts/replicate_summary.py"
+
+
 rule compare_models:
     input:
         metrics=expand(f"{RESULTS}/evaluation/{{model}}/metrics.json", model=MODELS),

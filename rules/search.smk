@@ -3,6 +3,9 @@ WORKERS = [f"{i:02d}" for i in range(config["search"]["n_workers"])]
 
 wildcard_constraints:
     model="|".join(MODELS),
+    # A sweep: a model's main one (its name) or a replicate (search.replicates).
+    sweep=rf"({'|'.join(MODELS)})(/replicate_[1-9][0-9]*)?",
+    replicate=r"[1-9][0-9]*",
     worker=r"\d+",
 
 
@@ -79,20 +82,21 @@ rule create_study:
         # re-creating the experiment record must not restart a sweep.
         tracking=ancient(f"{RESULTS}/mlflow/experiment.json"),
     output:
-        study=f"{RESULTS}/search/{{model}}/study.json",
+        study=f"{RESULTS}/search/{{sweep}}/study.json",
         # The Optuna journal (the sweep's state, appended to by the workers). It is recreated
         # whenever the study's inputs change; with an RDB storage the file stays empty and the
         # study name, a hash of every sweep input, keeps configurations apart.
-        journal=f"{RESULTS}/search/{{model}}/optuna.journal",
+        journal=f"{RESULTS}/search/{{sweep}}/optuna.journal",
     log:
-        f"{LOGS}/create_study/{{model}}.log",
+        f"{LOGS}/create_study/{{sweep}}.log",
     conda:
         "../envs/ml.yaml"
     params:
-        model_config=lambda wc: sweep_model_config(wc.model),
+        model=lambda wc: parse_sweep(wc.sweep)[0],
+        model_config=lambda wc: sweep_model_config(parse_sweep(wc.sweep)[0]),
         features=config["models"]["features"],
-        search=lambda wc: sweep_settings(wc.model),
-        seed=config["seed"],
+        search=lambda wc: sweep_settings(parse_sweep(wc.sweep)[0]),
+        seed=lambda wc: sweep_seed(wc.sweep),
         run_name=config["run_name"],
     script:
         "../scripts/create_study.py"
@@ -100,18 +104,18 @@ rule create_study:
 
 rule search_worker:
     input:
-        study=f"{RESULTS}/search/{{model}}/study.json",
+        study=f"{RESULTS}/search/{{sweep}}/study.json",
         # ancient(): the workers append to the journal; its new mtime must not rerun them.
-        journal=ancient(f"{RESULTS}/search/{{model}}/optuna.journal"),
+        journal=ancient(f"{RESULTS}/search/{{sweep}}/optuna.journal"),
         tracking=ancient(f"{RESULTS}/mlflow/experiment.json"),
         table=f"{RESULTS}/features/stations.parquet",
         manifest=f"{RESULTS}/splits/manifest.parquet",
     output:
-        f"{RESULTS}/search/{{model}}/worker_{{worker}}.json",
+        f"{RESULTS}/search/{{sweep}}/worker_{{worker}}.json",
     log:
-        f"{LOGS}/search_worker/{{model}}_{{worker}}.log",
+        f"{LOGS}/search_worker/{{sweep}}_{{worker}}.log",
     benchmark:
-        f"{BENCH}/search_worker/{{model}}_{{worker}}.tsv"
+        f"{BENCH}/search_worker/{{sweep}}_{{worker}}.tsv"
     conda:
         "../envs/ml.yaml"
     threads: 1
@@ -119,31 +123,33 @@ rule search_worker:
         runtime=240,
         mem_mb=6000,
     params:
-        model_config=lambda wc: sweep_model_config(wc.model),
+        model=lambda wc: parse_sweep(wc.sweep)[0],
+        model_config=lambda wc: sweep_model_config(parse_sweep(wc.sweep)[0]),
         features=config["models"]["features"],
-        search=lambda wc: sweep_settings(wc.model),
-        seed=config["seed"],
+        search=lambda wc: sweep_settings(parse_sweep(wc.sweep)[0]),
+        seed=lambda wc: sweep_seed(wc.sweep),
     script:
         "../scripts/search_worker.py"
 
 
 rule collect_search:
     input:
-        study=f"{RESULTS}/search/{{model}}/study.json",
-        journal=ancient(f"{RESULTS}/search/{{model}}/optuna.journal"),
+        study=f"{RESULTS}/search/{{sweep}}/study.json",
+        journal=ancient(f"{RESULTS}/search/{{sweep}}/optuna.journal"),
         tracking=ancient(f"{RESULTS}/mlflow/experiment.json"),
         workers=expand(
-            f"{RESULTS}/search/{{{{model}}}}/worker_{{worker}}.json", worker=WORKERS
+            f"{RESULTS}/search/{{{{sweep}}}}/worker_{{worker}}.json", worker=WORKERS
         ),
     output:
-        best=f"{RESULTS}/search/{{model}}/best_params.json",
-        trials=f"{RESULTS}/search/{{model}}/trials.csv",
+        best=f"{RESULTS}/search/{{sweep}}/best_params.json",
+        trials=f"{RESULTS}/search/{{sweep}}/trials.csv",
     log:
-        f"{LOGS}/collect_search/{{model}}.log",
+        f"{LOGS}/collect_search/{{sweep}}.log",
     conda:
         "../envs/ml.yaml"
     params:
-        model_config=lambda wc: sweep_model_config(wc.model),
-        search=lambda wc: sweep_settings(wc.model),
+        model=lambda wc: parse_sweep(wc.sweep)[0],
+        model_config=lambda wc: sweep_model_config(parse_sweep(wc.sweep)[0]),
+        search=lambda wc: sweep_settings(parse_sweep(wc.sweep)[0]),
     script:
         "../scripts/collect_search.py"

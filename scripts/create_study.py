@@ -10,7 +10,7 @@ from uhecr.jobs import rule_job
 
 with rule_job(snakemake) as log:
     p = snakemake.params
-    model = snakemake.wildcards.model
+    model = p.model  # a replicate sweeps the same model with its own seed
     split_summary = json.loads(Path(snakemake.input.split_summary).read_text())
     data_fingerprint = {
         k: split_summary[k] for k in ("method", "seed", "table_sha256", "ids_sha256")

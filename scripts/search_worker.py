@@ -19,7 +19,7 @@ with rule_job(snakemake):
         X, y, showers = X[rows], y[rows], showers[rows]
     Xv, yv, frame_val = data["validation"]
     result = search.run_worker(
-        snakemake.wildcards.model,
+        p.model,
         p.model_config,
         {"train": (X, y, showers), "validation": (Xv, yv, frame_val["shower_id"].to_numpy())},
         search.storage_for(p.search["storage"], snakemake.input.journal),

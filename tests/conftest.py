@@ -1,6 +1,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -216,3 +223,171 @@ def mlflow_server(postgres_port: int, artifacts):
             os.killpg(server.pid, 15)
         server.wait(timeout=60)
         server.stdout.close()
+
+
+# --------------------------------------------------------------------------- the shared run
+ROOT = Path(__file__).resolve().parents[1]
+CODE_URL = "https://example.org/uhecr/uhecr-workflow.git"  # a user's clone has an http origin
+QUICK_RESULTS = "results/quick"  # config/quick.yaml's results_dir, relative to the checkout
+QUICK_REPORTS = "reports/quick"
+
+
+def make_workspace(ws: Path) -> Path:
+    """A fresh checkout of the working tree (tracked and untracked, not ignored, files) at
+    ``ws``, a git repository with an http(s) ``origin`` as a user's clone has, sharing the
+    project's installed venvs (symlinks)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (ws / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, ws / name)
+    for venv in (".venv", ".venv-citation"):
+        assert (ROOT / venv).is_dir(), f"{venv} missing: make test installs it"
+        (ws / venv).symlink_to(ROOT / venv)
+    (ws / ".git").mkdir()
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=ws, check=True)
+    (ws / ".git/info/exclude").write_text(".venv\n.venv-citation\n")  # links, not directories
+    for args in (["add", "-A"], ["commit", "-qm", "checkout"]):
+        subprocess.run([*git, *args], cwd=ws, check=True)
+    subprocess.run(["git", "remote", "add", "origin", CODE_URL], cwd=ws, check=True)
+    return ws
+
+
+def workspace_env(ws: Path) -> dict:
+    """The environment of a user who activated the workspace's venv."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env["PATH"] = f"{ws / '.venv/bin'}:{env['PATH']}"  # `source .venv/bin/activate`
+    env["VIRTUAL_ENV"] = str(ws / ".venv")
+    return env
+
+
+def copy_workspace(src: Path, dest: Path) -> Path:
+    """A copy of a workspace with its run, for a test that changes it. Results and Snakemake's
+    metadata use paths relative to the checkout, so the copy's run is complete as it stands
+    (modification times kept: nothing is scheduled again)."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """``make quick`` run once per test session in a fresh workspace (``ws``): every test that
+    only reads a quick run's outputs reads these; a test that changes them copies the
+    workspace first (``copy_workspace``)."""
+
+    ws: Path
+    command: str
+    output: str
+    seconds: float
+
+    @property
+    def results(self) -> Path:
+        return self.ws / QUICK_RESULTS
+
+    @property
+    def reports(self) -> Path:
+        return self.ws / QUICK_REPORTS
+
+
+@pytest.fixture(scope="session")
+def shared_quick_run(tmp_path_factory) -> SharedRun:
+    ws = make_workspace(tmp_path_factory.mktemp("shared") / "uhecr-workflow")
+    command = "make quick"  # exactly as the README shows it
+    start = time.perf_counter()
+    out = subprocess.run(
+        ["bash", "-c", command],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=workspace_env(ws),
+    )
+    output = out.stdout + out.stderr
+    assert out.returncode == 0, f"{command} failed (exit {out.returncode}):\n{output[-6000:]}"
+    return SharedRun(ws, command, output, time.perf_counter() - start)
+
+
+def snakemake_in(ws: Path, *args, target=None, env=None, timeout=1800):
+    """Snakemake on the quick configuration in workspace ``ws``; ``target`` goes first
+    (``--configfile`` and ``--config`` take several values)."""
+    cmd = [sys.executable, "-m", "snakemake", *([target] if target else []), "--cores", "2"]
+    cmd += ["--configfile", "config/quick.yaml", *args]
+    return subprocess.run(cmd, cwd=ws, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+# --------------------------------------------------------------------------- sweep schedule
+# The quick configuration with an SVM sweep longer than the sampler's random start-up (2
+# trials) and its batch (2 trials): slots 4 and 5 are drawn by TPE from the earlier batches.
+SCHEDULE_OVERLAY = {"models": {"svm": {"n_trials": 6}}}
+SCHEDULE_TARGET = f"{QUICK_RESULTS}/evaluation/svm/metrics.json"
+SCHEDULE_FILES = (
+    "search/svm/trials.csv",
+    "search/svm/best_params.json",
+    "evaluation/svm/metrics.json",
+)
+
+
+def schedule_command(ws: Path, n_workers: int, *extra: str) -> list[str]:
+    """The command that sweeps and evaluates the SVM with ``n_workers`` workers in ``ws``."""
+    import yaml
+
+    overlay = ws / f"schedule_{n_workers}.yaml"
+    overlay.write_text(
+        yaml.safe_dump({**SCHEDULE_OVERLAY, "search": {"n_workers": int(n_workers)}})
+    )
+    return [
+        sys.executable, "-m", "snakemake", SCHEDULE_TARGET, *extra,
+        "--configfile", "config/quick.yaml", str(overlay),
+    ]  # fmt: skip
+
+
+def schedule_outputs(ws: Path) -> dict[str, bytes]:
+    return {name: (ws / QUICK_RESULTS / name).read_bytes() for name in SCHEDULE_FILES}
+
+
+@pytest.fixture(scope="session")
+def schedule_reference(shared_quick_run, tmp_path_factory) -> dict[str, bytes]:
+    """The SVM sweep of SCHEDULE_OVERLAY with one worker, on the shared run's data (a copy):
+    what every other number of workers, scheduler and interruption must reproduce byte for
+    byte."""
+    ws = copy_workspace(shared_quick_run.ws, tmp_path_factory.mktemp("one") / "uhecr-workflow")
+    out = subprocess.run(
+        [*schedule_command(ws, 1), "--cores", "2"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "rule simulate" not in out.stdout + out.stderr  # the shared run's data
+    return schedule_outputs(ws)
+
+
+# --------------------------------------------------------------------------- tiers
+# A test that uses one of these fixtures (directly or through another) must carry the marker:
+# make test-fast ("not slow and not slurm and not browser") must never start a workflow run,
+# a browser or depend on the SLURM cluster.
+FIXTURE_MARKERS = {
+    "shared_quick_run": "slow",
+    "schedule_reference": "slow",
+    "browser": "browser",
+    "cluster": "slurm",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = [
+        f"{item.nodeid} uses fixture {fixture} but is not marked {marker}"
+        for item in items
+        for fixture, marker in FIXTURE_MARKERS.items()
+        if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    if missing:
+        raise pytest.UsageError("test tiers:\n" + "\n".join(missing))

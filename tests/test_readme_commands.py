@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import free_port
+from conftest import CODE_URL, copy_workspace, free_port, workspace_env
 
-pytestmark = pytest.mark.slow
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from render_performance import fmt  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND_WORDS = ("make", "snakemake", "python", "apptainer")
 # The README's documented overrides ("Running it"): the quick configuration and its folders.
@@ -36,7 +38,6 @@ OVERRIDES = [
     ("results/default", "results/quick"),
     ("reports/default", "reports/quick"),
 ]
-CODE_URL = "https://example.org/uhecr/uhecr-workflow.git"  # the workspace's 'origin'
 
 
 def readme_commands(text: str) -> list[str]:
@@ -126,6 +127,17 @@ def _bench(ws: Path, out: str):
     assert "trials per hour" in out and "pruning vs none" in out and "medians over" in out
 
 
+def _bench_rendered(ws: Path, out: str):
+    """The short bench, and docs/performance.md regenerated from its JSON."""
+    _bench(ws, out)
+    page = (ws / "docs/performance.md").read_text()
+    extraction = json.loads((ws / "results/bench/extraction.json").read_text())
+    search = json.loads((ws / "results/bench/search.json").read_text())
+    assert "Generated, never typed" in page
+    assert fmt(extraction["project_over_uproot"]) in page
+    assert fmt(search["models"]["xgboost"]["two_over_one_workers"]["median"]) in page
+
+
 def _quick_results(ws: Path, out: str):
     for model in ("svm", "xgboost", "dae", "sdae", "vae", "deepsets", "xgboost_shower"):
         metrics = json.loads((ws / f"results/quick/evaluation/{model}/metrics.json").read_text())
@@ -199,7 +211,8 @@ OWN_FILES = (
 NO_CONDA = "conda cannot be installed here (no conda channel access); envs/ are checked instead"
 NO_APPTAINER = "Apptainer cannot be installed here"
 # In the order a user runs them: the quick run first, the other targets on its results, then
-# the development targets, `make clean` last.
+# the development targets (the short bench after those that check an unchanged tree), `make
+# clean` last.
 PLAN: dict[str, Run | Serve | NotHere] = {
     "make quick": Run(_quick_results),
     "make run": Run(_nothing_to_do),
@@ -217,14 +230,15 @@ PLAN: dict[str, Run | Serve | NotHere] = {
     "python tools/zenodo_upload.py reports/default/zenodo --dry-run": Run(_dry_run),
     "make citation": Run(),
     "make repro": Run(_repro),
-    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_REPEATS=1 BENCH_WORKER_TRIALS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
-        _bench
-    ),
     "make ui": Serve(),
     "make envs": Run(_unchanged),
     "make format": Run(_unchanged),
     "make lint": Run(),
     "snakemake --lint": Run(lambda ws, out: "Congratulations" in out or pytest.fail(out[-2000:])),
+    # After make envs and make format: it rewrites docs/performance.md, a tracked file.
+    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_REPEATS=1 BENCH_WORKER_TRIALS=2 BENCH_WORKER_ROUNDS=1 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
+        _bench_rendered
+    ),
     "make clean": Run(_cleaned),
     "make run CONFIG=mine.yaml": NotHere(OWN_FILES),
     "make paper CONFIG=mine.yaml": NotHere(OWN_FILES),
@@ -233,6 +247,13 @@ PLAN: dict[str, Run | Serve | NotHere] = {
         "unlabelled ROOT file with such an overlay"
     ),
     "make test": NotHere("runs this test suite, which contains this test; .ci/run runs it"),
+    "make results-doc": NotHere(
+        "reruns the default configuration (tens of minutes on 2 cores); tests/test_findings.py "
+        "checks that docs/results.md was made by this code and config"
+    ),
+    "make test-fast": NotHere(
+        "runs this test suite's fast tier, which contains this file's fast tests; make test runs it"
+    ),
     "make bench": NotHere(
         "the full benchmark takes about 10 minutes; the short one of the README runs here"
     ),
@@ -258,38 +279,17 @@ PLAN: dict[str, Run | Serve | NotHere] = {
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """A fresh checkout of the working tree sharing the installed venvs."""
-    ws = tmp_path_factory.mktemp("readme") / "uhecr-workflow"
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (ws / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, ws / name)
-    for venv in (".venv", ".venv-citation"):
-        assert (ROOT / venv).is_dir(), f"{venv} missing: make test installs it"
-        (ws / venv).symlink_to(ROOT / venv)
-    (ws / ".git").mkdir()
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
-    subprocess.run([*git, "init", "-q"], cwd=ws, check=True)
-    (ws / ".git/info/exclude").write_text(".venv\n.venv-citation\n")  # links, not directories
-    for args in (["add", "-A"], ["commit", "-qm", "checkout"]):
-        subprocess.run([*git, *args], cwd=ws, check=True)
-    subprocess.run(["git", "remote", "add", "origin", CODE_URL], cwd=ws, check=True)
-    return ws
+def workspace(shared_quick_run, tmp_path_factory):
+    """A copy of the session's fresh checkout after its ``make quick`` (the commands here change
+    it: ``make clean`` last)."""
+    return copy_workspace(shared_quick_run.ws, tmp_path_factory.mktemp("readme") / "uhecr-workflow")
 
 
-def _env(ws: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
-    env["PATH"] = f"{ws / '.venv/bin'}:{env['PATH']}"  # `source .venv/bin/activate`
-    env["VIRTUAL_ENV"] = str(ws / ".venv")
-    return env
+def test_lint_runs_in_this_test():
+    """.ci/run lints only through the README's make lint, run by test_readme_commands_run_as_typed."""
+    assert isinstance(PLAN["make lint"], Run) and isinstance(PLAN["make format"], Run)
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert not [line for line in ci if line.strip().startswith("make lint")]  # not twice
 
 
 def test_readme_lists_exactly_the_planned_commands():
@@ -299,9 +299,39 @@ def test_readme_lists_exactly_the_planned_commands():
     assert planned - set(shown) == set(), "planned commands the README no longer shows"
 
 
-def test_readme_commands_run_as_typed(workspace, capsys):
+README_MAX_LINES = 220
+COMMIT_HASH = re.compile(r"\b(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b")  # hex words with a digit
+RESULT_NUMBER = re.compile(r"\b0\.\d{2,}\b")  # e.g. an accuracy typed from a run
+
+
+def readme_problems(text: str) -> list[str]:
+    """Why a README is not a README: too long, or commit hashes or typed result numbers outside
+    its code blocks (they belong in CHANGELOG.md, docs/results.md and docs/performance.md)."""
+    problems = []
+    if len(text.splitlines()) > README_MAX_LINES:
+        problems.append(f"{len(text.splitlines())} lines (at most {README_MAX_LINES})")
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    for name, pattern in (("commit hash", COMMIT_HASH), ("result number", RESULT_NUMBER)):
+        found = pattern.findall(prose)
+        if found:
+            problems.append(f"{len(found)} {name}(s), e.g. {found[:5]}")
+    return problems
+
+
+def test_readme_is_short_without_hashes_or_typed_results():
+    assert readme_problems((ROOT / "README.md").read_text()) == []
+    # The checks bite: the README before it was slimmed fails each of them.
+    old = "\n".join(["# x", *["line"] * README_MAX_LINES])
+    old += "\nNumbers of a `make run` at commit 92cf722: SVM 0.355 [0.328, 0.383]\n"
+    assert [p.split()[1] for p in readme_problems(old)] == ["lines", "commit", "result"]
+    fenced = "```bash\ngit checkout 92cf722  # 0.355\n```\n"
+    assert readme_problems(fenced) == []
+
+
+@pytest.mark.slow
+def test_readme_commands_run_as_typed(workspace, shared_quick_run, capsys):
     timings, failures = [], []
-    env = _env(workspace)
+    env = workspace_env(workspace)
     for command, plan in PLAN.items():
         if isinstance(plan, NotHere):
             continue
@@ -309,7 +339,14 @@ def test_readme_commands_run_as_typed(workspace, capsys):
         start = time.perf_counter()
         text, rc = "", None
         try:
-            if isinstance(plan, Serve):
+            if typed == shared_quick_run.command:
+                # The session's shared run is this command, typed in a fresh checkout of the
+                # same tree: its output is checked here (the workspace is a copy of it).
+                text, rc = shared_quick_run.output, 0
+                start -= shared_quick_run.seconds
+                if plan.check:
+                    plan.check(workspace, text)
+            elif isinstance(plan, Serve):
                 typed, text, rc = _serve(workspace, typed)
             else:
                 out = subprocess.run(
@@ -351,7 +388,7 @@ def _serve(ws: Path, typed: str) -> tuple[str, str, int]:
     server = subprocess.Popen(
         ["bash", "-c", typed],
         cwd=ws,
-        env=_env(ws),
+        env=workspace_env(ws),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -133,25 +133,111 @@ def test_parallel_workers_use_exact_budget(tmp_path):
     }
 
 
-def test_killed_worker_resumes_without_losing_or_duplicating(tmp_path):
+def test_a_slot_whose_job_is_gone_is_reopened_by_a_waiting_worker(tmp_path):
+    """Worker 00 took slot 0 and its job died (the trial stays RUNNING; its recorded job is
+    not running). Worker 01, waiting for slot 0 (one trial per batch), re-opens and runs it,
+    then the rest; worker 00, restarted, finds nothing left. The retry draws what an
+    uninterrupted sweep draws."""
     journal, tracking, storage, info = _setup(tmp_path, 4)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    ref_journal, ref_tracking, ref_storage, ref_info = _setup(reference, 4)
+    _worker((ref_journal, ref_info, "00", ref_tracking, 4))
+    expected, _ = search.summarise_study(ref_info, ref_storage, {**SVM_CFG, "n_trials": 4},
+                                         ref_tracking)  # fmt: skip
     study = optuna.load_study(study_name="t-svm", storage=storage)
-    # Simulate a worker killed in the middle of trial 0: RUNNING forever, owned by worker 00.
-    orphan = study.ask()
-    orphan.suggest_float("C", 0.001, 1000, log=True)
-    orphan.suggest_categorical("kernel", ["rbf", "poly", "linear"])
-    orphan.suggest_categorical("gamma", ["scale", "auto"])
-    orphan.set_user_attr("worker", "00")
-    other = _worker((journal, info, "01", tracking, 4))  # runs while 00 is "dead"
-    assert len(other["trials"]) == 3  # the orphan still holds its slot
+    orphan = search.claim_slot(study)
+    assert orphan.user_attrs["slot"] == 0
+    study._storage.set_trial_user_attr(orphan._trial_id, "worker", "00")
+    gone = {**search._job_of_this_process(), "pid": 2**22 + 1, "start": "0"}  # no such process
+    study.set_user_attr("worker_00_job", gone)
+    other = _worker((journal, info, "01", tracking, 4))
+    assert sorted(t["slot"] for t in other["trials"]) == [0, 1, 2, 3]
     again = _worker((journal, info, "00", tracking, 4))
-    assert again["recovered_killed_trials"] == 1
-    assert len(again["trials"]) == 1
+    assert again["recovered_killed_trials"] == 0 and again["trials"] == []
     study = optuna.load_study(study_name="t-svm", storage=storage)
-    complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(complete) == 4 and search.slots_used(study) == 4
-    retry = [t for t in complete if t.user_attrs.get("retry_of") == orphan.number]
-    assert len(retry) == 1 and retry[0].params["C"] == pytest.approx(orphan.params["C"])
+    assert search.killed_trials(study) == {orphan.number}
+    assert study.trials[orphan.number].user_attrs["status"] == "killed"
+    summary, trials = search.summarise_study(info, storage, {**SVM_CFG, "n_trials": 4}, tracking)
+    assert {k: v for k, v in summary.items() if k != "study_name"} == {
+        k: v for k, v in expected.items() if k != "study_name"
+    }
+    assert list(trials["number"]) == [0, 1, 2, 3]
+
+
+def _scheduled_worker(args):
+    journal, info, worker, tracking, model, cfg, search_cfg = args
+    storage = search.storage_for("journal", journal)
+    return search.run_worker(model, cfg, _blobs(), storage, info, worker, search_cfg, 3, tracking)
+
+
+def _sweep_with_workers(folder, model, cfg, search_cfg, n_workers):
+    """A sweep run by ``n_workers`` worker processes at once; its summary and trials table."""
+    folder.mkdir()
+    journal, tracking = folder / "optuna.journal", f"sqlite:///{folder / 'mlflow.db'}"
+    storage = search.storage_for("journal", journal)
+    search.init_tracking(tracking, "t-sched", folder / "artifacts")
+    info = search.create_study(model, "t-sched", storage, tracking, "t-sched", cfg, 3)
+    jobs = [(journal, info, f"{w:02d}", tracking, model, cfg, search_cfg) for w in range(n_workers)]
+    with mp.get_context("spawn").Pool(n_workers) as pool:
+        done = pool.map(_scheduled_worker, jobs)
+    summary, trials = search.summarise_study(info, storage, cfg, tracking)
+    summary.pop("study_name")
+    return summary, trials.to_csv(index=False), done
+
+
+SCHEDULED = {
+    # TPE after 2 random trials, 2 trials per batch: slots 4-7 are drawn from the history.
+    "svm": (
+        {**SVM_CFG, "n_trials": 8},
+        {"sampler": {"name": "tpe", "n_startup_trials": 2}, "trials_per_batch": 2},
+    ),
+    # Pruned by Hyperband: its decisions come from the earlier batches too.
+    "xgboost": (
+        {
+            "n_trials": 8,
+            "fixed": {"num_boost_round": 90},
+            "space": {"learning_rate": "loguniform(0.0001, 1)", "max_depth": "range(1, 4)"},
+        },
+        {
+            "sampler": {"name": "tpe", "n_startup_trials": 2},
+            "pruner": {"name": "hyperband", "min_resource": 1, "max_resource": 9},
+            "trials_per_batch": 3,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("model", sorted(SCHEDULED))
+def test_the_same_trials_with_one_two_or_three_workers(tmp_path, model):
+    """The batch schedule: parameters, values, states (pruning included), the best trial and
+    the trials table are identical whether one, two or three workers run the sweep."""
+    cfg, search_cfg = SCHEDULED[model]
+    reference, table, _ = _sweep_with_workers(tmp_path / "one", model, cfg, search_cfg, 1)
+    if model == "xgboost":
+        assert "PRUNED" in reference["states"] and "COMPLETE" in reference["states"]
+    for n_workers in (2, 3):
+        summary, other, done = _sweep_with_workers(
+            tmp_path / f"w{n_workers}", model, cfg, search_cfg, n_workers
+        )
+        assert sum(1 for d in done if d["trials"]) >= 2  # the work was really shared
+        assert summary == reference, n_workers
+        assert other == table, n_workers
+
+
+def test_a_trial_sees_only_the_batches_before_its_own(tmp_path):
+    """What the sampler is given: the finished trials of the earlier batches, in slot order,
+    never a trial of the same batch."""
+    cfg, search_cfg = SCHEDULED["svm"]
+    _, _, done = _sweep_with_workers(tmp_path / "one", "svm", cfg, search_cfg, 1)
+    storage = search.storage_for("journal", tmp_path / "one" / "optuna.journal")
+    study = optuna.load_study(study_name="t-sched", storage=storage)
+    finished = search.finished_slots(study)
+    assert search.batch_start(5, 2) == 4 and search.batch_start(4, 2) == 4
+    earlier = [finished[s] for s in range(4)]
+    history = search.history_study(earlier, optuna.samplers.RandomSampler(), None)
+    assert [t.user_attrs["slot"] for t in history.trials] == [0, 1, 2, 3]
+    assert [t.value for t in history.trials] == [finished[s].value for s in range(4)]
 
 
 def test_storage_url_with_unset_variable_is_rejected(tmp_path, monkeypatch):

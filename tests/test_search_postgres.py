@@ -18,6 +18,8 @@ from conftest import PG_PASSWORD as PASSWORD
 from conftest import postgres_cluster
 from uhecr import search
 
+pytestmark = pytest.mark.postgres
+
 
 @pytest.fixture(scope="module")
 def postgres_url():

@@ -16,7 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PG_PASSWORD, mlflow_server, postgres_cluster
+from conftest import (
+    PG_PASSWORD,
+    copy_workspace,
+    mlflow_server,
+    postgres_cluster,
+    schedule_command,
+    schedule_outputs,
+)
 from uhecr import configuration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,6 +179,23 @@ def test_quick_workflow_runs_through_slurm_with_a_retry(cluster, tmp_path):
     )  # one injected failure per extract_stations job
     assert list(states.values()).count("COMPLETED") == len(job_ids) - 4
     assert len(list(markers.glob("extract_stations-*.failed"))) == 4
+
+
+def test_two_slurm_workers_give_the_bytes_of_one_local_worker(
+    cluster, shared_quick_run, schedule_reference, tmp_path
+):
+    """The sweep of tests/test_reproducibility.py with two workers as SLURM jobs (threads as
+    the rules declare them: one per worker, two for the refit) gives the one-worker local
+    run's trials table, best parameters and test metrics, byte for byte."""
+    ws = copy_workspace(shared_quick_run.ws, tmp_path / "uhecr-workflow")
+    command = ["timeout", "-s", "INT", "-k", "60", "1500", *schedule_command(ws, 2)]
+    command += ["--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "5"]
+    command += ["--jobs", "4"]
+    out = subprocess.run(command, cwd=ws, capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-6000:]
+    assert len(set(re.findall(r"SLURM jobid (\d+)", text))) >= 4, text[-3000:]  # sweep jobs
+    assert schedule_outputs(ws) == schedule_reference
 
 
 def _wait_for(condition, what: str, process=None, timeout: float = 900.0):

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import QUICK_RESULTS, copy_workspace
 from uhecr import configuration
 from uhecr.schema import FEATURE_SCHEMA, validate_table
 
@@ -23,19 +24,28 @@ SHOWER_MODELS = ("deepsets", "xgboost_shower")
 ALL_MODELS = STATION_MODELS + SHOWER_MODELS
 
 
-def _snakemake(*args, target=None, env=None):
+def _snakemake(*args, target=None, env=None, cwd=ROOT):
     """Snakemake on the quick config; ``target`` goes first (``--config`` takes many values)."""
     cmd = [sys.executable, "-m", "snakemake", *([target] if target else []), "--cores", "2"]
     cmd += ["--configfile", "config/quick.yaml", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=1800, env=env)
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    results = tmp_path_factory.mktemp("quick") / "results"
-    out = _snakemake("--config", f"results_dir={results}")
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    return results
+def quick_ws(shared_quick_run, tmp_path_factory):
+    """This module's copy of the session's quick run (some tests here add to it or rerun part
+    of it): a checkout whose results are under results/quick."""
+    return copy_workspace(shared_quick_run.ws, tmp_path_factory.mktemp("e2e") / "uhecr-workflow")
+
+
+@pytest.fixture(scope="module")
+def quick_run(quick_ws):
+    return quick_ws / QUICK_RESULTS
+
+
+def _in(results: Path, *args, **kwargs):
+    """Snakemake in the checkout that holds the quick run ``results``."""
+    return _snakemake(*args, cwd=results.parents[1], **kwargs)
 
 
 def test_all_outputs_exist_and_are_well_formed(quick_run):
@@ -143,10 +153,37 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     assert "shower bootstrap" in results_md and "as if stations were independent" in results_md
     assert "Accuracy per shower" in results_md
     assert "\\begin{tabularx}" in (r / "tables" / "results.tex").read_text()
+    # Replicate sweeps (quick: 2 per model): their own seeds, the same test set.
+    summary = json.loads((r / "evaluation" / "replicates.json").read_text())
+    assert set(summary) == set(ALL_MODELS)
+    for model in ALL_MODELS:
+        main = json.loads((r / "evaluation" / model / "metrics.json").read_text())
+        other = json.loads((r / "evaluation" / model / "replicate_1" / "metrics.json").read_text())
+        assert other["accuracy"]["n_showers"] == main["accuracy"]["n_showers"]  # same test set
+        shower = summary[model]["shower"]
+        assert shower["replicates"] == 2 and shower["values"][0] == pytest.approx(
+            main["event_level"]["accuracy"]["value"]
+        )
+        assert shower["sd"] is not None and shower["lower"] <= shower["mean"] <= shower["upper"]
+        assert ("station" in summary[model]) == (model in STATION_MODELS)
+        seeds = [
+            json.loads((r / "search" / sweep / "best_params.json").read_text())["study_name"]
+            for sweep in (model, f"{model}/replicate_1")
+        ]
+        assert seeds[0] != seeds[1]  # another study: its own seed
+    pairs = pd.read_csv(r / "evaluation" / "replicate_comparisons.csv")
+    assert (pairs["a_ahead"] + pairs["tied"] + pairs["b_ahead"] == 2).all()
+    # The findings: from this run's outputs, naming config and code by their hashes.
+    findings = (r / "findings.md").read_text()
+    record = json.loads((r / "provenance" / "provenance.json").read_text())
+    assert f"configuration SHA-256: `{record['config_sha256']}`" in findings
+    assert (r / "tables" / "results.md").read_text().strip() in findings
+    assert "Across 2 replicate sweeps" in findings and "Highest accuracy per shower" in findings
+    assert str(r.parents[1]) not in findings and "/tmp" not in findings  # no machine paths
 
 
 def test_rerun_is_a_no_op(quick_run):
-    out = _snakemake("--config", f"results_dir={quick_run}", "--dry-run")
+    out = _in(quick_run, "--dry-run")
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
 
@@ -175,7 +212,7 @@ def _report_entries(html: str) -> dict[str, dict]:
 
 def test_report_builds(quick_run, tmp_path):
     report = tmp_path / "report.html"
-    out = _snakemake("--config", f"results_dir={quick_run}", "--report", str(report))
+    out = _in(quick_run, "--report", str(report))
     assert out.returncode == 0, out.stderr[-3000:]
     entries = _report_entries(report.read_text(errors="ignore"))
     expected = {
@@ -200,17 +237,18 @@ def test_report_builds(quick_run, tmp_path):
             expected[f"figures/{model}/{name}.png"] = "model_figures"
         expected[f"composition/{model}/fractions_vs_energy.png"] = "composition_figure"
     for rel, rule in expected.items():
-        entry = entries[str(quick_run / rel)]
+        entry = entries[f"{QUICK_RESULTS}/{rel}"]
         assert entry["rule"] == rule, rel
         # The report embeds exactly the file the rule wrote, with a caption.
         assert entry["data"] == (quick_run / rel).read_bytes(), rel
         assert len(entry["caption"]) > 40, rel
-    assert "model=vae" in entries[str(quick_run / "figures/vae/confusion_matrix.png")]["wildcards"]
+    assert "model=vae" in entries[f"{QUICK_RESULTS}/figures/vae/confusion_matrix.png"]["wildcards"]
     assert (
-        "resamples whole test showers" in entries[str(quick_run / "tables/results.md")]["caption"]
+        "resamples whole test showers" in entries[f"{QUICK_RESULTS}/tables/results.md"]["caption"]
     )
 
 
+@pytest.mark.browser
 def test_report_in_a_browser_shows_every_models_results_and_figures(quick_run, tmp_path, browser):
     """The HTML report as a person sees it (headless Chromium): the landing page shows the
     results table of every model with the numbers of metrics.json, and each model's figures
@@ -222,7 +260,7 @@ def test_report_in_a_browser_shows_every_models_results_and_figures(quick_run, t
     from uhecr.models import LABELS
 
     report = tmp_path / "report.html"
-    out = _snakemake("--config", f"results_dir={quick_run}", "--report", str(report))
+    out = _in(quick_run, "--report", str(report))
     assert out.returncode == 0, out.stderr[-3000:]
     browser.get(report.as_uri())
     table = browser.find_element(By.XPATH, "//table[.//th[text()='Classifies']]")
@@ -253,7 +291,8 @@ def test_report_in_a_browser_shows_every_models_results_and_figures(quick_run, t
         click(browser.find_element(By.XPATH, "//span[text()='4. Test evaluation']"))
         click(browser.find_element(By.XPATH, f"//*[text()='{model}']"))
         figure = quick_run / "figures" / model / "confusion_matrix.png"
-        row = browser.find_element(By.XPATH, f"//tr[td[text()='{figure}']]")
+        shown_path = f"{QUICK_RESULTS}/figures/{model}/confusion_matrix.png"
+        row = browser.find_element(By.XPATH, f"//tr[td[text()='{shown_path}']]")
         click(row.find_element(By.XPATH, ".//a[@iconname='eye']"))
         image = browser.find_element(By.XPATH, "//img[contains(@src, 'confusion_matrix.png')]")
         shown = base64.b64decode(image.get_attribute("src").split("base64,", 1)[1])
@@ -261,9 +300,7 @@ def test_report_in_a_browser_shows_every_models_results_and_figures(quick_run, t
 
 
 def test_paper_target(quick_run, tmp_path):
-    out = _snakemake(
-        "--config", f"results_dir={quick_run}", f"reports_dir={tmp_path}", target="paper"
-    )
+    out = _in(quick_run, "--config", f"reports_dir={tmp_path}", target="paper")
     assert out.returncode == 0, out.stderr[-3000:]
     paper = tmp_path / "paper"
     sources = {
@@ -323,8 +360,8 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
     truth = write_unlabelled_mixture(run42, {"proton": 500, "iron": 500}, 99, tmp_path)
     overlay = tmp_path / "apply.yaml"
     apply_cfg = {"datasets": {"run42": str(run42)}, "models": ["xgboost", "dae"]}
-    overlay.write_text(yaml.safe_dump({"results_dir": str(quick_run), "apply": apply_cfg}))
-    out = _snakemake("--configfile", "config/quick.yaml", str(overlay), target="apply")
+    overlay.write_text(yaml.safe_dump({"apply": apply_cfg}))
+    out = _in(quick_run, "--configfile", "config/quick.yaml", str(overlay), target="apply")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     planned = _planned_rules(out)
     assert "evaluate" not in planned and "search_worker" not in planned  # loaded, not refit
@@ -370,7 +407,6 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
     overlay.write_text(
         yaml.safe_dump(
             {
-                "results_dir": str(quick_run),
                 "apply": {
                     "datasets": {"again": str(quick_run / "raw" / "iron_00.root")},
                     "models": ["svm"],
@@ -378,7 +414,7 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
             }
         )
     )
-    out = _snakemake("--configfile", "config/quick.yaml", str(overlay), target="apply")
+    out = _in(quick_run, "--configfile", "config/quick.yaml", str(overlay), target="apply")
     assert out.returncode != 0
     log = (quick_run / "logs" / "apply_model" / "again_svm.log").read_text()
     assert "apply.datasets.again" in log and "same content as training input" in log
@@ -402,9 +438,7 @@ def test_zenodo_bundle(quick_run, tmp_path):
     from uhecr import archive
 
     env = {**os.environ, "ZENODO_TOKEN": "not-a-real-token-0123456789"}
-    out = _snakemake(
-        "--config", f"results_dir={quick_run}", f"reports_dir={tmp_path}", target="zenodo", env=env
-    )
+    out = _in(quick_run, "--config", f"reports_dir={tmp_path}", target="zenodo", env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     bundle = tmp_path / "zenodo"
     for name in (
@@ -456,6 +490,7 @@ def test_one_model_run(tmp_path):
                 "results_dir": str(tmp_path / "results"),
                 "models": {"enabled": ["xgboost"]},
                 "splits": {"leakage_study": False},
+                "search": {"replicates": 1},
             }
         )
     )
@@ -516,8 +551,8 @@ def test_config_changes_rerun_only_what_depends_on_them(
     import yaml
 
     path = tmp_path / "overlay.yaml"
-    path.write_text(yaml.safe_dump({"results_dir": str(quick_run), **overlay}))
-    out = _snakemake("--configfile", "config/quick.yaml", str(path), "--dry-run")
+    path.write_text(yaml.safe_dump(overlay))
+    out = _in(quick_run, "--configfile", "config/quick.yaml", str(path), "--dry-run")
     assert out.returncode == 0, out.stderr[-3000:]
     planned = _planned_rules(out)
     assert must_run <= planned, planned
@@ -537,16 +572,16 @@ def test_changed_search_space_gives_a_fresh_sweep(quick_run, tmp_path):
     overlay.write_text(
         yaml.safe_dump(
             {
-                "results_dir": str(quick_run),
                 "models": {"svm": {**quick["models"]["svm"], "space": space}},
             }
         )
     )
-    out = _snakemake(
+    out = _in(
+        quick_run,
         "--configfile",
         "config/quick.yaml",
         str(overlay),
-        target=f"{quick_run}/search/svm/best_params.json",
+        target=f"{QUICK_RESULTS}/search/svm/best_params.json",
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     after = json.loads((quick_run / "search" / "svm" / "best_params.json").read_text())

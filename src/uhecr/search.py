@@ -7,11 +7,17 @@ excluded). Two structured forms exist:
 * conditional: ``{distribution: "range(2, 5)", when: {kernel: poly}}``;
 * layer sizes: ``{layers: "range(2, 5)", units: "range(2, 20)"}`` -> a list of ``layers`` sizes.
 
-Budget: exactly ``n_trials`` trials are evaluated per study, whatever the number of workers.
-Trial numbers are assigned atomically by the storage; a trial runs only if fewer than
-``n_trials`` counted trials have smaller numbers (counted: complete, pruned, running, or failed
-with an error). A worker that restarts marks its own unfinished trials ``killed`` (not counted)
-and re-enqueues their parameters, so nothing is lost or evaluated twice.
+Schedule (the same results with any number of workers, on any scheduler, through any
+interruption): a sweep's budget is ``n_trials`` slots, enqueued in order when the study is
+created. Slots form batches of ``search.trials_per_batch``; the trial of slot ``s`` sees only the
+finished trials of the batches before its own: the sampler draws its parameters, and the pruner
+decides, from those trials alone (an in-memory copy of them, ``history_study``), with a sampler
+seeded from the sweep's seed and the slot. A worker takes the lowest open slot and, before
+drawing, waits for the earlier batches to finish (logging what it waits for). So a trial's
+parameters, seeds and pruning decisions depend only on the seed, its slot and the results of a
+fixed set of earlier slots, never on timing or on which worker ran what. A worker that restarts
+(or finds a trial whose job is gone) marks that trial ``killed`` (not counted) and re-opens its
+slot: the retry draws and trains exactly as the lost trial would have.
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ def sweep_key(
     """Hash of everything a sweep's results depend on: the study is named after it.
 
     Space, fixed parameters, budget, features, data and split (via ``data_fingerprint``, the
-    split summary with the table's and the split ids' SHA-256), seed, sampler, pruner and the
-    training subsample. A change of any of them gives a new study, never another
+    split summary with the table's and the split ids' SHA-256), seed, sampler, pruner, trials
+    per batch and the training subsample. A change of any of them gives a new study, never another
     configuration's trials; the same inputs give the same study, so a killed worker resumes it.
     """
     relevant = {
@@ -62,6 +68,7 @@ def sweep_key(
         "sampler": search_cfg.get("sampler"),
         "pruner": pruner_config(model, model_cfg, search_cfg),
         "max_train_samples": search_cfg.get("max_train_samples"),
+        "trials_per_batch": search_cfg.get("trials_per_batch"),
         "seed": seed,
         "data": data_fingerprint,
     }
@@ -303,16 +310,21 @@ def make_pruner(cfg: dict, steps: int | None = None):
 
 
 def killed_trials(study) -> set[int]:
-    return {int(k.split("_", 1)[1]) for k in study.user_attrs if k.startswith("killed_")}
+    """Numbers of trials lost with their job (their slot was re-opened)."""
+    marked = {int(k.split("_", 1)[1]) for k in study.user_attrs if k.startswith("killed_")}
+    own = {
+        t.number for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") == "killed"
+    }
+    return marked | own
 
 
 def counted(t, killed: set[int] = frozenset()) -> bool:
     """Does trial ``t`` use one slot of the budget?"""
-    if t.number in killed:
+    if t.number in killed or t.user_attrs.get("status") in NOT_COUNTED:
         return False
     if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
         return True
-    return t.state == TrialState.FAIL and t.user_attrs.get("status") not in NOT_COUNTED
+    return t.state == TrialState.FAIL
 
 
 def slots_used(study, before: int | None = None) -> int:
@@ -322,6 +334,150 @@ def slots_used(study, before: int | None = None) -> int:
         for t in study.get_trials(deepcopy=False)
         if (before is None or t.number < before) and counted(t, killed)
     )
+
+
+# --------------------------------------------------------------------------- schedule
+def batch_start(slot: int, batch_size: int) -> int:
+    """The first slot of ``slot``'s batch: the trial of ``slot`` sees the slots before it."""
+    return (slot // max(1, int(batch_size))) * max(1, int(batch_size))
+
+
+def slot_seed(seed: int, slot: int) -> int:
+    """The sampler's seed for one slot (a retry of a lost trial draws the same)."""
+    return int(np.random.SeedSequence([seed, slot]).generate_state(1)[0])
+
+
+def enqueue_slots(study, n_trials: int) -> int:
+    """Open the sweep's budget: a waiting trial for each slot below ``n_trials`` that has none
+    yet, in slot order (rule create_study, one job). Returns the number enqueued."""
+    have = {t.user_attrs.get("slot") for t in study.get_trials(deepcopy=False)}
+    new = [slot for slot in range(int(n_trials)) if slot not in have]
+    for slot in new:
+        study.enqueue_trial({}, user_attrs={"slot": slot}, skip_if_exists=False)
+    return len(new)
+
+
+def finished_slots(study) -> dict[int, object]:
+    """Slot -> its counted, finished trial (complete, pruned, or failed with an error)."""
+    killed = killed_trials(study)
+    done = {}
+    for t in study.get_trials(deepcopy=False):
+        slot = t.user_attrs.get("slot")
+        if slot is not None and t.state.is_finished() and counted(t, killed):
+            done.setdefault(int(slot), t)
+    return done
+
+
+def claim_slot(study, below: int | None = None):
+    """Take the lowest open slot (a waiting trial; below ``below`` if given) for this worker:
+    its trial as it was (FrozenTrial), or None when there is none. The state change to RUNNING is atomic in every Optuna storage, so two
+    workers never take the same slot; the lowest slot first, so that no worker waits on a
+    slot that nobody has taken."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    for t in sorted(waiting, key=lambda t: (t.user_attrs.get("slot", 1 << 30), t.number)):
+        slot = t.user_attrs.get("slot")
+        if slot is None or (below is not None and slot >= below):
+            continue
+        try:
+            if study._storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+                return t
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def reopen_slot(study, t, by: str) -> bool:
+    """Mark a running trial whose job is gone ``killed`` and enqueue its slot again. The
+    state change is the lock: of several processes doing this at once, one re-opens the slot.
+    Returns whether this call did."""
+    study._storage.set_trial_user_attr(t._trial_id, "status", "killed")
+    try:
+        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    study.set_user_attr(f"killed_{t.number}", by)
+    slot = t.user_attrs.get("slot")
+    user_attrs = {"slot": slot, "retry_of": t.number}
+    study.enqueue_trial({}, user_attrs=user_attrs, skip_if_exists=False)
+    log.warning("trial %d (slot %s) lost with its job: slot re-opened by %s", t.number, slot, by)
+    return True
+
+
+def _owner_alive(study, t) -> bool:
+    """Is the job that runs trial ``t`` still there? A trial taken a moment ago has no worker
+    yet: alive unless it has been so for five minutes. A worker records its job before it takes
+    a slot (``claim_worker``): one without a record is not a job of this workflow."""
+    worker = t.user_attrs.get("worker")
+    if worker is None:
+        started = t.datetime_start
+        return started is None or (time.time() - started.timestamp()) < 300
+    job = study.user_attrs.get(f"worker_{worker}_job")
+    return job is not None and _still_running(job)
+
+
+def wait_for_slots(
+    study, needed: int, worker: str, run_open, poll_s: float = 0.5, check_jobs_s: float = 10.0
+) -> dict:
+    """Wait until slots 0..needed-1 have finished; returns their trials by slot. A slot whose
+    trial runs in a job that is gone (a killed worker not restarted, a smaller n_workers after
+    an interruption) is re-opened; a re-opened slot below ``needed`` that nobody takes is run
+    here (``run_open(trial)``), so that the sweep cannot stall on it."""
+    reported, checked = None, time.monotonic() - check_jobs_s  # first check at once
+    while True:
+        done = finished_slots(study)
+        missing = [s for s in range(needed) if s not in done]
+        if not missing:
+            return done
+        running = {
+            int(t.user_attrs["slot"]): t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.user_attrs.get("slot") is not None and counted(t)
+        }
+        if time.monotonic() - checked > check_jobs_s:  # squeue / /proc, not at every poll
+            checked = time.monotonic()
+            for slot in missing:
+                if slot in running and not _owner_alive(study, running[slot]):
+                    reopen_slot(study, running[slot], by=f"worker {worker}")
+        if any(s not in running for s in missing):
+            trial = claim_slot(study, below=needed)
+            if trial is not None:
+                run_open(trial)
+                continue
+        if missing != reported:
+            log.info(
+                "worker %s waits for slot(s) %s, the batches before its own (run by workers %s)",
+                worker,
+                missing,
+                {s: running[s].user_attrs.get("worker") for s in missing if s in running},
+            )
+            reported = missing
+        time.sleep(poll_s)
+
+
+def history_study(trials: list, sampler, pruner):
+    """An in-memory study holding ``trials`` (finished, in slot order): what the sampler draws
+    from and the pruner compares with for a trial of a later batch."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "a new study" at every trial
+    try:
+        history = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    for t in trials:
+        history.add_trial(
+            optuna.trial.create_trial(
+                state=t.state,
+                value=t.value if t.state != TrialState.FAIL else None,
+                params=t.params,
+                distributions=t.distributions,
+                user_attrs={k: t.user_attrs[k] for k in ("seed", "slot") if k in t.user_attrs},
+                system_attrs={
+                    k: v for k, v in t.system_attrs.items() if k.startswith("completed_rung_")
+                },
+                intermediate_values=t.intermediate_values,
+            )
+        )
+    return history
 
 
 def _process_start(pid: int) -> str | None:
@@ -396,19 +552,16 @@ def claim_worker(study, worker: str, timeout_s: float = 120.0) -> dict | None:
 
 
 def recover_own_trials(study, worker: str) -> int:
-    """Mark this worker's unfinished trials (from a killed run) as killed and re-enqueue them.
+    """Re-open the slots of this worker's unfinished trials (from a killed run).
 
     Only this worker's own trials are touched: a worker id is run by one job at a time, so its
     RUNNING trials at start-up can only be left over from a killed earlier attempt.
     """
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("worker") == worker:
-            study.set_user_attr(f"killed_{t.number}", worker)
-            study.tell(t.number, state=TrialState.FAIL)
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
-            n += 1
-    return n
+    return sum(
+        reopen_slot(study, t, by=f"worker {worker} (restarted)")
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.user_attrs.get("worker") == worker
+    )
 
 
 # --------------------------------------------------------------------------- MLflow
@@ -463,10 +616,12 @@ def create_study(
     config: dict,
     seed: int,
 ) -> dict:
-    """Create (or load) the Optuna study and the MLflow parent run of one sweep."""
+    """Create (or load) the Optuna study, with its budget's slots, and the MLflow parent run
+    of one sweep."""
     study = optuna.create_study(
         study_name=study_name, storage=storage, direction="maximize", load_if_exists=True
     )
+    enqueue_slots(study, config["n_trials"])
     mlflow = _mlflow(tracking_uri)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
@@ -605,137 +760,197 @@ def run_worker(
     tracking_uri: str,
     threads: int = 1,
     features: list[str] | None = None,
+    free_running: bool = False,
 ) -> dict:
-    """Evaluate trials of one study until its budget is used; returns what this worker did.
+    """Evaluate open slots of one study until none is left; returns what this worker did.
 
-    ``data``: {"train": (X, y, shower ids), "validation": (...)}; ``features``: X's columns."""
-    space = parse_space(model_cfg["space"], model_name)
-    fixed = dict(model_cfg.get("fixed", {}))
-    n_trials = int(model_cfg["n_trials"])
+    ``data``: {"train": (X, y, shower ids), "validation": (...)}; ``features``: X's columns.
+    ``free_running``: draw from whatever trials have finished, without waiting for the earlier
+    batches (results then depend on timing): only ``bench/bench_search.py`` uses it, as the
+    reference for the batch schedule's cost."""
     pruner = model_pruner(model_name, model_cfg, search_cfg)
-    study = optuna.load_study(
-        study_name=study_info["study_name"],
-        storage=storage,
-        sampler=make_sampler(search_cfg.get("sampler", {}), seed),  # replaced per trial below
-        pruner=make_pruner(pruner),
-    )
+    study = optuna.load_study(study_name=study_info["study_name"], storage=storage)
     stopped = claim_worker(study, worker)
     recovered = recover_own_trials(study, worker)
-    mlflow = _mlflow(tracking_uri)
-    env = provenance.environment_info()
-    (X, y, groups), (Xv, yv, groups_val) = data["train"], data["validation"]
-    done = []
-    while True:
-        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-        if slots_used(study) >= n_trials and not waiting:
-            break
-        trial = study.ask()
-        if slots_used(study, before=trial.number) >= n_trials:
-            trial.set_user_attr("status", "over_budget")
-            study.tell(trial, state=TrialState.FAIL)
-            break
-        trial.set_user_attr("worker", worker)
-        # Seeds from the trial's budget slot, not its number: a retry of a killed trial (a new
-        # number, the same slot) and the trials after it draw and train exactly as they would
-        # have without the interruption (one worker: the same sweep, the same best parameters).
-        slot = slots_used(study, before=trial.number)
-        study.sampler = make_sampler(
-            search_cfg.get("sampler", {}),
-            int(np.random.SeedSequence([seed, slot]).generate_state(1)[0]),
-        )
-        params = {**suggest(trial, space), **fixed}
-        trial_seed = seed + slot
-        trial.set_user_attr("seed", trial_seed)
-        trial.set_user_attr("slot", slot)
-        model = models.build(model_name, params, trial_seed, threads, features)
-
-        def report(step, acc, trial=trial):
-            trial.report(acc, step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at step {step} (val accuracy {acc:.4f})")
-
-        start = time.perf_counter()
-        try:
-            model.fit(X, y, Xv, yv, report=report, groups=groups, groups_val=groups_val)
-            value = model.score(Xv, yv, groups_val)
-            trial.set_user_attr("refit_params", json.dumps(model.refit_params(), default=str))
-            study.tell(trial, value)
-            result = {"number": trial.number, "state": "COMPLETE", "value": value}
-        except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
-            best = max((h["val_accuracy"] for h in model.history), default=None)
-            result = {"number": trial.number, "state": "PRUNED", "value": best}
-        except (
-            Exception
-        ) as exc:  # a bad configuration (NaN loss, ...) fails the trial, not the sweep
-            log.exception("trial %d failed", trial.number)
-            trial.set_user_attr("status", "error")
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
-            study.tell(trial, state=TrialState.FAIL)
-            result = {
-                "number": trial.number,
-                "state": "FAIL",
-                "value": None,
-                "error": str(exc)[:500],
-            }
-        seconds = time.perf_counter() - start
-        result["seconds"] = seconds
-        _log_trial(
-            mlflow, study_info, trial, params, model, result, env, trial_seed, worker, seconds
-        )
-        log.info("worker %s trial %s", worker, json.dumps(result))
-        _log_progress(mlflow, study_info, sweep_progress(study, n_trials), worker)
-        done.append(result)
+    sweep = _Sweep(
+        study=study,
+        model_name=model_name,
+        model_cfg=model_cfg,
+        data=data,
+        info=study_info,
+        worker=worker,
+        search_cfg=search_cfg,
+        pruner=pruner,
+        seed=seed,
+        mlflow=_mlflow(tracking_uri),
+        threads=threads,
+        features=features,
+        free_running=free_running,
+    )
+    while (claimed := claim_slot(study)) is not None:
+        sweep.run_slot(claimed)
     return {
         "worker": worker,
         "pruner": pruner,
         "stopped_earlier_job": stopped,
         "recovered_killed_trials": recovered,
-        "trials": done,
+        "trials": sweep.done,
     }
+
+
+class _Sweep:
+    """One worker's view of a sweep: runs the slots it takes (``run_slot``)."""
+
+    def __init__(self, *, study, model_name, model_cfg, data, info, worker, search_cfg,
+                 pruner, seed, mlflow, threads, features, free_running=False):  # fmt: skip
+        self.study, self.model_name, self.info, self.worker = study, model_name, info, worker
+        self.space = parse_space(model_cfg["space"], model_name)
+        self.fixed = dict(model_cfg.get("fixed", {}))
+        self.n_trials = int(model_cfg["n_trials"])
+        self.sampler_cfg = search_cfg.get("sampler", {})
+        self.batch_size = int(search_cfg.get("trials_per_batch") or 1)
+        self.pruner, self.seed, self.mlflow = pruner, seed, mlflow
+        self.threads, self.features, self.data = threads, features, data
+        self.free_running = free_running
+        self.env = provenance.environment_info()
+        self.done: list[dict] = []
+
+    def run_slot(self, claimed) -> None:
+        """Run the trial of one slot taken by this worker (``claimed``, as taken)."""
+        study, slot = self.study, int(claimed.user_attrs["slot"])
+        study._storage.set_trial_user_attr(claimed._trial_id, "worker", self.worker)
+        waited = time.perf_counter()
+        if self.free_running:  # the bench's reference: whatever has finished by now
+            finished = finished_slots(study)
+            earlier = [finished[s] for s in sorted(finished)]
+        else:
+            before = batch_start(slot, self.batch_size)
+            finished = wait_for_slots(study, before, self.worker, self.run_slot)
+            earlier = [finished[s] for s in range(before)]
+        study._storage.set_trial_user_attr(
+            claimed._trial_id, "wait_s", round(time.perf_counter() - waited, 3)
+        )
+        history = history_study(
+            earlier,
+            make_sampler(self.sampler_cfg, slot_seed(self.seed, slot)),
+            make_pruner(self.pruner),
+        )
+        trial_seed = self.seed + slot
+        shadow = history.ask()
+        shadow.set_user_attr("seed", trial_seed)  # Hyperband's bracket
+        shadow.set_user_attr("slot", slot)
+        drawn = suggest(shadow, self.space)
+        # The study's trial records the drawn values (Optuna's fixed parameters, as an enqueued
+        # trial has them): every sampler decision was made on the history above.
+        study._storage.set_trial_system_attr(claimed._trial_id, "fixed_params", shadow.params)
+        trial = optuna.trial.Trial(study, claimed._trial_id)
+        params = {**suggest(trial, self.space), **self.fixed}
+        assert {**drawn, **self.fixed} == params, (drawn, params)
+        trial.set_user_attr("seed", trial_seed)
+        model = models.build(self.model_name, params, trial_seed, self.threads, self.features)
+
+        def report(step, acc):
+            trial.report(acc, step)
+            shadow.report(acc, step)
+            if shadow.should_prune():
+                raise optuna.TrialPruned(f"pruned at step {step} (val accuracy {acc:.4f})")
+
+        (X, y, groups), (Xv, yv, groups_val) = self.data["train"], self.data["validation"]
+        start = time.perf_counter()
+        try:
+            model.fit(X, y, Xv, yv, report=report, groups=groups, groups_val=groups_val)
+            value = model.score(Xv, yv, groups_val)
+            trial.set_user_attr("refit_params", json.dumps(model.refit_params(), default=str))
+            state, result = TrialState.COMPLETE, {"state": "COMPLETE", "value": value}
+        except optuna.TrialPruned:
+            best = max((h["val_accuracy"] for h in model.history), default=None)
+            state, value, result = TrialState.PRUNED, None, {"state": "PRUNED", "value": best}
+        except Exception as exc:  # a bad configuration (NaN loss, ...) fails the trial only
+            log.exception("trial %d (slot %d) failed", trial.number, slot)
+            trial.set_user_attr("status", "error")
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            state, value = TrialState.FAIL, None
+            result = {"state": "FAIL", "value": None, "error": str(exc)[:500]}
+        # The rungs the pruner recorded travel with the trial to later batches' histories.
+        for key, rung in history._storage.get_trial(shadow._trial_id).system_attrs.items():
+            if key.startswith("completed_rung_"):
+                study._storage.set_trial_system_attr(trial._trial_id, key, rung)
+        study.tell(trial, value, state=state)
+        seconds = time.perf_counter() - start
+        result = {"number": trial.number, "slot": slot, **result, "seconds": seconds}
+        _log_trial(
+            self.mlflow, self.info, trial, params, model, result, self.env, trial_seed,
+            self.worker, seconds,
+        )  # fmt: skip
+        log.info("worker %s trial %s", self.worker, json.dumps(result))
+        _log_progress(self.mlflow, self.info, sweep_progress(study, self.n_trials), self.worker)
+        self.done.append(result)
 
 
 def summarise_study(
     study_info: dict, storage, model_cfg: dict, tracking_uri: str
 ) -> tuple[dict, object]:
-    """Best parameters (suggested + fixed) and the trials table of a finished sweep."""
+    """Best parameters (suggested + fixed) and the trials table of a finished sweep, one row per
+    budget slot. Both hold only what the schedule fixes (parameters, seeds, values, states),
+    not which worker ran a trial, its storage number or its duration (the worker logs and
+    MLflow have those), so they are the same with any number of workers and after
+    interruptions."""
+    import pandas as pd
+
     study = optuna.load_study(study_name=study_info["study_name"], storage=storage)
-    trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    n_trials = int(model_cfg["n_trials"])
+    by_slot = finished_slots(study)
+    missing = [s for s in range(n_trials) if s not in by_slot]
+    if missing:
+        raise RuntimeError(
+            f"study {study_info['study_name']}: slot(s) {missing} of {n_trials} not finished "
+            "(see the worker logs; rerunning the workflow resumes the sweep)"
+        )
+    slots = [by_slot[s] for s in range(n_trials)]
+    complete = [(s, t) for s, t in enumerate(slots) if t.state == TrialState.COMPLETE]
     if not complete:
         raise RuntimeError(
             f"study {study_info['study_name']}: no complete trial (see the worker logs)"
         )
-    best = max(complete, key=lambda t: (t.value, -t.number))
+    best_slot, best = max(complete, key=lambda st: (st[1].value, -st[0]))
     space = parse_space(model_cfg["space"], study_info["model"])
     params = _params_from_trial(best.params, space)
-    killed = killed_trials(study)
-    states = {
-        s.name: sum(1 for t in trials if t.state == s and counted(t, killed)) for s in TrialState
-    }
+    states: dict[str, int] = {}
+    for t in slots:
+        states[t.state.name] = states.get(t.state.name, 0) + 1
     summary = {
         "model": study_info["model"],
         "study_name": study_info["study_name"],
-        "best_trial": best.number,
+        "best_trial": best_slot,
         "best_val_accuracy": best.value,
         "params": {**params, **model_cfg.get("fixed", {})},
         "refit_params": json.loads(best.user_attrs["refit_params"]),
         "seed": best.user_attrs.get("seed"),
-        "n_trials_budget": int(model_cfg["n_trials"]),
-        "n_trials_counted": sum(1 for t in trials if counted(t, killed)),
-        "states": {k: v for k, v in states.items() if v},
-        "killed_and_retried": len(killed),
+        "n_trials_budget": n_trials,
+        "n_trials_counted": len(slots),
+        "states": states,
     }
     mlflow = _mlflow(tracking_uri)
     client = mlflow.tracking.MlflowClient()
     parent = study_info["mlflow_parent_run_id"]
     client.log_metric(parent, "best_val_accuracy", best.value)
-    client.log_param(parent, "best_trial", best.number)
+    client.log_param(parent, "best_trial", best_slot)
+    client.log_metric(parent, "killed_and_retried", len(killed_trials(study)))
     client.set_terminated(parent, "FINISHED")
-    df = study.trials_dataframe(
-        attrs=("number", "value", "state", "params", "user_attrs", "duration")
-    )
-    return summary, df
+    rows = []
+    for slot, t in enumerate(slots):
+        row = {
+            "number": slot,
+            "state": t.state.name,
+            "value": t.value,
+            "steps": len(t.intermediate_values),
+        }
+        row.update({f"params_{k}": v for k, v in sorted(t.params.items())})
+        row["user_attrs_seed"] = t.user_attrs.get("seed")
+        row["user_attrs_status"] = t.user_attrs.get("status")
+        row["user_attrs_error"] = t.user_attrs.get("error")
+        rows.append(row)
+    return summary, pd.DataFrame(rows)
 
 
 def _params_from_trial(raw: dict, space: dict) -> dict:
