@@ -100,13 +100,14 @@ BENCH_WORKER_ROUNDS ?= 2
 BENCH_TRAIN ?= 20000
 BENCH_EPOCHS ?= 20
 BENCH_WORKER_EPOCHS ?= 5
+BENCH_SCHEDULE_WORKERS ?= 4
 bench: $(STAMP)
 	$(BIN)/python bench/bench_extraction.py --stations $(BENCH_STATIONS)
 	$(BIN)/python bench/bench_layouts.py --stations $(BENCH_STATIONS)
 	$(BIN)/python bench/bench_codecs.py
 	$(BIN)/python bench/bench_search.py --models xgboost dae --trials $(BENCH_TRIALS) --repeats $(BENCH_REPEATS) \
 		--worker-trials $(BENCH_WORKER_TRIALS) --worker-rounds $(BENCH_WORKER_ROUNDS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS) \
-		--worker-epochs $(BENCH_WORKER_EPOCHS)
+		--worker-epochs $(BENCH_WORKER_EPOCHS) --schedule-workers $(BENCH_SCHEDULE_WORKERS)
 	$(BIN)/python bench/bench_run.py
 	$(BIN)/python bench/render_performance.py
 

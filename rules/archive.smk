@@ -46,6 +46,7 @@ rule report_landing:
     input:
         description="reports/captions/workflow.rst",
         reference=f"{RESULTS}/evaluation/reference_comparison.csv",
+        findings=f"{RESULTS}/findings.md",
     output:
         LANDING_PAGE,
     log:

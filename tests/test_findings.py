@@ -108,3 +108,14 @@ def test_the_committed_results_are_the_default_run_of_this_code():
     stale = "docs/results.md is stale: run `make results-doc` and commit docs/results.md"
     assert code[1] == findings.code_hash(ROOT), stale + " (the code changed)"
     assert conf[1] == findings.provenance.config_hash(config), stale + " (the config changed)"
+
+
+def test_the_landing_page_shows_the_findings_summary(tmp_path):
+    text = "# Findings\n\n## Summary\n\n* One `literal` line.\n* Two.\n\n## Test accuracy\n\n| x |\n"
+    (tmp_path / "findings.md").write_text(text)
+    landing = tmp_path / "landing.rst"
+    landing.write_text("Results\n-------\n")
+    findings.append_summary(landing, tmp_path / "findings.md")
+    page = landing.read_text()
+    assert "* One ``literal`` line.\n* Two.\n" in page and "| x |" not in page
+    assert page.index("Findings (the summary of findings.md)") > page.index("Results")

@@ -103,6 +103,9 @@ def _bench(ws: Path, out: str):
     for model in ("xgboost", "dae"):
         for key in ("two_over_one_workers", "two_over_one_processes_ceiling"):
             assert search[f"{model}_{key}"] > 0, (model, key)
+        # The batch schedule's wall time over free-running on the same trials, per worker count.
+        cost = search["models"][model]["schedule_cost"]
+        assert set(cost) == {"1", "2"} and all(c["median"] > 0 for c in cost.values()), cost
         # "config": the model's configured pruner, run unless it equals another variant
         expected = {"none", "median", "hyperband"} | ({"config"} if model == "dae" else set())
         assert {r["pruner"] for r in search["models"][model]["pruning"]} == expected
@@ -236,7 +239,7 @@ PLAN: dict[str, Run | Serve | NotHere] = {
     "make lint": Run(),
     "snakemake --lint": Run(lambda ws, out: "Congratulations" in out or pytest.fail(out[-2000:])),
     # After make envs and make format: it rewrites docs/performance.md, a tracked file.
-    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_REPEATS=1 BENCH_WORKER_TRIALS=2 BENCH_WORKER_ROUNDS=1 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
+    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_REPEATS=1 BENCH_WORKER_TRIALS=2 BENCH_WORKER_ROUNDS=1 BENCH_SCHEDULE_WORKERS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
         _bench_rendered
     ),
     "make clean": Run(_cleaned),

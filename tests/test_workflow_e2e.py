@@ -35,7 +35,10 @@ def _snakemake(*args, target=None, env=None, cwd=ROOT):
 def quick_ws(shared_quick_run, tmp_path_factory):
     """This module's copy of the session's quick run (some tests here add to it or rerun part
     of it): a checkout whose results are under results/quick."""
-    return copy_workspace(shared_quick_run.ws, tmp_path_factory.mktemp("e2e") / "uhecr-workflow")
+    ws = copy_workspace(shared_quick_run.ws, tmp_path_factory.mktemp("e2e") / "uhecr-workflow")
+    # No http(s) origin here (the README test has one): the bundle must say what to set.
+    subprocess.run(["git", "remote", "remove", "origin"], cwd=ws, check=True)
+    return ws
 
 
 @pytest.fixture(scope="module")
@@ -479,30 +482,38 @@ def test_zenodo_bundle(quick_run, tmp_path):
     assert archive.verify_manifest(bundle) == ["README.md"]
 
 
-def test_one_model_run(tmp_path):
-    """``models.enabled: [xgboost]`` is schema-valid, so it must run, report included."""
+def test_one_model_run(shared_quick_run, tmp_path):
+    """``models.enabled: [xgboost]`` is schema-valid, so it must run, report included: here on
+    a copy of the shared run, whose data and XGBoost sweep it reuses."""
     import yaml
 
+    ws = copy_workspace(shared_quick_run.ws, tmp_path / "uhecr-workflow")
     overlay = tmp_path / "one_model.yaml"
     overlay.write_text(
         yaml.safe_dump(
             {
-                "results_dir": str(tmp_path / "results"),
                 "models": {"enabled": ["xgboost"]},
                 "splits": {"leakage_study": False},
-                "search": {"replicates": 1},
             }
         )
     )
-    out = _snakemake("--configfile", "config/quick.yaml", str(overlay))
+    out = _snakemake("--configfile", "config/quick.yaml", str(overlay), cwd=ws)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    r = tmp_path / "results"
+    planned = _planned_rules(out)
+    assert {"compare_models", "tables", "findings"} <= planned
+    assert not {"simulate", "create_study", "evaluate"} & planned, planned
+    r = ws / QUICK_RESULTS
     pairs = pd.read_csv(r / "evaluation" / "paired_comparisons.csv")
     assert len(pairs) == 0 and "p_holm" in pairs.columns
-    assert "XGBoost" in (r / "tables" / "results.md").read_text()
-    assert not (r / "evaluation" / "svm").exists()
+    results_md = (r / "tables" / "results.md").read_text()
+    assert "XGBoost" in results_md and "SVM" not in results_md
+    assert set(json.loads((r / "evaluation" / "replicates.json").read_text())) == {"xgboost"}
+    assert len(pd.read_csv(r / "evaluation" / "replicate_comparisons.csv")) == 0
+    assert "| SVM " not in (r / "findings.md").read_text()
     report = tmp_path / "report.html"
-    out = _snakemake("--configfile", "config/quick.yaml", str(overlay), "--report", str(report))
+    out = _snakemake(
+        "--configfile", "config/quick.yaml", str(overlay), "--report", str(report), cwd=ws
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     html = report.read_text(errors="ignore")
     assert "accuracy_comparison.png" in html

@@ -274,3 +274,21 @@ def write_findings(inputs: dict, out_path, *, run_name: str, config: dict, code_
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     Path(out_path).write_text(text)
     return text
+
+
+def summary_rst(findings_md: str) -> str:
+    """The findings' summary as reStructuredText bullets (the report's landing page shows the
+    same sentences as findings.md): Markdown code spans become RST literals."""
+    import re
+
+    lines = findings_md.split("## Summary", 1)[1].split("\n## ", 1)[0].strip().splitlines()
+    bullets = [re.sub(r"`([^`]+)`", r"``\1``", line) for line in lines if line.startswith("* ")]
+    return "\n".join(bullets)
+
+
+def append_summary(landing_rst, findings_path) -> None:
+    """Add the findings' summary to the report's landing page (rule report_landing)."""
+    summary = summary_rst(Path(findings_path).read_text())
+    title = "Findings (the summary of findings.md)"
+    with open(landing_rst, "a") as page:
+        page.write(f"\n{title}\n{'-' * len(title)}\n\n{summary}\n")
