@@ -71,7 +71,6 @@ BENCH = f"{RESULTS}/benchmarks"
 
 
 MODELS = config["models"]["enabled"]
-REPLICATES = range(1, config["search"]["replicates"])  # besides the main sweep (0)
 
 
 def sweep_seed(sweep):

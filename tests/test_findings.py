@@ -82,10 +82,10 @@ def test_findings_summarise_the_outputs_they_are_given():
         reference=reference, comparisons=comparisons, best=best, tables=tables,
         checks={"table": [{"status": "pass"}] * 5 + [{"status": "fail"}]},
     )  # fmt: skip
-    assert "Highest accuracy per station: SVM, 0.410 [0.380, 0.440]" in text
+    assert "Highest accuracy per station in the main run: SVM, 0.410 [0.380, 0.440]" in text
     # The pair's sign follows the leader: SVM - XGBoost = +0.04, interval flipped.
     assert "difference +0.040 [0.010, 0.070]" in text and "calls significant" in text
-    assert "Highest accuracy per shower: SVM, 0.520 [0.400, 0.630]" in text
+    assert "Highest accuracy per shower in the main run: SVM, 0.520 [0.400, 0.630]" in text
     assert "not significant after Holm" in text
     assert "1 of 2 paired comparisons are significant" in text
     assert "last batch (a larger budget may find better parameters): SVM." in text
@@ -111,7 +111,9 @@ def test_the_committed_results_are_the_default_run_of_this_code():
 
 
 def test_the_landing_page_shows_the_findings_summary(tmp_path):
-    text = "# Findings\n\n## Summary\n\n* One `literal` line.\n* Two.\n\n## Test accuracy\n\n| x |\n"
+    text = (
+        "# Findings\n\n## Summary\n\n* One `literal` line.\n* Two.\n\n## Test accuracy\n\n| x |\n"
+    )
     (tmp_path / "findings.md").write_text(text)
     landing = tmp_path / "landing.rst"
     landing.write_text("Results\n-------\n")
@@ -119,3 +121,37 @@ def test_the_landing_page_shows_the_findings_summary(tmp_path):
     page = landing.read_text()
     assert "* One ``literal`` line.\n* Two.\n" in page and "| x |" not in page
     assert page.index("Findings (the summary of findings.md)") > page.index("Results")
+
+
+def test_a_lead_that_changes_between_replicates_is_said_to_depend_on_the_sweep():
+    reference, comparisons, best, split, tables = _inputs()
+    config = configuration.load(ROOT / "config" / "config.yaml")
+    pairs = pd.DataFrame(
+        [
+            {"unit": "station", "model_a": "svm", "model_b": "xgboost", "replicates": 2,
+             "mean_difference": 0.005, "sd_difference": 0.05, "a_ahead": 1, "tied": 0,
+             "b_ahead": 1},
+            {"unit": "shower", "model_a": "svm", "model_b": "xgboost", "replicates": 2,
+             "mean_difference": 0.02, "sd_difference": 0.01, "a_ahead": 2, "tied": 0,
+             "b_ahead": 0},
+        ]
+    )  # fmt: skip
+    summaries = {
+        "svm": {
+            level: {"replicates": 2, "mean": 0.4, "sd": 0.01, "sweep_share": 0.25,
+                    "confidence": 0.99, "lower": 0.35, "upper": 0.45}
+            for level in ("station", "shower")
+        }
+    }  # fmt: skip
+    text = findings.findings_markdown(
+        run_name="default", config=config, code_sha256="c" * 64, split=split,
+        reference=reference, comparisons=comparisons, best=best, tables=tables, checks=None,
+        replicates=summaries, replicate_pairs=pairs,
+    )  # fmt: skip
+    station = next(line for line in text.splitlines() if "per station in the main run" in line)
+    assert "ahead in 1 of 2 (mean difference +0.005" in station
+    assert "depends on the sweep" in station
+    assert "for the main run's two models" in station  # the test-set verdict, qualified
+    assert "SD 0.010 (the sweep's share of one run's variance: 25%)" in station
+    shower = next(line for line in text.splitlines() if "per shower in the main run" in line)
+    assert "ahead in 2 of 2" in shower and "depends on the sweep" not in shower

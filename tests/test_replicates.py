@@ -84,3 +84,17 @@ def test_paired_differences_count_the_replicates_each_model_leads():
     assert set(pairs.loc[pairs["model_b"] == "deepsets", "unit"]) == {"shower"}
     table = replicates.replicate_comparisons_table(pairs)
     assert "1 of 2" in set(table["A ahead in"]) and "2 of 2" in set(table["A ahead in"])
+
+
+def test_a_replicate_without_a_test_set_se_gives_no_combined_interval():
+    """Too few test showers: metrics.json has se_cluster null; the summary says n/a, it does
+    not fail the run."""
+    thin = _metrics(0.4, 0.5, n_showers=5)
+    thin["accuracy"]["se_cluster"] = None
+    summary = replicates.summarise_model([thin, _metrics(0.42, 0.5, n_showers=5)], 0.99)
+    station = summary["station"]
+    assert station["lower"] is None and station["test_set_se"] is None
+    assert station["sd"] == pytest.approx(0.0141421356) and station["mean"] == pytest.approx(0.41)
+    assert summary["shower"]["lower"] is not None  # the per-shower level has its binomial SE
+    table = replicates.replicates_table({"svm": summary})
+    assert "[n/a, n/a]" in set(table.iloc[:, 7])

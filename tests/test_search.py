@@ -165,6 +165,42 @@ def test_a_slot_whose_job_is_gone_is_reopened_by_a_waiting_worker(tmp_path):
     assert list(trials["number"]) == [0, 1, 2, 3]
 
 
+def test_a_slot_of_a_worker_no_longer_started_is_finished_by_the_others(tmp_path):
+    """Rerun with fewer workers: worker 03's job is gone while it held the last slot, and no
+    worker 03 is started again. Worker 00 re-opens and runs it before it returns, so the sweep
+    ends complete; a process that marked a trial killed and died before enqueueing the retry
+    leaves a slot with no trial, which a waiting worker opens again."""
+    journal, tracking, storage, info = _setup(tmp_path, 4)
+    study = optuna.load_study(study_name="t-svm", storage=storage)
+    waiting = sorted(study.get_trials(states=(TrialState.WAITING,)), key=lambda t: t.number)
+    last = waiting[-1]
+    assert study._storage.set_trial_state_values(last._trial_id, state=TrialState.RUNNING)
+    study._storage.set_trial_user_attr(last._trial_id, "worker", "03")
+    gone = {**search._job_of_this_process(), "pid": 2**22 + 1, "start": "0"}  # no such process
+    study.set_user_attr("worker_03_job", gone)
+    # Slot 2: killed by a process that died before it enqueued the retry.
+    lost = waiting[2]
+    study._storage.set_trial_user_attr(lost._trial_id, "status", "killed")
+    study._storage.set_trial_state_values(lost._trial_id, state=TrialState.FAIL)
+    done = _worker((journal, info, "00", tracking, 4))
+    assert sorted(t["slot"] for t in done["trials"]) == [0, 1, 2, 3]
+    summary, trials = search.summarise_study(info, storage, {**SVM_CFG, "n_trials": 4}, tracking)
+    assert summary["n_trials_counted"] == 4 and list(trials["state"]) == ["COMPLETE"] * 4
+
+
+def test_reopening_a_slot_twice_at_once_reopens_it_once(tmp_path):
+    """Two processes find the same dead trial: one re-opens its slot, the other is told no
+    (it must not fail its worker job)."""
+    _, _, storage, _ = _setup(tmp_path, 2)
+    study = optuna.load_study(study_name="t-svm", storage=storage)
+    claimed = search.claim_slot(study)
+    stale = study._storage.get_trial(claimed._trial_id)  # both hold this RUNNING snapshot
+    assert search.reopen_slot(study, stale, by="a") is True
+    assert search.reopen_slot(study, stale, by="b") is False
+    retries = [t for t in study.get_trials() if t.user_attrs.get("retry_of") == claimed.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.WAITING
+
+
 def _scheduled_worker(args):
     journal, info, worker, tracking, model, cfg, search_cfg = args
     storage = search.storage_for("journal", journal)
@@ -230,19 +266,23 @@ def test_the_same_trials_with_one_two_or_three_workers(tmp_path, model, workers)
         assert other == table, n_workers
 
 
-def test_a_trial_sees_only_the_batches_before_its_own(tmp_path):
-    """What the sampler is given: the finished trials of the earlier batches, in slot order,
-    never a trial of the same batch."""
-    cfg, search_cfg = SCHEDULED["svm"]
-    _, _, done = _sweep_with_workers(tmp_path / "one", "svm", cfg, search_cfg, 1)
-    storage = search.storage_for("journal", tmp_path / "one" / "optuna.journal")
-    study = optuna.load_study(study_name="t-sched", storage=storage)
-    finished = search.finished_slots(study)
+def test_a_trial_sees_only_the_batches_before_its_own(tmp_path, monkeypatch):
+    """What the sampler and pruner are given, in a real sweep (one worker, so that every
+    earlier trial has finished): for slot s exactly the finished trials of the slots before
+    its batch, in slot order, never a trial of its own batch."""
+    histories = {}
+    build = search.history_study
+
+    def spy(trials, sampler, pruner):
+        history = build(trials, sampler, pruner)
+        histories[len(histories)] = [t.user_attrs["slot"] for t in history.trials]
+        return history
+
+    monkeypatch.setattr(search, "history_study", spy)
+    cfg, search_cfg = SCHEDULED["svm"]  # 8 slots, 2 per batch
+    _sweep_with_workers(tmp_path / "one", "svm", cfg, search_cfg, 1)
     assert search.batch_start(5, 2) == 4 and search.batch_start(4, 2) == 4
-    earlier = [finished[s] for s in range(4)]
-    history = search.history_study(earlier, optuna.samplers.RandomSampler(), None)
-    assert [t.user_attrs["slot"] for t in history.trials] == [0, 1, 2, 3]
-    assert [t.value for t in history.trials] == [finished[s].value for s in range(4)]
+    assert histories == {s: list(range(search.batch_start(s, 2))) for s in range(8)}
 
 
 def test_storage_url_with_unset_variable_is_rejected(tmp_path, monkeypatch):
@@ -778,5 +818,27 @@ def test_a_worker_still_running_from_a_killed_snakemake_is_stopped_first(tmp_pat
         study = optuna.load_study(study_name="t-svm", storage=storage)
         assert study.user_attrs["worker_00_job"] == search._job_of_this_process()
         assert search.claim_worker(study, "00") is None  # itself: nothing to stop
+    finally:
+        orphan.kill()
+
+
+def test_local_jobs_in_one_slurm_allocation_are_told_apart_by_pid(monkeypatch):
+    """``snakemake --cores N`` inside salloc: every worker shares SLURM_JOB_ID. A dead one is
+    found dead by its pid (squeue would say the allocation runs), and stopping an orphan never
+    cancels the allocation this process runs in."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    me = search._job_of_this_process()
+    assert me["slurm_job"] == "4242" and me["pid"] and search._still_running(me)
+    dead = {**me, "pid": 2**22 + 1, "start": "0"}
+    assert not search._still_running(dead)
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        record = {**me, "pid": orphan.pid, "start": search._process_start(orphan.pid)}
+        assert search._still_running(record)
+        search._stop(record)  # a SIGTERM to the process, no scancel of job 4242
+        assert orphan.wait(timeout=30) == -15
     finally:
         orphan.kill()

@@ -182,6 +182,7 @@ def test_all_outputs_exist_and_are_well_formed(quick_run):
     assert f"configuration SHA-256: `{record['config_sha256']}`" in findings
     assert (r / "tables" / "results.md").read_text().strip() in findings
     assert "Across 2 replicate sweeps" in findings and "Highest accuracy per shower" in findings
+    assert "Across the replicate sweeps it is ahead in" in findings
     assert str(r.parents[1]) not in findings and "/tmp" not in findings  # no machine paths
 
 

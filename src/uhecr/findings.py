@@ -86,10 +86,14 @@ def _replicate_pair_text(pairs: pd.DataFrame | None, level: str, a: str, b: str)
     r = row.iloc[0]
     sign = 1 if r["model_a"] == a else -1
     ahead = r["a_ahead"] if sign == 1 else r["b_ahead"]
-    return (
-        f" Ahead in {int(ahead)} of {int(r['replicates'])} replicate sweeps (mean difference "
-        f"{sign * r['mean_difference']:+.3f}, SD {r['sd_difference']:.3f})."
+    n = int(r["replicates"])
+    text = (
+        f" Across the replicate sweeps it is ahead in {int(ahead)} of {n} (mean difference "
+        f"{sign * r['mean_difference']:+.3f}, SD {r['sd_difference']:.3f})"
     )
+    if ahead < n:
+        return text + ": which model is ahead depends on the sweep."
+    return text + "."
 
 
 def _leader(
@@ -110,7 +114,10 @@ def _leader(
     ranked = rows.sort_values(column, ascending=False, kind="stable")
     best = ranked.iloc[0]
     level = "shower" if per_shower else "station"
-    text = f"Highest accuracy per {level}: {best['label']}, {_accuracy_text(best, per_shower)}."
+    text = (
+        f"Highest accuracy per {level} in the main run: {best['label']}, "
+        f"{_accuracy_text(best, per_shower)}."
+    )
     text += _replicate_text((replicates or {}).get(best["model"], {}).get(level))
     if len(ranked) < 2:
         return text
@@ -126,12 +133,14 @@ def _leader(
     sign = 1 if p["model_a"] == best["model"] else -1
     lo, hi = sorted((sign * p["difference_lower"], sign * p["difference_upper"]))
     verdict = (
-        "a difference the paired test calls significant after Holm's correction"
+        "a difference the paired test over the test set calls significant after Holm's "
+        "correction, for the main run's two models"
         if p["significant"]
         else "not significant after Holm's correction"
     )
     return (
-        f"{text} Runner-up: {second['label']}; difference {sign * p['difference']:+.3f} "
+        f"{text} Runner-up in the main run: {second['label']}; difference "
+        f"{sign * p['difference']:+.3f} "
         f"{reporting._interval(lo, hi)} ({reporting._pct(1 - p['alpha'])} shower bootstrap), "
         f"{verdict}." + _replicate_pair_text(replicate_pairs, level, best["model"], second["model"])
     )

@@ -48,8 +48,8 @@ def _levels(metrics: dict) -> dict[str, dict]:
     binomial SE (showers are independent)."""
     out = {}
     if metrics.get("unit", "station") == "station":
-        a = metrics["accuracy"]
-        out["station"] = {"value": a["value"], "se": a["se_cluster"], "n": a["n"]}
+        a = metrics["accuracy"]  # se_cluster is null where the bootstrap gives no interval
+        out["station"] = {"value": a["value"], "se": a.get("se_cluster"), "n": a["n"]}
     ev = metrics["event_level"]["accuracy"]
     p, n = ev["value"], ev["n"]
     out["shower"] = {"value": p, "se": math.sqrt(p * (1 - p) / n), "n": n}
@@ -67,18 +67,22 @@ def combine(values, test_ses, confidence: float) -> dict:
     of one run (one sweep) scatters by. ``sweep_share`` = B / (W + B)."""
     values = np.asarray(values, dtype=float)
     r = len(values)
-    within = float(np.mean(np.square(test_ses)))
     mean = float(values.mean())
+    known = all(se is not None and np.isfinite(se) for se in test_ses)
+    within = float(np.mean(np.square(test_ses))) if known else None
     out = {
         "replicates": r,
         "values": [float(v) for v in values],
         "mean": mean,
-        "test_set_se": math.sqrt(within),
+        "test_set_se": math.sqrt(within) if known else None,
         "confidence": confidence,
     }
-    if r < 2:
-        return {**out, "sd": None, "se_mean": None, "lower": None, "upper": None,
-                "df": None, "single_run_se": None, "sweep_share": None}  # fmt: skip
+    if r < 2 or not known:  # no spread, or a replicate without a test-set SE (too few showers)
+        if r >= 2:
+            out["sd"] = float(values.std(ddof=1))
+        empty = {"sd": None, "se_mean": None, "lower": None, "upper": None, "df": None,
+                 "single_run_se": None, "sweep_share": None}  # fmt: skip
+        return {**empty, **out}
     between = float(values.var(ddof=1))
     se_mean = math.sqrt(within + between / r)
     df = math.inf if between == 0 else (within + between / r) ** 2 * (r - 1) / (between / r) ** 2

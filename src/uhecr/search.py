@@ -114,21 +114,13 @@ def make_sampler(cfg: dict, seed: int):
 
 class SlotHyperbandPruner(optuna.pruners.HyperbandPruner):
     """Optuna's Hyperband with each trial's bracket drawn from its budget slot (user attribute
-    ``seed``: the sweep's seed + the slot), not its number, and killed trials in no bracket: a
-    killed trial's retry (a new number, the same slot and seeds) lands in the bracket the trial
-    had and competes with the same trials, so an interrupted one-worker sweep prunes exactly
-    like an uninterrupted one."""
-
-    def prune(self, study, trial) -> bool:
-        attrs = study._storage.get_study_user_attrs(study._study_id)
-        self._killed = {int(k.split("_", 1)[1]) for k in attrs if k.startswith("killed_")}
-        return super().prune(study, trial)
+    ``seed``: the sweep's seed + the slot), not its number: the retry of a killed trial (a new
+    number, the same slot and seeds) lands in the bracket the trial had. It prunes over the
+    history study of ``history_study``, which holds no killed trial."""
 
     def _get_bracket_id(self, study, trial) -> int:
         if len(self._pruners) == 0:
             return 0
-        if trial.number in getattr(self, "_killed", ()):
-            return -1  # matches no bracket: its rung values compete with nothing
         # From the trial's seed (the sweep's seed + its slot), not the study name as in Optuna:
         # the name hashes the feature table, whose source paths name the results folder, so
         # the same config run in another folder would put trials in other brackets.
@@ -348,9 +340,14 @@ def slot_seed(seed: int, slot: int) -> int:
 
 
 def enqueue_slots(study, n_trials: int) -> int:
-    """Open the sweep's budget: a waiting trial for each slot below ``n_trials`` that has none
-    yet, in slot order (rule create_study, one job). Returns the number enqueued."""
-    have = {t.user_attrs.get("slot") for t in study.get_trials(deepcopy=False)}
+    """Open the sweep's budget: a waiting trial for each slot below ``n_trials`` that has no
+    trial but killed ones, in slot order (rule create_study; a waiting worker for a slot left
+    without one). Returns the number enqueued."""
+    have = {
+        t.user_attrs.get("slot")
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("status") != "killed"
+    }
     new = [slot for slot in range(int(n_trials)) if slot not in have]
     for slot in new:
         study.enqueue_trial({}, user_attrs={"slot": slot}, skip_if_exists=False)
@@ -390,10 +387,10 @@ def reopen_slot(study, t, by: str) -> bool:
     """Mark a running trial whose job is gone ``killed`` and enqueue its slot again. The
     state change is the lock: of several processes doing this at once, one re-opens the slot.
     Returns whether this call did."""
-    study._storage.set_trial_user_attr(t._trial_id, "status", "killed")
     try:
+        study._storage.set_trial_user_attr(t._trial_id, "status", "killed")
         study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-    except optuna.exceptions.UpdateFinishedTrialError:
+    except optuna.exceptions.UpdateFinishedTrialError:  # another process was first
         return False
     study.set_user_attr(f"killed_{t.number}", by)
     slot = t.user_attrs.get("slot")
@@ -438,6 +435,9 @@ def wait_for_slots(
             for slot in missing:
                 if slot in running and not _owner_alive(study, running[slot]):
                     reopen_slot(study, running[slot], by=f"worker {worker}")
+            # A slot whose trial was marked killed by a process that died before enqueueing
+            # the retry has no trial left: open it again.
+            enqueue_slots(study, needed)
         if any(s not in running for s in missing):
             trial = claim_slot(study, below=needed)
             if trial is not None:
@@ -491,27 +491,42 @@ def _process_start(pid: int) -> str | None:
 
 
 def _job_of_this_process() -> dict:
-    job = os.environ.get("SLURM_JOB_ID")
-    if job:
-        return {"slurm_job": job}
+    """This process: host, pid and start time, and the SLURM job it runs in, if any. Local
+    jobs inside one allocation (``snakemake --cores N`` in ``salloc``) share the job id: the
+    pid tells them apart."""
     import socket
 
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+    job = {"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)}
+    if os.environ.get("SLURM_JOB_ID"):
+        job["slurm_job"] = os.environ["SLURM_JOB_ID"]
+    return job
+
+
+def _other_slurm_job(job: dict) -> bool:
+    """Is ``job`` a SLURM job other than the one this process runs in?"""
+    return "slurm_job" in job and job["slurm_job"] != os.environ.get("SLURM_JOB_ID")
 
 
 def _still_running(job: dict) -> bool:
     import subprocess
 
-    if "slurm_job" in job:
+    if _other_slurm_job(job):
         out = subprocess.run(
             ["squeue", "-h", "-j", job["slurm_job"], "-o", "%T"], capture_output=True, text=True
         )
-        return out.returncode == 0 and bool(out.stdout.strip())
+        if out.returncode == 0:
+            return bool(out.stdout.strip())
+        if "invalid job id" in out.stderr.lower():  # long finished: no longer known
+            return False
+        log.warning("squeue failed (%s): job %s taken as running", out.stderr.strip(), job)
+        return True
     import socket
 
     if job.get("host") != socket.gethostname():
-        return False  # another machine's process: SLURM job ids cover the cluster case
+        # Another node of this allocation: no pid to look at from here. Taken as running;
+        # a worker restarted there re-opens its own trials.
+        return "slurm_job" in job
     start = _process_start(int(job["pid"]))
     return start is not None and start == job.get("start")
 
@@ -520,9 +535,9 @@ def _stop(job: dict) -> None:
     import signal
     import subprocess
 
-    if "slurm_job" in job:
+    if _other_slurm_job(job):
         subprocess.run(["scancel", job["slurm_job"]], check=False)
-    else:
+    else:  # never scancel the allocation this process runs in
         os.kill(int(job["pid"]), signal.SIGTERM)
 
 
@@ -789,6 +804,9 @@ def run_worker(
     )
     while (claimed := claim_slot(study)) is not None:
         sweep.run_slot(claimed)
+    # Every slot taken: wait until every one has finished, so that a slot whose job is gone
+    # (a worker id a smaller n_workers no longer starts) is re-opened and run here.
+    wait_for_slots(study, sweep.n_trials, worker, sweep.run_slot)
     return {
         "worker": worker,
         "pruner": pruner,
