@@ -62,13 +62,15 @@ paper: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/python tools/ui.py --config $(CONFIG) --port $(UI_PORT) --dashboard-port $(DASHBOARD_PORT)
 
-# Tiers (markers in pyproject.toml): the fast one on both cores, then the slow one serially
-# (its tests share one quick workflow run and each runs Snakemake with --cores 2).
-FAST_TESTS := not slow and not slurm and not browser
+# Tiers (markers in pyproject.toml): make test runs every test that starts no workflow, no
+# cluster job and no browser on both cores, then those serially (they share one quick
+# workflow run and each runs Snakemake with --cores 2); make test-fast leaves out slow tests.
+SERIAL_TESTS := workflow or slurm or browser
+FAST_TESTS := not slow and not ($(SERIAL_TESTS))
 PYTEST_WORKERS ?= 2
 test: $(STAMP) $(CITATION_STAMP)
-	$(BIN)/python -m pytest -m "$(FAST_TESTS)" -n $(PYTEST_WORKERS) --durations=25
-	$(BIN)/python -m pytest -m "not ($(FAST_TESTS))" --durations=25
+	$(BIN)/python -m pytest -m "not ($(SERIAL_TESTS))" -n $(PYTEST_WORKERS) --durations=25
+	$(BIN)/python -m pytest -m "$(SERIAL_TESTS)" --durations=25
 
 test-fast: $(STAMP) $(CITATION_STAMP)
 	$(BIN)/python -m pytest -m "$(FAST_TESTS)" -n $(PYTEST_WORKERS) --durations=25

@@ -372,11 +372,10 @@ def schedule_reference(shared_quick_run, tmp_path_factory) -> dict[str, bytes]:
 
 # --------------------------------------------------------------------------- tiers
 # A test that uses one of these fixtures (directly or through another) must carry the marker:
-# make test-fast ("not slow and not slurm and not browser") must never start a workflow run,
-# a browser or depend on the SLURM cluster.
+# the parallel tiers must never start a workflow run, a browser or depend on the SLURM cluster.
 FIXTURE_MARKERS = {
-    "shared_quick_run": "slow",
-    "schedule_reference": "slow",
+    "shared_quick_run": "workflow",
+    "schedule_reference": "workflow",
     "browser": "browser",
     "cluster": "slurm",
 }
@@ -388,6 +387,11 @@ def pytest_collection_modifyitems(config, items):
         for item in items
         for fixture, marker in FIXTURE_MARKERS.items()
         if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    missing += [  # a workflow test is slow too: make test-fast never starts one
+        f"{item.nodeid} is marked workflow but not slow"
+        for item in items
+        if item.get_closest_marker("workflow") and not item.get_closest_marker("slow")
     ]
     if missing:
         raise pytest.UsageError("test tiers:\n" + "\n".join(missing))

@@ -48,6 +48,7 @@ def _data(n=1200, seed=0):
     return (X[half], y[half], groups[half]), (X[~half], y[~half], groups[~half])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(models.MODELS))
 def test_interface_and_learning(name, tmp_path):
     (X, y, g), (Xv, yv, gv) = _data()
@@ -129,6 +130,7 @@ def test_shower_features_fit_lines_per_shower():
         shower_features(X[:, :3], FEATURES[:3], np.zeros(4, dtype=int))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["xgboost", "dae", "deepsets"])
 def test_same_seed_same_predictions(name):
     (X, y, g), (Xv, yv, gv) = _data()
@@ -156,6 +158,7 @@ def test_unknown_model():
         models.build("rf", {}, 1)
 
 
+@pytest.mark.slow
 def test_autoencoder_probabilities_follow_the_lowest_error_rule():
     """Classes reconstructed with very different typical errors (here a noisy iron-like class)
     must not get a different winner in ``predict_proba`` than in ``predict``."""
@@ -171,6 +174,7 @@ def test_autoencoder_probabilities_follow_the_lowest_error_rule():
     np.testing.assert_array_equal(m.predict_proba(ambiguous).argmax(axis=1), errors.argmin(axis=1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, epochs", [("dae", 1), ("dae", 3), ("sdae", 3), ("vae", 3), ("deepsets", 3)]
 )
@@ -212,6 +216,7 @@ def test_keras_input_pipeline_trains_bit_identically_to_arrays_in_order(name, ep
     assert len(models._batches(x, batch_size=100)) == -(-len(target) // 100)  # as for arrays
 
 
+@pytest.mark.slow
 def test_keras_training_reshuffles_every_epoch_and_repeats_with_the_seed():
     """Inside a real ``fit``, every epoch sees every sample once, in a new order, with the
     inputs of several-input models kept row-aligned; the same seed gives the same orders.

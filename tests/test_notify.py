@@ -110,7 +110,8 @@ def _run(tmp_path, target, url, extra_env=None):
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
 
 
-@pytest.mark.slow  # runs Snakemake jobs
+@pytest.mark.slow
+@pytest.mark.workflow  # runs Snakemake jobs
 def test_a_run_sends_start_and_success_and_a_failure_names_the_rule(tmp_path, receiver):
     server, received = receiver
     url = f"json://127.0.0.1:{server.server_port}/hook?token=secret-token-123"

@@ -332,6 +332,7 @@ def test_readme_is_short_without_hashes_or_typed_results():
 
 
 @pytest.mark.slow
+@pytest.mark.workflow
 def test_readme_commands_run_as_typed(workspace, shared_quick_run, capsys):
     timings, failures = [], []
     env = workspace_env(workspace)

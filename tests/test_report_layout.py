@@ -8,7 +8,7 @@ import pytest
 
 from conftest import snakemake_in
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = [pytest.mark.slow, pytest.mark.workflow, pytest.mark.browser]
 
 # Common laptop and desktop windows (width: height); the layout is checked at each width.
 WINDOWS = {1280: 800, 1440: 900, 1920: 1080}

@@ -298,6 +298,7 @@ def _fonts(page) -> list:
     return [f.get_object() for f in fonts.values()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "style",
     [

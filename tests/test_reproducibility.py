@@ -16,7 +16,7 @@ import pytest
 
 from conftest import QUICK_RESULTS, copy_workspace, schedule_command, schedule_outputs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 
 
 @pytest.mark.parametrize("n_workers", [2, 3])

@@ -47,6 +47,7 @@ def _features(root, layout, folder, step_size="1 MB"):
     return table.sort_values(["shower_id", "station_id"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["fixed", "station_major", "nested_ttree", "nested_rntuple"])
 def test_foreign_layout_written_by_root_gives_the_projects_features(project_file, tmp_path, layout):
     source, _ = project_file
@@ -66,6 +67,7 @@ def test_foreign_layout_written_by_root_gives_the_projects_features(project_file
     pd.testing.assert_frame_equal(got, reference[got.columns], check_exact=True)
 
 
+@pytest.mark.slow
 def test_station_major_event_values_must_agree_and_stations_stay_together(project_file, tmp_path):
     _, arrays = project_file
     nst = ak.to_numpy(ak.num(arrays[PROJECT["station_id"]]))
@@ -98,6 +100,7 @@ def test_wrong_inner_size_names_branch_found_and_supported_layouts(project_file,
         _features(tmp_path / "f.root", wrong, tmp_path / "x")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["ttree", "rntuple"])
 def test_root_reads_what_the_workflow_writes(tmp_path, fmt):
     path = tmp_path / f"{fmt}.root"
@@ -119,6 +122,7 @@ def test_root_reads_what_the_workflow_writes(tmp_path, fmt):
 
 
 @pytest.mark.slow
+@pytest.mark.workflow
 def test_own_files_in_a_root_written_layout_through_every_target(tmp_path):
     """A user's data set: ROOT-written station-major files (one sample split over two files,
     given by a glob), mapped by a config file only, through the run, the paper and the bundle;
@@ -184,6 +188,7 @@ def test_own_files_in_a_root_written_layout_through_every_target(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.workflow
 @pytest.mark.parametrize("layout", ["fixed", "nested_ttree", "nested_rntuple"])
 def test_own_files_in_the_other_layouts_give_the_feature_table(tmp_path, layout):
     """The other ROOT-written layouts through the workflow's extraction and merge with a config
@@ -255,6 +260,7 @@ def _station_major_with_uproot(columns, path, trace_shape=(3, 768), extra=None):
     return path
 
 
+@pytest.mark.slow
 def test_station_major_checks_that_need_the_whole_event(project_file, tmp_path):
     """A station id twice in one event across a chunk boundary is an error; a NaN in an
     optional event-level value (here Xmax) is absent, not a value that differs."""

@@ -94,6 +94,7 @@ def _setup(tmp_path, n_trials):
     return journal, tracking, storage, info
 
 
+@pytest.mark.slow
 def test_parallel_workers_use_exact_budget(tmp_path):
     journal, tracking, storage, info = _setup(tmp_path, 7)
     ctx = mp.get_context("spawn")
@@ -133,6 +134,7 @@ def test_parallel_workers_use_exact_budget(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_a_slot_whose_job_is_gone_is_reopened_by_a_waiting_worker(tmp_path):
     """Worker 00 took slot 0 and its job died (the trial stays RUNNING; its recorded job is
     not running). Worker 01, waiting for slot 0 (one trial per batch), re-opens and runs it,
@@ -165,6 +167,7 @@ def test_a_slot_whose_job_is_gone_is_reopened_by_a_waiting_worker(tmp_path):
     assert list(trials["number"]) == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_slot_of_a_worker_no_longer_started_is_finished_by_the_others(tmp_path):
     """Rerun with fewer workers: worker 03's job is gone while it held the last slot, and no
     worker 03 is started again. Worker 00 re-opens and runs it before it returns, so the sweep
@@ -247,6 +250,7 @@ SCHEDULED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("model", "workers"), [("svm", 3), ("xgboost", 2)])
 def test_the_same_trials_with_one_two_or_three_workers(tmp_path, model, workers):
     """The batch schedule: parameters, values, states (pruning included), the best trial and
@@ -266,6 +270,7 @@ def test_the_same_trials_with_one_two_or_three_workers(tmp_path, model, workers)
         assert other == table, n_workers
 
 
+@pytest.mark.slow
 def test_a_trial_sees_only_the_batches_before_its_own(tmp_path, monkeypatch):
     """What the sampler and pruner are given, in a real sweep (one worker, so that every
     earlier trial has finished): for slot s exactly the finished trials of the slots before
@@ -673,6 +678,7 @@ def test_nulled_space_entry_is_not_searched_and_may_be_fixed():
     )
 
 
+@pytest.mark.slow
 def test_an_interrupted_sweep_ends_like_an_uninterrupted_one(tmp_path, monkeypatch):
     """One worker killed in the middle of its third trial (the job dies: the trial stays
     RUNNING), then rerun: the killed trial is marked and its parameters rerun once in the same
@@ -726,6 +732,7 @@ def test_an_interrupted_sweep_ends_like_an_uninterrupted_one(tmp_path, monkeypat
     assert best["best_val_accuracy"] == pytest.approx(reference_best["best_val_accuracy"])
 
 
+@pytest.mark.slow
 def test_an_interrupted_hyperband_sweep_prunes_like_an_uninterrupted_one(tmp_path, monkeypatch):
     """The default pruner: a trial killed after it reported at a rung is left out of the
     competition and its retry lands in the same bracket (brackets follow the budget slot), so

@@ -18,7 +18,7 @@ from conftest import PG_PASSWORD as PASSWORD
 from conftest import postgres_cluster
 from uhecr import search
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from conftest import (
 from uhecr import configuration
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.workflow]
 
 
 def _cluster_up() -> bool:

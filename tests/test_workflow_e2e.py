@@ -14,7 +14,7 @@ from conftest import QUICK_RESULTS, copy_workspace
 from uhecr import configuration
 from uhecr.schema import FEATURE_SCHEMA, validate_table
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The quick configuration's models: the study's five station classifiers and two that
