@@ -202,7 +202,9 @@ def codecs(d: dict) -> list[str]:
 def search(d: dict) -> list[str]:
     out = [
         *para("Sweeps on the feature table of a finished run. Parameters of this measurement:"),
-        *table([r for r in scalars(d, skip={"machine", "python", "cores"}) if "_over_" not in r["key"]]),
+        *table(
+            [r for r in scalars(d, skip={"machine", "python", "cores"}) if "_over_" not in r["key"]]
+        ),
     ]
     models = d.get("models", {})
     workers = {m: r for m, r in models.items() if "two_over_one_workers" in r}

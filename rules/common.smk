@@ -213,7 +213,7 @@ def findings_tables():
 
 
 def findings_inputs(wildcards):
-    """What rule findings reads: the run's results and the code its hash covers (so that a
+    """The inputs of the findings job, the run's results and the code its hash covers (so that a
     code change rewrites the findings and their hash)."""
     inputs = {
         "reference": f"{RESULTS}/evaluation/reference_comparison.csv",
