@@ -55,9 +55,15 @@ def run(config: Path, results: Path) -> None:
 
 # Compared byte for byte. best_params.json names its Optuna study after a hash that includes
 # the feature table's, whose source-file column names the results folder: that one key is
-# left out when two runs lie in different folders.
+# left out when two runs lie in different folders. splits/summary.json names the table's path
+# and hash, so only its split ids' hashes are compared (split_ids_sha256).
 PER_MODEL = ("search/{m}/trials.csv", "search/{m}/best_params.json", "evaluation/{m}/metrics.json")
-PER_RUN = ("splits/summary.json", "tables/results.md", "evaluation/paired_comparisons.csv")
+PER_RUN = (
+    "tables/results.md",
+    "evaluation/paired_comparisons.csv",
+    "evaluation/replicates.json",
+    "evaluation/replicate_comparisons.csv",
+)
 
 
 def _digest(path: Path) -> str:
