@@ -98,3 +98,25 @@ def test_a_replicate_without_a_test_set_se_gives_no_combined_interval():
     assert summary["shower"]["lower"] is not None  # the per-shower level has its binomial SE
     table = replicates.replicates_table({"svm": summary})
     assert "[n/a, n/a]" in set(table.iloc[:, 7])
+
+
+def test_one_model_has_no_pair_and_its_tables_keep_their_headers(tmp_path):
+    """models.enabled with one model: no comparison, and both tables are still written (the
+    LaTeX writer needs columns)."""
+    summary = replicates.summarise_model([_metrics(0.4, 0.5), _metrics(0.41, 0.52)], 0.99)
+    pairs = replicates.compare({"xgboost": summary})
+    assert pairs.empty
+    outputs = {
+        name: tmp_path / f"{name}.out"
+        for name in (
+            "summary",
+            "comparisons",
+            "table",
+            "table_tex",
+            "comparisons_table",
+            "comparisons_tex",
+        )
+    }
+    replicates.render({"xgboost": [_metrics(0.4, 0.5), _metrics(0.41, 0.52)]}, 0.99, outputs)
+    assert "Model A" in outputs["comparisons_table"].read_text()
+    assert "tabularx" in outputs["comparisons_tex"].read_text()

@@ -502,7 +502,7 @@ def test_one_model_run(shared_quick_run, tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     planned = _planned_rules(out)
     assert {"compare_models", "tables", "findings"} <= planned
-    assert not {"simulate", "create_study", "evaluate"} & planned, planned
+    assert not {"simulate", "create_study", "collect_search"} & planned, planned
     r = ws / QUICK_RESULTS
     pairs = pd.read_csv(r / "evaluation" / "paired_comparisons.csv")
     assert len(pairs) == 0 and "p_holm" in pairs.columns
