@@ -69,6 +69,31 @@ def test_range_excludes_upper_bound_and_conditionals_and_layers():
     assert set(seen) == {2, 3, 4}
 
 
+def test_key_order_of_a_space_does_not_change_the_values_drawn():
+    """The same space written in another key order (a config rewritten by yaml.safe_dump,
+    which sorts keys, or merged from overlays) gives every trial the same values: the default
+    config's XGBoost and DAE spaces, forwards and reversed, with the sampler's random start-up
+    draws and its TPE draws after them."""
+    from uhecr import configuration
+
+    models = configuration.load(configuration.ROOT / "config" / "config.yaml")["models"]
+    for model in ("xgboost", "dae"):
+        written = models[model]["space"]
+        drawn = []
+        for order in (list(written), list(reversed(written))):
+            space = parse_space({k: written[k] for k in order}, model)
+            sampler = optuna.samplers.TPESampler(seed=7, n_startup_trials=3)
+            study = optuna.create_study(direction="maximize", sampler=sampler)
+            params = []
+            for k in range(5):
+                trial = study.ask()
+                params.append(suggest(trial, space))
+                study.tell(trial, float(k % 3))
+            drawn.append(params)
+        assert drawn[0] == drawn[1], model
+        assert len({repr(p) for p in drawn[0]}) == 5  # five different trials
+
+
 def test_shipped_spaces_parse():
     from uhecr import configuration
 

@@ -75,9 +75,11 @@ def parse_distribution(text: str, key: str) -> Distribution:
 
 def parse_space(space: dict, model: str) -> dict:
     """Parse a model's space; an entry set to null (e.g. by a config overlay, which cannot
-    delete a key) is not searched."""
+    delete a key) is not searched. Parameters come in name order: the sampler draws them in
+    that order from one random stream, so the order of the keys in a YAML file (which a
+    rewritten or merged config need not keep) must not change which values a trial gets."""
     parsed = {}
-    for name, spec in space.items():
+    for name, spec in sorted(space.items()):
         if spec is None:
             continue
         key = f"models.{model}.space.{name}"
