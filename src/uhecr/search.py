@@ -62,8 +62,8 @@ def sweep_key(
         "model": model,
         # The pruner counts once, merged with search.pruner (below).
         "config": {k: v for k, v in model_cfg.items() if k not in ("space", "pruner")},
-        # The space's order is the order of the suggestions: it is kept, not sorted.
-        "space": list(model_cfg.get("space", {}).items()),
+        # Parameters are drawn in name order (spaces.parse_space): the keys' order is no input.
+        "space": dict(model_cfg.get("space", {})),
         "features": list(features),
         "sampler": search_cfg.get("sampler"),
         "pruner": pruner_config(model, model_cfg, search_cfg),
