@@ -95,6 +95,7 @@ lock:
 	/tmp/uhecr-lock-venv/bin/pip freeze --all --exclude-editable > requirements.lock
 
 BENCH_STATIONS ?= 20000
+BENCH_ROUNDS ?= 5
 BENCH_TRIALS ?= 16
 BENCH_REPEATS ?= 5
 BENCH_WORKER_TRIALS ?= 48
@@ -104,9 +105,9 @@ BENCH_EPOCHS ?= 20
 BENCH_WORKER_EPOCHS ?= 5
 BENCH_SCHEDULE_WORKERS ?= 4
 bench: $(STAMP)
-	$(BIN)/python bench/bench_extraction.py --stations $(BENCH_STATIONS)
-	$(BIN)/python bench/bench_layouts.py --stations $(BENCH_STATIONS)
-	$(BIN)/python bench/bench_codecs.py
+	$(BIN)/python bench/bench_extraction.py --stations $(BENCH_STATIONS) --rounds $(BENCH_ROUNDS)
+	$(BIN)/python bench/bench_layouts.py --stations $(BENCH_STATIONS) --repeat $(BENCH_ROUNDS)
+	$(BIN)/python bench/bench_codecs.py --rounds $(BENCH_ROUNDS)
 	$(BIN)/python bench/bench_search.py --models xgboost dae --trials $(BENCH_TRIALS) --repeats $(BENCH_REPEATS) \
 		--worker-trials $(BENCH_WORKER_TRIALS) --worker-rounds $(BENCH_WORKER_ROUNDS) --max-train $(BENCH_TRAIN) --epochs $(BENCH_EPOCHS) \
 		--worker-epochs $(BENCH_WORKER_EPOCHS) --schedule-workers $(BENCH_SCHEDULE_WORKERS)

@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--files", default="results/default/raw/*.root")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    repeat = min(3, args.rounds)  # best of 3 timings (fewer in a short bench)
     data = OUT / "data"
     data.mkdir(parents=True, exist_ok=True)
     big = data / f"proton_{args.stations}.root"
@@ -104,8 +105,8 @@ def main() -> None:
             )
         )
 
-    t_plain = best_of(lambda: plain_pass(big))
-    t_extract = best_of(run_extraction)
+    t_plain = best_of(lambda: plain_pass(big), repeat)
+    t_extract = best_of(run_extraction, repeat)
     n_st = summary["stations"]
     rows = [
         {
@@ -138,8 +139,8 @@ def main() -> None:
     vem = table.column("vem_trace").combine_chunks().values.to_numpy().reshape(-1, 768)
     cop = table.column("charge_over_peak").to_numpy()
     fs = features.FeatureSettings()
-    t_feat = best_of(lambda: features.trace_features(vem, cop, fs))
-    t_numpy = best_of(lambda: np.cumsum(vem.astype(np.float64), axis=1))
+    t_feat = best_of(lambda: features.trace_features(vem, cop, fs), repeat)
+    t_numpy = best_of(lambda: np.cumsum(vem.astype(np.float64), axis=1), repeat)
     feat_rows = [
         {
             "what": "one numpy cumsum pass (reference)",
@@ -160,8 +161,8 @@ def main() -> None:
     # A chunk larger than the caches (as the rule's 50 MB steps are), not the 20 MB one.
     chunk = next(io.iterate_stations(big, io.InputLayout(), "100 MB"))
     hg = chunk.traces["trace_hg"]
-    t_cal = best_of(lambda: features.calibrate(chunk, fs))
-    t_pass = best_of(lambda: hg.astype(np.float32))
+    t_cal = best_of(lambda: features.calibrate(chunk, fs), repeat)
+    t_pass = best_of(lambda: hg.astype(np.float32), repeat)
     cal_rows = [
         {
             "what": "one numpy pass: high-gain traces -> float32 (reference)",

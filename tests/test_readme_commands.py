@@ -239,7 +239,7 @@ PLAN: dict[str, Run | Serve | NotHere] = {
     "make lint": Run(),
     "snakemake --lint": Run(lambda ws, out: "Congratulations" in out or pytest.fail(out[-2000:])),
     # After make envs and make format: it rewrites docs/performance.md, a tracked file.
-    "make bench BENCH_STATIONS=2000 BENCH_TRIALS=2 BENCH_REPEATS=1 BENCH_WORKER_TRIALS=2 BENCH_WORKER_ROUNDS=1 BENCH_SCHEDULE_WORKERS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
+    "make bench BENCH_STATIONS=2000 BENCH_ROUNDS=1 BENCH_TRIALS=2 BENCH_REPEATS=1 BENCH_WORKER_TRIALS=2 BENCH_WORKER_ROUNDS=1 BENCH_WORKER_EPOCHS=1 BENCH_SCHEDULE_WORKERS=2 BENCH_TRAIN=2000 BENCH_EPOCHS=2": Run(
         _bench_rendered
     ),
     "make clean": Run(_cleaned),

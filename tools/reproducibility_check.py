@@ -9,7 +9,8 @@ scratch then proves what two would. Without one, the configuration runs twice fr
 Usage: python tools/reproducibility_check.py [--config config/quick.yaml] [--out results/repro]
                                              [--reference results/quick]
 Each run uses the configuration's own number of search workers: the sweeps' batch schedule
-(search.trials_per_batch) makes the results independent of it.
+(search.trials_per_batch) makes the results independent of it. The run's configuration is
+written back with sorted keys (yaml.safe_dump): the results must not depend on key order either.
 """
 
 from __future__ import annotations
