@@ -95,6 +95,8 @@ lock:
 	/tmp/uhecr-lock-venv/bin/pip freeze --all --exclude-editable > requirements.lock
 
 BENCH_STATIONS ?= 20000
+# Interleaved rounds of the extraction, layout and codec timings (each a best of min(3, rounds)
+# in bench_extraction's own-pass timings); 1 in the README's short bench.
 BENCH_ROUNDS ?= 5
 BENCH_TRIALS ?= 16
 BENCH_REPEATS ?= 5

@@ -178,13 +178,13 @@ def test_own_files_in_a_root_written_layout_through_every_target(tmp_path):
         "config/quick.yaml",
         str(tmp_path / "mine.yaml"),
     ]  # noqa: E501
-    for target in ([], ["paper"], ["zenodo"]):
+    for target, runs in (([], "extract_stations"), (["paper"], "paper"), (["zenodo"], "zenodo")):
         out = subprocess.run(
             [*base[:3], *target, *base[3:]], cwd=repo, capture_output=True, text=True, timeout=1800
         )
         assert out.returncode == 0, out.stderr[-4000:]
         ran = rules_run(out.stdout + out.stderr)
-        assert ran, "no job line found in Snakemake's output"
+        assert runs in ran, ran  # the job lines are read (a rule with a message: has none)
         assert not ran & {"simulate", "validate_simulation"}, ran
     results = tmp_path / "results"
     summary = json.loads((results / "stations" / "iron_run.summary.json").read_text())

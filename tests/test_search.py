@@ -72,8 +72,9 @@ def test_range_excludes_upper_bound_and_conditionals_and_layers():
 def test_key_order_of_a_space_does_not_change_the_values_drawn():
     """The same space written in another key order (a config rewritten by yaml.safe_dump,
     which sorts keys, or merged from overlays) gives every trial the same values: the default
-    config's XGBoost and DAE spaces, forwards and reversed, with the sampler's random start-up
-    draws and its TPE draws after them."""
+    config's XGBoost and DAE spaces, forwards and reversed. The order matters where parameters
+    are drawn one by one (the random start-up trials, conditional and layer parameters; TPE's
+    multivariate draws go in Optuna's own name order): the first three trials here."""
     from uhecr import configuration
 
     models = configuration.load(configuration.ROOT / "config" / "config.yaml")["models"]
