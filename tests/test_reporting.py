@@ -430,6 +430,21 @@ def test_shower_accuracy_figure_draws_the_per_shower_values(tmp_path):
         np.testing.assert_allclose(chance.get_data().values, [r["chance_accuracy"] for r in rows])
 
 
+def test_a_bin_with_no_right_shower_is_drawn(tmp_path):
+    """0 of 13 showers right in a bin: statsmodels' Wilson lower bound is 2.8e-17, above the
+    value 0 (a negative bar, which matplotlib refuses: a two-model run on a user's files
+    failed in rule summary_figures). The point is drawn at 0 with its upper bar."""
+    m = _metrics(np.random.default_rng(3))
+    row = next(r for r in m["event_level"]["binned"]["zenith_deg"] if r["n"] > 0)
+    row.update(value=0.0, lower=2.7755575615628914e-17, upper=0.3379, n=13)
+    axes = reporting.plot_shower_accuracy({"xgboost": m}, tmp_path / "showers.png")
+    drawn = [ln for ln in axes[1].lines if ln.get_linestyle() == "-"][0]
+    assert drawn.get_ydata()[0] == 0.0
+    bars = reporting._bars([0.0, 0.5, np.nan], [2.8e-17, 0.6, np.nan], [0.34, 0.7, np.nan])
+    np.testing.assert_allclose(bars[:, :2], [[0.0, 0.0], [0.34, 0.2]])
+    assert np.isnan(bars[:, 2]).all()  # no interval, no bar
+
+
 def test_shower_level_models_show_only_per_shower_numbers(tmp_path):
     """A shower-level model (not in the study) gets a row, no per-station numbers and no
     reference; the figure draws only its per-shower point."""

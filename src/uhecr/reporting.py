@@ -240,9 +240,14 @@ def _pct(confidence: float) -> str:
 
 
 def _bars(value, lower, upper):
-    """Asymmetric error bars; NaN where no interval exists (such a point gets no bar)."""
+    """Asymmetric error bars; NaN where no interval exists (such a point gets no bar). A bar is
+    never negative (matplotlib refuses one): a Wilson bound at 0 or 1 carries float noise
+    (0 successes in 13: lower 2.8e-17 > 0), and a bootstrap interval may exclude its
+    estimate; such a bar is drawn to the point (the tables give the interval)."""
     value, lower, upper = (np.asarray(v, dtype=float) for v in (value, lower, upper))
-    return np.vstack([value - lower, upper - value])
+    bars = np.vstack([value - lower, upper - value])
+    with np.errstate(invalid="ignore"):
+        return np.where(bars < 0, 0.0, bars)  # NaN stays NaN
 
 
 @_styled
