@@ -41,8 +41,10 @@ Usage: python bench/bench_search.py [--models xgboost dae] [--trials 16] [--repe
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -167,22 +169,20 @@ def parallel_ceiling(model, params, data, features, n=4) -> dict:
     return {"fit_s_one_process": 1 / rate[1], "ratio": rate[2] / rate[1], "fits": n}
 
 
-_MIGRATED_STORE: list[Path] = []
+@functools.cache
+def _migrated_store() -> Path:
+    """One MLflow SQLite store per bench process, created and schema-migrated (15-40 s)."""
+    from mlflow.tracking import MlflowClient
+
+    template = Path(tempfile.mkdtemp(prefix="bench-mlflow-")) / "mlflow.db"
+    MlflowClient(f"sqlite:///{template}").search_experiments()  # creates and migrates it
+    return template
 
 
 def fresh_tracking_store(folder: Path) -> str:
-    """A new, empty MLflow SQLite store in ``folder``: a copy of one store migrated once per
-    bench process (MLflow's schema migration takes 15-40 s, before the timed part of every
-    sweep; the copy takes milliseconds and holds no experiment yet)."""
-    import shutil
-
-    if not _MIGRATED_STORE:
-        template = Path(tempfile.mkdtemp(prefix="bench-mlflow-")) / "mlflow.db"
-        from mlflow.tracking import MlflowClient
-
-        MlflowClient(f"sqlite:///{template}").search_experiments()  # creates and migrates it
-        _MIGRATED_STORE.append(template)
-    shutil.copyfile(_MIGRATED_STORE[0], folder / "mlflow.db")
+    """A new MLflow SQLite store in ``folder`` (only MLflow's Default experiment): a copy of
+    ``_migrated_store``, made in milliseconds before the timed part of a sweep."""
+    shutil.copyfile(_migrated_store(), folder / "mlflow.db")
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 

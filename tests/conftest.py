@@ -314,6 +314,14 @@ def shared_quick_run(tmp_path_factory) -> SharedRun:
     return SharedRun(ws, command, output, time.perf_counter() - start)
 
 
+def rules_run(log: str) -> set[str]:
+    """The rules of the jobs in a Snakemake log (its "rule NAME:" / "localrule NAME:" lines; a
+    rule's name elsewhere, e.g. a script among a job's inputs, is not a job)."""
+    import re
+
+    return set(re.findall(r"^\s*(?:local)?rule (\w+):", log, flags=re.M))
+
+
 def snakemake_in(ws: Path, *args, target=None, env=None, timeout=1800):
     """Snakemake on the quick configuration in workspace ``ws``; ``target`` goes first
     (``--configfile`` and ``--config`` take several values)."""

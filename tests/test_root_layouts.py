@@ -11,7 +11,6 @@ RNTuple); and one entry per station (``Short_t trace[3][768]``, event values rep
 from __future__ import annotations
 
 import json
-import re
 
 import awkward as ak
 import numpy as np
@@ -20,17 +19,10 @@ import pytest
 import uproot
 from root_writers import LAYOUTS, PROJECT, STATION_BRANCHES, read_project, run, station_columns
 
-from conftest import write_small_file
+from conftest import rules_run, write_small_file
 from uhecr import extraction as ex
 from uhecr import features as feat
 from uhecr.io import InputDataError, InputLayout
-
-
-def rules_run(log: str) -> set[str]:
-    """The rules of the jobs in a Snakemake log (its "rule NAME:" / "localrule NAME:" lines; a
-    rule's name elsewhere, e.g. a script among a job's inputs, is not a job)."""
-    return set(re.findall(r"^\s*(?:local)?rule (\w+):$", log, re.M))
-
 
 FS = feat.FeatureSettings()
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import QUICK_RESULTS, copy_workspace
+from conftest import QUICK_RESULTS, copy_workspace, rules_run
 from uhecr import configuration
 from uhecr.schema import FEATURE_SCHEMA, validate_table
 
@@ -367,7 +367,7 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
     overlay.write_text(yaml.safe_dump({"apply": apply_cfg}))
     out = _in(quick_run, "--configfile", "config/quick.yaml", str(overlay), target="apply")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    planned = _planned_rules(out)
+    planned = rules_run(out.stdout + out.stderr)
     assert "evaluate" not in planned and "search_worker" not in planned  # loaded, not refit
     assert {"apply_extract", "apply_model"} <= planned
     features = pd.read_parquet(quick_run / "apply" / "run42" / "features.parquet")
@@ -500,7 +500,7 @@ def test_one_model_run(shared_quick_run, tmp_path):
     )
     out = _snakemake("--configfile", "config/quick.yaml", str(overlay), cwd=ws)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    planned = _planned_rules(out)
+    planned = rules_run(out.stdout + out.stderr)
     assert {"compare_models", "tables", "findings"} <= planned
     assert not {"simulate", "create_study", "collect_search"} & planned, planned
     r = ws / QUICK_RESULTS
@@ -522,12 +522,6 @@ def test_one_model_run(shared_quick_run, tmp_path):
     for n, name in enumerate(("Provenance", "Data", "Hyper-parameter search", "Test evaluation")):
         assert f"{n}. {name}" in html, name
     assert "Splits" not in html and "3. Hyper-parameter search" not in html
-
-
-def _planned_rules(out) -> set[str]:
-    import re
-
-    return set(re.findall(r"^(?:local)?rule (\w+):", out.stdout + out.stderr, flags=re.M))
 
 
 @pytest.mark.parametrize(
@@ -566,7 +560,7 @@ def test_config_changes_rerun_only_what_depends_on_them(
     path.write_text(yaml.safe_dump(overlay))
     out = _in(quick_run, "--configfile", "config/quick.yaml", str(path), "--dry-run")
     assert out.returncode == 0, out.stderr[-3000:]
-    planned = _planned_rules(out)
+    planned = rules_run(out.stdout + out.stderr)
     assert must_run <= planned, planned
     assert not (must_not_run & planned), planned
 
