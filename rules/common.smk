@@ -22,19 +22,8 @@ for _model in config["models"]["enabled"]:
     model_pruner(_model, config["models"][_model], config["search"])
 
 
-def sort_config(node, key=None):
-    """Sort every mapping's keys in place, so equal configurations give equal job params
-    whatever an overlay's key order, and Snakemake's params trigger reruns nothing for
-    nothing. Search spaces keep their order (Optuna draws their plain parameters in it).
-    """
-    items = list(node.items()) if key == "space" else sorted(node.items())
-    node.clear()
-    for k, v in items:
-        node[k] = sort_config(v, k) if isinstance(v, dict) else v
-    return node
-
-
-sort_config(config)
+# Equal configurations give equal job params whatever an overlay's key order.
+configuration.sort_keys(config)
 
 
 def subset(section, *keys):

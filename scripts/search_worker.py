@@ -14,7 +14,7 @@ with rule_job(snakemake):
     data = splits.load_split(snakemake.input.table, snakemake.input.manifest, p.features)
     X, y, frame = data["train"]
     showers = frame["shower_id"].to_numpy()
-    rows = splits.subsample_rows(len(X), p.search["max_train_samples"], p.seed)
+    rows = splits.subsample_showers(showers, p.search["max_train_samples"], p.seed)
     if rows is not None:
         X, y, showers = X[rows], y[rows], showers[rows]
     Xv, yv, frame_val = data["validation"]

@@ -97,3 +97,22 @@ def test_typos_and_class_subsets_are_refused(edit, message):
     edit(cfg)
     with pytest.raises(WorkflowError, match=message):
         validate(cfg, SCHEMA)
+
+
+def test_key_order_of_a_config_is_not_part_of_the_job_params():
+    """A config and the same with every mapping's keys reversed (a space too) give equal
+    params in the same order: an overlay written in another order reruns no job."""
+
+    def reverse(node):
+        return {k: reverse(v) if isinstance(v, dict) else v for k, v in reversed(node.items())}
+
+    config = _load("config.yaml")
+    reordered = reverse(copy.deepcopy(config))
+    assert list(reordered["models"]["xgboost"]["space"]) != list(
+        config["models"]["xgboost"]["space"]
+    )
+    config, reordered = configuration.sort_keys(config), configuration.sort_keys(reordered)
+    assert yaml.safe_dump(reordered, sort_keys=False) == yaml.safe_dump(config, sort_keys=False)
+    assert list(config["models"]["xgboost"]["space"]) == sorted(
+        config["models"]["xgboost"]["space"]
+    )

@@ -64,3 +64,24 @@ def test_manifest_hashes(tmp_path):
 def test_bad_method():
     with pytest.raises(ValueError, match="splits.method"):
         splits.make_split(_table(10), "event", 0.2, 0.2, 1)
+
+
+def test_sweep_subsample_takes_whole_showers_up_to_the_limit():
+    rng = np.random.default_rng(3)
+    showers = np.repeat(np.arange(400), rng.integers(1, 12, 400))
+    rows = splits.subsample_showers(showers, 500, seed=7)
+    assert len(rows) <= 500 and len(rows) > 450  # showers of at most 11 stations
+    assert np.all(np.diff(rows) > 0)
+    kept = np.unique(showers[rows])
+    # every station of a kept shower, none of the others
+    assert np.array_equal(np.flatnonzero(np.isin(showers, kept)), rows)
+    assert np.array_equal(splits.subsample_showers(showers, 500, seed=7), rows)
+    assert not np.array_equal(splits.subsample_showers(showers, 500, seed=8), rows)
+    assert splits.subsample_showers(showers, None, seed=7) is None
+    assert splits.subsample_showers(showers, len(showers), seed=7) is None
+
+
+def test_sweep_subsample_keeps_one_shower_larger_than_the_limit():
+    showers = np.repeat([5, 9], [30, 40])
+    rows = splits.subsample_showers(showers, 10, seed=0)
+    assert len(np.unique(showers[rows])) == 1 and len(rows) in (30, 40)

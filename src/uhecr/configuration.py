@@ -16,6 +16,18 @@ DEFAULT = ROOT / "config" / "config.yaml"
 SCHEMA = ROOT / "config" / "schema.yaml"
 
 
+def sort_keys(node: dict) -> dict:
+    """Sorts every mapping's keys in place (and returns it), so that equal configurations give
+    equal Snakemake job params whatever an overlay's key order, and no params trigger reruns
+    a job for nothing. Search spaces too: parameters are drawn in name order
+    (uhecr.spaces.parse_space), so their key order changes no trial."""
+    items = sorted(node.items())
+    node.clear()
+    for key, value in items:
+        node[key] = sort_keys(value) if isinstance(value, dict) else value
+    return node
+
+
 def merge(base: dict, overlay: dict) -> dict:
     """Recursive merge, as Snakemake's ``update_config``: overlay values win, dicts merge."""
     out = copy.deepcopy(base)

@@ -138,8 +138,13 @@ def load_split(table_path, manifest_path, features: list[str]):
     return out
 
 
-def subsample_rows(n_rows: int, max_rows: int | None, seed: int) -> np.ndarray | None:
-    """Sorted row indices of a seeded random subsample of ``max_rows`` rows (None: keep all)."""
-    if not max_rows or n_rows <= max_rows:
+def subsample_showers(showers: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray | None:
+    """Sorted row indices of whole showers, drawn in a seeded random order while their
+    stations number at most ``max_rows``, and at least one shower (None: keep all). Whole
+    showers, so that shower-level models see every station of a shower, as at test time."""
+    if not max_rows or len(showers) <= max_rows:
         return None
-    return np.sort(np.random.default_rng(seed).choice(n_rows, max_rows, replace=False))
+    ids, counts = np.unique(showers, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_kept = max(1, int(np.count_nonzero(np.cumsum(counts[order]) <= max_rows)))
+    return np.flatnonzero(np.isin(showers, ids[order[:n_kept]]))
