@@ -80,3 +80,57 @@ def test_saved_mlflow_model_predicts_like_the_fitted_one(name, tmp_path):
     np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-5, atol=1e-7)
     with pytest.raises(FileNotFoundError, match="MLmodel"):
         model_store.load(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    frame, label = _stations()
+    model = models.build("xgboost", {"num_boost_round": 5, "max_depth": 2}, 1, features=FEATURES)
+    model.fit(frame[FEATURES].to_numpy(), label, groups=frame["shower_id"].to_numpy())
+    path = tmp_path_factory.mktemp("saved") / "xgboost"
+    model_store.save(model, {"features": FEATURES}, path)
+    return path
+
+
+def _damage(saved_model, tmp_path, how):
+    import shutil
+
+    copy = tmp_path / "xgboost"
+    shutil.copytree(saved_model, copy)
+    booster = next(
+        p
+        for p in copy.rglob("*")
+        if p.is_file()
+        and p.suffix in (".json", ".ubj")
+        and p.name not in ("training.json",)
+        and "classifier" in str(p)
+    )
+    how(copy, booster)
+    return copy, booster.relative_to(copy)
+
+
+@pytest.mark.parametrize(
+    "how, what",
+    [
+        (lambda root, f: f.write_bytes(f.read_bytes()[: f.stat().st_size // 2]), "differs"),
+        (lambda root, f: f.write_bytes(f.read_bytes().replace(b"1", b"2", 1)), "differs"),
+        (lambda root, f: f.unlink(), "is missing"),
+        (lambda root, f: (root / model_store.MANIFEST).unlink(), "no MANIFEST"),
+    ],
+    ids=["truncated", "altered", "deleted", "no manifest"],
+)
+def test_a_damaged_saved_model_is_refused_naming_directory_file_and_rebuild(
+    saved_model, tmp_path, how, what
+):
+    """Truncated, altered or deleted files of a saved model (or its checksums gone) are an error
+    naming the model directory, the file and the command that rebuilds it, before MLflow or
+    XGBoost parse anything; the intact model loads."""
+    model_store.load(saved_model)
+    copy, booster = _damage(saved_model, tmp_path, how)
+    for read in (model_store.load, model_store.training_record):
+        with pytest.raises(model_store.DamagedModelError, match=what) as err:
+            read(copy)
+        message = str(err.value)
+        assert str(copy) in message and f"--force {copy}" in message
+        if what != "no MANIFEST":
+            assert str(booster) in message

@@ -1,5 +1,6 @@
 import json
 import multiprocessing as mp
+import time
 
 import numpy as np
 import optuna
@@ -320,6 +321,38 @@ def test_storage_url_with_unset_variable_is_rejected(tmp_path, monkeypatch):
     monkeypatch.delenv("UHECR_TEST_PW", raising=False)
     with pytest.raises(ValueError, match="search.storage: unset environment variable"):
         search.storage_for("postgresql://u:${UHECR_TEST_PW}@localhost/db", tmp_path / "j")
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_tracking_server_fails_at_once_naming_the_key(tmp_path):
+    """MLflow's client retries a refused server for about four minutes; the run stops within
+    seconds instead, naming the config key, before any sweep starts."""
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"search\.tracking_uri: cannot reach http://127"):
+        search.init_tracking(f"http://127.0.0.1:{_closed_port()}", "t-sweeps", None)
+    assert time.perf_counter() - start < 10
+
+
+def test_an_unreachable_database_storage_fails_at_once_masking_the_password(tmp_path):
+    url = f"postgresql://uhecr:s3cret@127.0.0.1:{_closed_port()}/optuna"
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"search\.storage: cannot reach") as err:
+        search.storage_for(url, tmp_path / "unused")
+    assert time.perf_counter() - start < 10
+    assert "s3cret" not in str(err.value) and "uhecr:***@127.0.0.1" in str(err.value)
+
+
+def test_local_stores_are_not_checked_for_a_server(tmp_path):
+    for url in (f"sqlite:///{tmp_path}/m.db", "postgresql:///optuna", f"file://{tmp_path}"):
+        search.check_reachable(url, "search.storage")
 
 
 def test_rdb_storage_url_works_with_sqlite(tmp_path):

@@ -21,6 +21,8 @@ import pandas as pd
 from uhecr.features import CLASSES
 
 PROBABILITY_COLUMNS = [f"p_{c}" for c in CLASSES]
+# The checksums of a saved model's files, written last by save and checked by every load.
+MANIFEST = "MANIFEST.sha256"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # What loading a saved model needs (versions: those of this environment, pinned at save time).
 REQUIREMENTS = (
@@ -123,18 +125,60 @@ def save(classifier, training: dict, path: str | Path, example: pd.DataFrame | N
                 code_paths=[str(PACKAGE_DIR)],
                 pip_requirements=_pinned_requirements(),
             )
+    write_manifest(path)
+
+
+class DamagedModelError(RuntimeError):
+    """A saved model whose files are not those written when it was saved."""
+
+
+def write_manifest(path: str | Path) -> None:
+    """Records the sha256 of every file of the saved model at ``path`` in its MANIFEST (the
+    ``sha256sum`` format: ``sha256sum -c MANIFEST`` in the directory checks it too)."""
+    root = Path(path)
+    lines = [f"{digest}  {name}\n" for name, digest in checksums(root).items() if name != MANIFEST]
+    (root / MANIFEST).write_text("".join(lines))
+
+
+def verify(path: str | Path) -> None:
+    """Checks a saved model against the checksums recorded when it was saved: a missing,
+    truncated or altered file is an error naming the model directory, the file and the
+    command that rebuilds the model. Nothing is refitted behind the user's back."""
+    from uhecr.provenance import sha256_file
+
+    root = Path(path)
+    rebuild = (
+        f"rebuild it with the training run's configuration: "
+        f"snakemake --cores all --configfile <training config> --force {root}"
+    )
+    if not (root / "MLmodel").is_file():
+        raise FileNotFoundError(f"{root}: not an MLflow model directory (no MLmodel file)")
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        raise DamagedModelError(f"saved model {root}: no {MANIFEST} of its checksums; {rebuild}")
+    for line in manifest.read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        file = root / name
+        if not file.is_file():
+            raise DamagedModelError(f"saved model {root}: file {name} is missing; {rebuild}")
+        if sha256_file(file) != digest:
+            raise DamagedModelError(
+                f"saved model {root}: file {name} differs from the one saved (truncated, "
+                f"damaged or replaced: its sha256 is not the {MANIFEST}'s); {rebuild}"
+            )
 
 
 def load(path: str | Path):
-    """The saved model as an MLflow pyfunc model (``.predict(DataFrame)`` -> probabilities)."""
-    path = Path(path)
-    if not (path / "MLmodel").is_file():
-        raise FileNotFoundError(f"{path}: not an MLflow model directory (no MLmodel file)")
+    """The saved model, verified against its checksums (verify), as an MLflow pyfunc model
+    (``.predict(DataFrame)`` -> probabilities)."""
+    verify(path)
     return mlflow.pyfunc.load_model(str(path))
 
 
 def training_record(path: str | Path) -> dict:
-    """What a saved model was trained on (``training.json``), without loading the model."""
+    """What a saved model was trained on (``training.json``), without loading the model; the
+    model's files are verified first."""
+    verify(path)
     matches = list(Path(path).glob("artifacts/**/training.json"))
     if len(matches) != 1:
         raise FileNotFoundError(f"{path}: expected one training.json in the model artifacts")

@@ -27,7 +27,9 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,30 @@ def tracking_uri_for(configured: str | None, default_db: str | Path) -> str:
     return f"sqlite:///{path}"
 
 
+# A server that does not answer within this many seconds is reported as unreachable: MLflow's
+# client would otherwise retry for about four minutes before failing.
+REACH_TIMEOUT_S = 5.0
+DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306}
+
+
+def check_reachable(url: str, key: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Fails at once, naming the config key ``key`` (credentials masked), when the server of an
+    http(s) or database URL takes no TCP connection; local stores (files, SQLite, a database
+    on a Unix socket) are not checked."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return
+    address = (parts.hostname, parts.port or DEFAULT_PORTS[scheme])
+    try:
+        socket.create_connection(address, timeout=timeout_s).close()
+    except OSError as err:
+        raise ValueError(
+            f"config key {key}: cannot reach {provenance.redact(url)} "
+            f"(TCP {address[0]}:{address[1]}: {err}); start the server or correct the key"
+        ) from None
+
+
 def storage_for(storage_cfg: str | None, journal_path: str | Path):
     """Journal file by default; an RDB URL (``${VAR}`` expanded from the environment) otherwise."""
     if not storage_cfg or storage_cfg == "journal":
@@ -98,6 +124,7 @@ def storage_for(storage_cfg: str | None, journal_path: str | Path):
         raise ValueError(
             f"config key search.storage: unset environment variable in {storage_cfg!r}"
         )
+    check_reachable(url, "search.storage")
     return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
 
 
@@ -608,6 +635,7 @@ def init_tracking(tracking_uri: str, experiment: str, artifact_dir: str | Path |
             "the run's files); give them as MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD "
             "or MLFLOW_TRACKING_TOKEN in the environment"
         )
+    check_reachable(tracking_uri, "search.tracking_uri")
     mlflow = _mlflow(tracking_uri)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
