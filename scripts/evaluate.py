@@ -5,8 +5,10 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
-from uhecr import evaluation, model_store, splits
+from uhecr import domain, evaluation, model_store, splits
 from uhecr.jobs import rule_job, write_json
 
 with rule_job(snakemake) as log:
@@ -28,9 +30,15 @@ with rule_job(snakemake) as log:
         example = test_frame[list(p.features)].head(5).astype("float64")
         if model.level == "shower":  # its input names each station's shower
             example["shower_id"] = test_frame["shower_id"].head(5).astype(str).to_numpy()
+        fitted_on = pd.concat([data["train"][2], data["validation"][2]])  # the refit's stations
         model_store.save(
             model,
-            {"features": list(p.features), "fit": fit, **p.training},
+            {
+                "features": list(p.features),
+                "fit": fit,
+                "domain": domain.training_domain(fitted_on, list(p.features)),
+                **p.training,
+            },
             snakemake.output.model,
             example,
         )

@@ -134,3 +134,61 @@ def test_a_damaged_saved_model_is_refused_naming_directory_file_and_rebuild(
         assert str(copy) in message and f"--force {copy}" in message
         if what != "no MANIFEST":
             assert str(booster) in message
+
+
+def test_the_training_domain_flags_stations_and_showers_with_their_reasons():
+    """Rule of uhecr.domain: a value beyond the fitted stations' [min, max], or a multiplicity
+    beyond the training showers', flags the station and its shower; inside, nothing."""
+    from uhecr import domain
+
+    train, _ = _stations()
+    ranges = domain.training_domain(train, FEATURES)
+    assert ranges["n_stations"] == [1, 6]
+    assert domain.station_reasons(train, ranges).eq("").all()  # its own data are inside
+    new = train.copy()
+    first = new["shower_id"] == "run:0"
+    new.loc[first, "lg_energy"] = 21.5  # far above the energies trained on
+    new.loc[new.index[-1], "core_distance_m"] = -1.0
+    many = train.head(1).loc[[train.index[0]] * 7].assign(shower_id="big", station_id=range(7))
+    new = pd.concat([new, many], ignore_index=True)
+    reasons = domain.station_reasons(new, ranges)
+    assert set(reasons[first.reindex(new.index, fill_value=False)]) == {
+        "lg_energy above training range"
+    }
+    assert reasons.iloc[len(train) - 1] == "core_distance_m below training range"
+    showers = domain.shower_reasons(new, reasons, ranges).set_index("shower_id")["domain_reason"]
+    assert showers["run:0"] == "lg_energy above training range"
+    assert showers["big"] == "n_stations above training range"
+    assert (showers != "").sum() == 3  # the two above and the last station's shower
+    assert domain.reason_counts(showers) == (
+        "core_distance_m below training range: 1; lg_energy above training range: 1; "
+        "n_stations above training range: 1"
+    )
+
+
+def test_the_fraction_table_counts_the_showers_left_out_per_bin_and_reason():
+    showers = pd.DataFrame(
+        {
+            "shower_id": list("abcde"),
+            "lg_energy": [18.7, 18.8, 19.6, 21.5, 21.5],
+            "domain_reason": [
+                "",
+                "zenith_deg above training range",
+                "",
+                "",
+                "lg_energy above training range",
+            ],
+        }
+    )
+    fitted = pd.DataFrame(
+        {"lg_energy_bin": [0, 1, 2], "showers": [1, 0, 1], "status": ["fitted"] * 3}
+    )
+    table = application.with_left_out(fitted, showers, [18.5, 19.0, 19.5, 20.0])
+    assert table["left_out"].tolist() == [1, 0, 0, 2]
+    assert table["left_out_reasons"].iloc[0] == "zenith_deg above training range: 1"
+    assert table["lg_energy_bin"].iloc[-1] == -1 and table["showers"].iloc[-1] == 0
+    assert table["left_out_reasons"].iloc[-1] == (
+        "lg_energy above training range: 1; outside composition.lg_energy_bins: 2"
+    )
+    inside = application.with_left_out(fitted, showers.head(3), [18.5, 19.0, 19.5, 20.0])
+    assert len(inside) == 3 and inside["left_out"].tolist() == [1, 0, 0]

@@ -392,9 +392,16 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
         assert showers["shower_id"].nunique() == len(showers) == stations["shower_id"].nunique()
         assert len(showers) <= sum(truth.values())
         assert set(showers["prediction"]) <= set(CLASSES)
+        # Domain flags on every station and shower; flagged showers are left out of the fit
+        # and counted per bin and reason.
+        assert stations["out_of_domain"].eq(stations["domain_reason"] != "").all()
+        assert showers["out_of_domain"].eq(showers["domain_reason"] != "").all()
+        flagged = set(stations.loc[stations["out_of_domain"], "shower_id"])
+        assert flagged <= set(showers.loc[showers["out_of_domain"], "shower_id"])
         fractions = pd.read_csv(d / "fractions.csv")
         fitted = fractions[fractions["status"].str.startswith("fitted")]
-        assert len(fitted) and fitted["showers"].sum() == len(showers)
+        assert len(fitted) and fitted["showers"].sum() == (~showers["out_of_domain"]).sum()
+        assert fractions["showers"].sum() + fractions["left_out"].sum() == len(showers)
         np.testing.assert_allclose(fitted[[f"f_{c}" for c in CLASSES]].sum(axis=1), 1.0)
         assert (fitted["ln_a_error"] > 0).all() and "f_proton_true" not in fractions
         record = json.loads((d / "provenance.json").read_text())

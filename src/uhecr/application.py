@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uhecr import composition, evaluation, extraction, model_store, provenance
+from uhecr import composition, domain, evaluation, extraction, model_store, provenance
 from uhecr.features import CLASSES
 from uhecr.io import InputDataError
 
@@ -62,6 +62,37 @@ def shower_predictions(stations: pd.DataFrame) -> pd.DataFrame:
     return showers
 
 
+OUTSIDE_BINS = "outside composition.lg_energy_bins"
+
+
+def with_left_out(fractions: pd.DataFrame, showers: pd.DataFrame, edges) -> pd.DataFrame:
+    """The fraction fit's rows with the showers it left out counted per bin and reason
+    (``left_out``, ``left_out_reasons``): those outside the models' training domain, and a last
+    row for the showers outside every lg E bin (none fitted there)."""
+    edges = np.asarray(edges)
+    bins = np.digitize(showers["lg_energy"].to_numpy(), edges) - 1
+    outside_bins = (bins < 0) | (bins >= len(edges) - 1)
+    reasons = pd.Series(
+        [
+            "; ".join(filter(None, [OUTSIDE_BINS if out else "", reason]))
+            for out, reason in zip(outside_bins, showers["domain_reason"], strict=True)
+        ],
+        dtype=object,
+    )
+    fractions = fractions.copy()
+    left = [reasons[(bins == b) & (reasons != "")] for b in fractions["lg_energy_bin"]]
+    fractions["left_out"] = [len(r) for r in left]
+    fractions["left_out_reasons"] = [domain.reason_counts(r) for r in left]
+    if not outside_bins.any():
+        return fractions
+    row = {"lg_energy_bin": -1, "showers": 0, "status": f"{OUTSIDE_BINS}: not fitted"}
+    row.update(
+        left_out=int(outside_bins.sum()),
+        left_out_reasons=domain.reason_counts(reasons[outside_bins]),
+    )
+    return pd.concat([fractions, pd.DataFrame([row])], ignore_index=True)
+
+
 def apply_model(
     dataset: str,
     features_path,
@@ -102,14 +133,29 @@ def apply_model(
     for c in proba.columns:
         stations[c] = proba[c].to_numpy()
     stations["prediction"] = np.asarray(CLASSES)[proba.to_numpy().argmax(axis=1)]
+    if "domain" not in record:
+        raise model_store.DamagedModelError(
+            f"saved model {model_dir}: its training record has no domain (saved by an older "
+            f"version); rebuild it: snakemake --cores all --configfile <training config> "
+            f"--force {model_dir}"
+        )
+    reasons = domain.station_reasons(table, record["domain"])
+    stations["out_of_domain"] = (reasons != "").to_numpy()
+    stations["domain_reason"] = reasons.to_numpy()
     stations.to_parquet(out_stations, index=False)
 
-    showers = shower_predictions(stations)
+    showers = shower_predictions(stations).merge(
+        domain.shower_reasons(table, reasons, record["domain"]), on="shower_id", how="left"
+    )
+    showers.insert(
+        showers.columns.get_loc("domain_reason"), "out_of_domain", showers["domain_reason"] != ""
+    )
     showers.to_parquet(out_showers, index=False)
 
     templates = composition.shower_observables(pd.read_parquet(test_predictions_path))
     settings = composition.CompositionSettings.from_config(composition_cfg, hadronic_model)
-    fractions = composition.fit_sample(templates, showers, settings)
+    fractions = composition.fit_sample(templates, showers[~showers["out_of_domain"]], settings)
+    fractions = with_left_out(fractions, showers, settings.lg_energy_bins)
     fractions.insert(0, "model", record["fit"]["model"])
     fractions.insert(0, "dataset", dataset)
     fractions.to_csv(out_fractions, index=False)

@@ -925,7 +925,10 @@ APPLIED_CAPTION = (
     "likelihood template fit (iminuit, Barlow-Beeston-lite) of the model's shower-level ln A "
     "estimate, templates from the model's held-out test showers; errors: HESSE, propagated "
     "from the yields. The method's bias and coverage at these settings are in the "
-    "composition table. True values only where the files carry the primary."
+    "composition table. True values only where the files carry the primary. Showers: those "
+    "fitted; left out: showers outside the model's training domain (uhecr.domain: a feature, "
+    "lg E, zenith, core distance or the multiplicity outside the training range) or outside "
+    "the lg E bins, counted per reason."
 )
 
 
@@ -935,11 +938,18 @@ def applied_fractions_table(fractions: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     for r in fractions.to_dict("records"):
+        outside = r["lg_energy_bin"] < 0  # the showers outside every bin (application)
         row = {
             "dataset": r["dataset"],
             "model": LABELS.get(r["model"], r["model"]),
-            "lg E": f"{r['lg_energy_min']:g}-{r['lg_energy_max']:g}",
+            "lg E": "outside the bins"
+            if outside
+            else f"{r['lg_energy_min']:g}-{r['lg_energy_max']:g}",
             "showers": r["showers"],
+            "left out": r.get("left_out", 0),
+            "why left out": r.get("left_out_reasons", "")
+            if pd.notna(r.get("left_out_reasons"))
+            else "",
         }
         row["status"] = r["status"]
         if not r["status"].startswith("fitted"):
