@@ -54,6 +54,7 @@ quick:
 	$(MAKE) run CONFIG=config/quick.yaml REPORT=reports/quick/report.html
 
 apply: $(STAMP)
+	$(BIN)/python tools/check_apply.py $(CONFIG) --cores $(CORES)
 	$(BIN)/snakemake apply --cores $(CORES) --configfile $(CONFIG)
 
 paper: $(STAMP)

@@ -22,17 +22,7 @@ rule apply_extract:
         runtime=30,
         mem_mb=3000,
     params:
-        extraction=subset(
-            config["extraction"],
-            "tree",
-            "step_size",
-            "n_pmts",
-            "n_bins",
-            "entry",
-            "on_bad_station",
-            "branches",
-            "zlib_library",
-        ),
+        extraction=lambda wc: apply_extraction(wc.dataset),
         features=config["features"],
         config_key=lambda wc: f"apply.datasets.{wc.dataset}",
         sample=lambda wc: wc.dataset,
@@ -47,6 +37,8 @@ rule apply_model:
         model=f"{RESULTS}/models/{{model}}",
         test_predictions=f"{RESULTS}/evaluation/{{model}}/predictions.parquet",
         training_summary=f"{RESULTS}/features/summary.json",
+        # the content check against every training station (same stations: an error)
+        training_table=f"{RESULTS}/features/stations.parquet",
     output:
         stations=f"{RESULTS}/apply/{{dataset}}/{{model}}/stations.parquet",
         showers=f"{RESULTS}/apply/{{dataset}}/{{model}}/showers.parquet",
@@ -68,10 +60,8 @@ rule apply_model:
             "hadronic_model", "EPOS-LHC"
         ),
         # Recorded in the provenance: the settings that shape these predictions.
-        settings={
-            "extraction": subset(
-                config["extraction"], "tree", "entry", "branches", "on_bad_station"
-            ),
+        settings=lambda wc: {
+            "extraction": apply_extraction(wc.dataset),
             "features": config["features"],
         },
     script:

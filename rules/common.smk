@@ -124,11 +124,19 @@ def apply_files():
     """Dataset name -> its files (config apply.datasets), checked at start-up like inputs."""
     try:
         return {
-            name: configuration.input_paths(name, spec, "apply.datasets")
+            name: configuration.apply_dataset_files(name, spec)
             for name, spec in config["apply"]["datasets"].items()
         }
     except ValueError as error:
         raise WorkflowError(str(error))
+
+
+def apply_extraction(dataset):
+    """How a dataset's files are read: the training's extraction settings, with the dataset's
+    own (apply.datasets.<name>.extraction) over them; the training rules never see these."""
+    return configuration.apply_extraction(
+        config["extraction"], config["apply"]["datasets"][dataset]
+    )
 
 
 APPLY_FILES = apply_files()

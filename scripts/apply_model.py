@@ -15,6 +15,7 @@ with rule_job(snakemake):
         i.model,
         i.test_predictions,
         i.training_summary,
+        i.training_table,
         p.selection,
         p.composition,
         p.hadronic_model,

@@ -192,3 +192,25 @@ def test_the_fraction_table_counts_the_showers_left_out_per_bin_and_reason():
     )
     inside = application.with_left_out(fitted, showers.head(3), [18.5, 19.0, 19.5, 20.0])
     assert len(inside) == 3 and inside["left_out"].tolist() == [1, 0, 0]
+
+
+def test_stations_of_training_showers_under_new_ids_are_refused_naming_how_many(tmp_path):
+    """The merge's content fingerprint, against every training station: a dataset holding
+    training stations under new shower ids (a recompressed or converted copy) is an error
+    naming the dataset, the training sample and how many of its showers overlap."""
+    from uhecr import extraction
+
+    rng = np.random.default_rng(1)
+    columns = list(extraction.CONTENT_FINGERPRINT)
+    training = pd.DataFrame(rng.normal(size=(40, len(columns))), columns=columns)
+    training["shower_id"] = [f"iron_00:{i // 4}" for i in range(40)]
+    training["sample"] = "iron_00"
+    training.to_parquet(tmp_path / "training.parquet")
+    new = pd.DataFrame(rng.normal(size=(30, len(columns))), columns=columns)
+    new["shower_id"] = [f"run7:{i // 3}" for i in range(30)]
+    application.check_no_training_stations("run7", new, tmp_path / "training.parquet")
+    copied = training.iloc[4:12][columns].assign(shower_id=["run7:a"] * 4 + ["run7:b"] * 4)
+    mixed = pd.concat([new, copied], ignore_index=True)
+    with pytest.raises(InputDataError, match=r"apply\.datasets\.run7: 2 of its 12 showers") as err:
+        application.check_no_training_stations("run7", mixed, tmp_path / "training.parquet")
+    assert "training samples iron_00" in str(err.value) and "iron_00:1" in str(err.value)

@@ -116,3 +116,30 @@ def test_key_order_of_a_config_is_not_part_of_the_job_params():
     assert list(config["models"]["xgboost"]["space"]) == sorted(
         config["models"]["xgboost"]["space"]
     )
+
+
+def test_an_apply_dataset_reads_its_files_with_its_own_settings(tmp_path):
+    """apply.datasets.<name> as {files, extraction}: valid, its settings over the training's
+    (branches merged), the training's section untouched; an unknown key is refused."""
+    (tmp_path / "run7.root").write_bytes(b"")
+    config = _load("config.yaml")
+    own = {"tree": "Reco", "branches": {"energy": "E"}}
+    config["apply"]["datasets"] = {
+        "run7": {"files": str(tmp_path / "run7.root"), "extraction": own}
+    }
+    validate(copy.deepcopy(config), SCHEMA)
+    training = copy.deepcopy(config["extraction"])
+    settings = configuration.apply_extraction(
+        config["extraction"], config["apply"]["datasets"]["run7"]
+    )
+    assert settings["tree"] == "Reco" and settings["branches"] == {"energy": "E"}
+    assert settings["n_bins"] == training["n_bins"] and "keep_trace_tables" not in settings
+    assert config["extraction"] == training
+    assert configuration.apply_dataset_files("run7", config["apply"]["datasets"]["run7"]) == [
+        str(tmp_path / "run7.root")
+    ]
+    with pytest.raises(ValueError, match=r"apply\.datasets\.run7\.files: .*missing\.root"):
+        configuration.apply_dataset_files("run7", {"files": str(tmp_path / "missing.root")})
+    config["apply"]["datasets"]["run7"]["extraction"]["selection"] = {}
+    with pytest.raises(WorkflowError):
+        validate(config, SCHEMA)

@@ -350,26 +350,73 @@ def test_paper_target(quick_run, tmp_path):
     assert blank_pages(pdf) == []
 
 
+def _training_outputs(results: Path) -> dict[str, str]:
+    """sha256 of every file of the training run (not apply's outputs, logs or benchmarks)."""
+    from uhecr.provenance import sha256_file
+
+    skip = ("apply", "logs", "benchmarks")
+    return {
+        str(p.relative_to(results)): sha256_file(p)
+        for p in sorted(results.rglob("*"))
+        if p.is_file() and p.relative_to(results).parts[0] not in skip
+    }
+
+
 def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
     """Target apply: new files without the primary branch -> per-station and per-shower
     predictions of the saved models (not refit), fitted fractions and a provenance record."""
     import mlflow.pyfunc
+    import uproot
     import yaml
 
     from conftest import write_unlabelled_mixture
     from uhecr.features import CLASSES
     from uhecr.provenance import sha256_file
 
+    # The new files name their tree and the energy branch otherwise than the training files:
+    # set for this dataset alone (apply.datasets.run42.extraction).
+    events = tmp_path / "events.root"
+    truth = write_unlabelled_mixture(events, {"proton": 500, "iron": 500}, 99, tmp_path)
     run42 = tmp_path / "run42.root"
-    truth = write_unlabelled_mixture(run42, {"proton": 500, "iron": 500}, 99, tmp_path)
+    with uproot.open(events) as f, uproot.recreate(run42) as out:
+        tree = f["Events"]
+        arrays = {b: tree[b].array() for b in tree.keys() if not b.startswith("n")}
+        arrays["E"] = arrays.pop("mc_energy")
+        types = {
+            k: v.type.content if v.ndim > 1 else np.asarray(v).dtype for k, v in arrays.items()
+        }
+        out.mktree("Reco", types)
+        out["Reco"].extend(arrays)
     overlay = tmp_path / "apply.yaml"
-    apply_cfg = {"datasets": {"run42": str(run42)}, "models": ["xgboost", "dae"]}
+    dataset = {"files": str(run42), "extraction": {"tree": "Reco", "branches": {"energy": "E"}}}
+    apply_cfg = {"datasets": {"run42": dataset}, "models": ["xgboost", "dae"]}
     overlay.write_text(yaml.safe_dump({"apply": apply_cfg}))
+    training = _training_outputs(quick_run)
     out = _in(quick_run, "--configfile", "config/quick.yaml", str(overlay), target="apply")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     planned = rules_run(out.stdout + out.stderr)
     assert "evaluate" not in planned and "search_worker" not in planned  # loaded, not refit
-    assert {"apply_extract", "apply_model"} <= planned
+    assert {"apply_extract", "apply_model"} == planned - {"apply", "applied_fractions_table"}
+    # The training run untouched: every file as it was, and nothing to do for its config.
+    assert _training_outputs(quick_run) == training
+    dry = _in(quick_run, "-n", "--configfile", "config/quick.yaml")
+    dry_log = dry.stdout + dry.stderr
+    assert dry.returncode == 0 and "Nothing to be done" in dry_log, dry_log[-3000:]
+    # The same names set globally (extraction.tree) would rerun the training extraction:
+    # make apply refuses before anything runs, naming the rules and the key to use instead.
+    ws = quick_run.parents[1]
+    quick = yaml.safe_load((ws / "config" / "quick.yaml").read_text())  # make takes one file
+    changed = {"extraction": {"tree": "Reco"}, "apply": {"datasets": {"run43": str(run42)}}}
+    (ws / "global-apply.yaml").write_text(yaml.safe_dump(configuration.merge(quick, changed)))
+    out = subprocess.run(
+        ["make", "apply", "CONFIG=global-apply.yaml"], cwd=ws, capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert (
+        "would rerun rules of the training run" in out.stderr and "extract_stations" in out.stderr
+    )
+    assert "apply.datasets.<name>.extraction" in out.stderr
+    assert _training_outputs(quick_run) == training and not (quick_run / "apply" / "run43").exists()
     features = pd.read_parquet(quick_run / "apply" / "run42" / "features.parquet")
     for model in ("xgboost", "dae"):
         d = quick_run / "apply" / "run42" / model
@@ -429,6 +476,28 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
     assert out.returncode != 0
     log = (quick_run / "logs" / "apply_model" / "again_svm.log").read_text()
     assert "apply.datasets.again" in log and "same content as training input" in log
+    # A recompressed copy (LZMA) of a training file without its primary branch, under another
+    # name: other bytes, the same stations; refused by the content check, naming the sample.
+    copy = tmp_path / "copy.root"
+    with uproot.open(quick_run / "raw" / "iron_00.root") as f:
+        tree = f["Events"]
+        keys = [b for b in tree.keys() if not b.startswith("n") and b != "mc_primary_pdg"]
+        arrays = {b: tree[b].array() for b in keys}
+    with uproot.recreate(copy, compression=uproot.LZMA(1)) as f:
+        types = {
+            k: v.type.content if v.ndim > 1 else np.asarray(v).dtype for k, v in arrays.items()
+        }
+        f.mktree("Events", types)
+        f["Events"].extend(arrays)
+    assert sha256_file(copy) != sha256_file(quick_run / "raw" / "iron_00.root")
+    overlay.write_text(
+        yaml.safe_dump({"apply": {"datasets": {"copy": str(copy)}, "models": ["svm"]}})
+    )
+    out = _in(quick_run, "--configfile", "config/quick.yaml", str(overlay), target="apply")
+    assert out.returncode != 0
+    log = (quick_run / "logs" / "apply_model" / "copy_svm.log").read_text()
+    assert "apply.datasets.copy: " in log and "showers have stations identical to training" in log
+    assert "training samples iron_00" in log
 
 
 def test_provenance_record(quick_run):

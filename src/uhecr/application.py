@@ -45,6 +45,29 @@ def check_not_training_data(dataset: str, files: list[dict], training_summary: d
             )
 
 
+def check_no_training_stations(dataset: str, table: pd.DataFrame, training_table) -> None:
+    """Stations of the dataset whose data equal a training station's (the merge's content
+    fingerprint, extraction.CONTENT_FINGERPRINT) are the training showers again, whatever the
+    file's name, compression, format or branch subset: an error naming the dataset, the
+    training samples and how many of the dataset's showers overlap."""
+    fingerprint = list(extraction.CONTENT_FINGERPRINT)
+    training = pd.read_parquet(training_table, columns=[*fingerprint, "shower_id", "sample"])
+    same = table[[*fingerprint, "shower_id"]].merge(
+        training, on=fingerprint, how="inner", suffixes=("", "_training")
+    )
+    if same.empty:
+        return
+    first = same.iloc[0]
+    raise InputDataError(
+        f"apply.datasets.{dataset}: {same['shower_id'].nunique()} of its "
+        f"{table['shower_id'].nunique()} showers have stations identical to training data "
+        f"(training samples {', '.join(sorted(map(str, same['sample'].unique())))}; e.g. "
+        f"shower {first['shower_id']} = training shower {first['shower_id_training']}): a "
+        "copy of training files (recompressed, converted or without some branches?); apply "
+        "the models to data they were not trained, selected or tested on"
+    )
+
+
 def _labels(primary: pd.Series) -> np.ndarray:
     """Class index per station, -1 where unlabelled (files without a primary branch)."""
     index = {c: i for i, c in enumerate(CLASSES)}
@@ -100,6 +123,7 @@ def apply_model(
     model_dir,
     test_predictions_path,
     training_summary_path,
+    training_table_path,
     selection: dict,
     composition_cfg: dict,
     hadronic_model: str,
@@ -115,6 +139,7 @@ def apply_model(
     check_not_training_data(dataset, dataset_summary["files"], training_summary)
 
     table = pd.read_parquet(features_path)
+    check_no_training_stations(dataset, table, training_table_path)
     table, selected = extraction.select_stations(table, selection)
     if table.empty:
         raise InputDataError(

@@ -55,6 +55,30 @@ def load(*overlays: str | Path, validate: bool = True) -> dict:
 GLOB_CHARACTERS = set("*?[")
 
 
+# The extraction keys a dataset to apply the models to may set for itself (the rest of
+# section extraction concerns the training files only).
+APPLY_EXTRACTION_KEYS = (
+    "tree", "step_size", "n_pmts", "n_bins", "entry", "on_bad_station", "branches",
+    "zlib_library",
+)  # fmt: skip
+
+
+def apply_dataset_files(name: str, spec) -> list[str]:
+    """The files of dataset ``name`` of apply.datasets, given as its files or as a mapping with
+    them under ``files`` (input_paths: checked, errors name the config key)."""
+    if isinstance(spec, dict):
+        return input_paths(f"{name}.files", spec["files"], "apply.datasets")
+    return input_paths(name, spec, "apply.datasets")
+
+
+def apply_extraction(training: dict, spec) -> dict:
+    """A dataset's extraction settings: the training's (``training``: section extraction) with
+    the dataset's own ``extraction`` block over them (its branches merged into the mapping)."""
+    settings = {k: copy.deepcopy(training[k]) for k in APPLY_EXTRACTION_KEYS}
+    own = spec.get("extraction", {}) if isinstance(spec, dict) else {}
+    return merge(settings, own)
+
+
 def input_paths(name: str, spec: str | list[str], section: str = "data.input_files") -> list[str]:
     """The files of sample ``name`` (config ``<section>.<name>``): one path, a list of paths,
     or glob patterns (sorted matches), each file once. Raises ValueError naming the key when a
