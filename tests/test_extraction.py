@@ -360,13 +360,16 @@ def test_unknown_primary_code(tmp_path):
     write_small_file(root, n_stations=20)
 
     def recode(a):
-        a["mc_primary_pdg"] = np.full(len(a["event_id"]), 22, dtype=np.int32)  # a photon
+        codes = np.asarray(a["mc_primary_pdg"]).copy()
+        codes[2:] = 22  # photons from the third event (tree entry 2) on
+        a["mc_primary_pdg"] = codes.astype(np.int32)
         return a
 
     bad = rewrite_events(root, tmp_path / "photon.root", recode)
     with pytest.raises(
         InputDataError,
-        match=r"photon.root: .*branch 'mc_primary_pdg' .*unknown particle code\(s\) \[22\]",
+        match=r"photon.root: .*branch 'mc_primary_pdg' .*unknown particle code\(s\) \[22\] "
+        r"\(first at entry 2\)",
     ):
         _extract(bad, tmp_path)
 

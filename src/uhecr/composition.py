@@ -40,8 +40,13 @@ from uhecr.features import CLASSES
 log = logging.getLogger(__name__)
 
 LN_A = np.log([physics.PRIMARY_MASS[c] for c in CLASSES])
-# A fraction's error above this means the fit cannot tell the classes apart in that bin.
-UNCONSTRAINED_ERROR = 0.5
+# A fraction known no better than this (its error; a fraction's SD is at most 0.5) means the
+# fit cannot tell the classes apart in that bin: the numbers are kept, and flagged.
+UNCONSTRAINED_ERROR = 0.25
+# Pseudo-samples behind the errors of a fit of new data (fit_sample): HESSE's curvature errors
+# fail with tens of showers (a fraction fitted at 0 or 1 gets +-0.002 from 50 showers; tests
+# /test_composition.py measures the coverage).
+SAMPLE_TOYS = 200
 
 
 @dataclass(frozen=True)
@@ -131,15 +136,22 @@ def histogram_bins(n_bins: int, smallest_template: int) -> int:
 
 
 def fit_sample(
-    templates: pd.DataFrame, sample: pd.DataFrame, s: CompositionSettings
+    templates: pd.DataFrame,
+    sample: pd.DataFrame,
+    s: CompositionSettings,
+    seed: int = 0,
+    n_toys: int = SAMPLE_TOYS,
 ) -> pd.DataFrame:
     """Fractions and <ln A> of a sample of showers (new data, labelled or not) per lg E bin.
 
     ``templates``: shower observables of labelled showers the model was not trained or
     selected on (the test showers), all of them; ``sample``: the showers to analyse. A bin is
     fitted when the sample has a shower in it and every class has >= 2 template showers there;
-    otherwise its row says why. Where the sample is labelled (``label`` >= 0 everywhere) its
-    true fractions are given too, for checks on simulated data."""
+    otherwise its row says why. Errors: the larger of HESSE's and the SD over refits of
+    pseudo-samples of the bin's size drawn from the fitted mixture (toy_errors, seeded by
+    ``seed`` and the bin; ``toys``: how many converged); ``ln_a_hesse_error``: HESSE's alone.
+    Where the sample is labelled (``label`` >= 0 everywhere) its true fractions are given too,
+    for checks on simulated data."""
     edges_e = np.asarray(s.lg_energy_bins)
     t_bin = np.digitize(templates["lg_energy"].to_numpy(), edges_e) - 1
     d_bin = np.digitize(sample["lg_energy"].to_numpy(), edges_e) - 1
@@ -178,19 +190,22 @@ def fit_sample(
             dtype=float,
         )
         fit = fit_fractions(np.histogram(x, edges)[0], edges, tmpl)
+        toys = toy_errors(fit, tmpl, edges, len(x), np.random.default_rng([seed, b]), n_toys)
+        fraction_errors = np.fmax(fit["fraction_errors"], toys["fraction_errors"])
         status = "fitted" if fit["valid"] else "fit did not converge"
-        if fit["valid"] and fit["fraction_errors"].max() > UNCONSTRAINED_ERROR:
-            # Templates that hardly differ: the numbers are kept, and flagged.
-            status = "fitted: fractions unconstrained (an error > 0.5)"
+        if fit["valid"] and fraction_errors.max() > UNCONSTRAINED_ERROR:
+            status = f"fitted: fractions unconstrained (an error > {UNCONSTRAINED_ERROR})"
         row.update(
             status=status,
             n_bins=n_bins,
             ln_a=fit["ln_a"],
-            ln_a_error=fit["ln_a_error"],
+            ln_a_error=max(fit["ln_a_error"], toys["ln_a_error"]),
+            ln_a_hesse_error=fit["ln_a_error"],
+            toys=toys["n_valid"],
         )
         for c, cls in enumerate(CLASSES):
             row[f"f_{cls}"] = fit["fractions"][c]
-            row[f"f_{cls}_error"] = fit["fraction_errors"][c]
+            row[f"f_{cls}_error"] = fraction_errors[c]
         if labelled:
             truth = np.bincount(sample["label"].to_numpy()[d_bin == b], minlength=len(CLASSES))
             truth = truth / truth.sum()
@@ -199,6 +214,38 @@ def fit_sample(
                 row[f"f_{cls}_true"] = float(truth[c])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def toy_errors(fit: dict, templates: np.ndarray, edges, n_showers: int, rng, n_toys=SAMPLE_TOYS):
+    """SDs of the fractions and <ln A> over refits of pseudo-samples of ``n_showers`` showers
+    drawn from the fitted mixture (plus one shower of every class), each with its templates
+    fluctuated (Poisson): the spread the
+    fit really has at this sample size, where HESSE's curvature fails (few showers, fractions
+    at 0 or 1). ``n_valid``: the refits that converged (the SDs are over those)."""
+    shapes = templates / templates.sum(axis=1, keepdims=True)
+    # One expected shower added per class: a fit at 0 cannot tell no shower of a class from
+    # one, and toys without the class would call the boundary certain (an SD of ~0.01).
+    mixture = np.clip(fit["fractions"], 0, None) * n_showers + 1.0
+    expected = (mixture / mixture.sum()) @ shapes
+    fractions, ln_a = [], []
+    for _ in range(n_toys):
+        toy = fit_fractions(
+            rng.multinomial(n_showers, expected / expected.sum()), edges, rng.poisson(templates)
+        )
+        if toy["valid"]:
+            fractions.append(toy["fractions"])
+            ln_a.append(toy["ln_a"])
+    if len(ln_a) < 2:
+        return {
+            "fraction_errors": np.full(len(CLASSES), np.nan),
+            "ln_a_error": np.nan,
+            "n_valid": len(ln_a),
+        }
+    return {
+        "fraction_errors": np.std(fractions, axis=0, ddof=1),
+        "ln_a_error": float(np.std(ln_a, ddof=1)),
+        "n_valid": len(ln_a),
+    }
 
 
 def fit_fractions(counts: np.ndarray, edges: np.ndarray, templates: np.ndarray) -> dict:

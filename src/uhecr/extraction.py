@@ -105,13 +105,18 @@ def _quarantine_schema() -> pa.Schema:
 UNLABELLED = "unknown"
 
 
-def _primary_names(codes: np.ndarray, path: Path, layout: InputLayout) -> np.ndarray:
+def _primary_names(
+    codes: np.ndarray, path: Path, layout: InputLayout, entries: np.ndarray
+) -> np.ndarray:
+    """Class names of the particle codes; an unknown code is an error naming the first tree
+    entry that has it."""
     unknown = sorted(set(np.unique(codes).tolist()) - set(feat.PRIMARY_CODES))
     if unknown:
+        first = int(entries[np.flatnonzero(np.isin(codes, unknown))[0]])
         raise InputDataError(
             f"{path}: tree {layout.tree!r} branch {layout.branches['primary']!r} "
-            f"(extraction.branches.primary) has unknown particle code(s) {unknown[:5]}; "
-            f"known PDG/CORSIKA codes: {sorted(feat.PRIMARY_CODES)}"
+            f"(extraction.branches.primary) has unknown particle code(s) {unknown[:5]} (first at "
+            f"entry {first}); known PDG/CORSIKA codes: {sorted(feat.PRIMARY_CODES)}"
         )
     lookup = np.vectorize(feat.PRIMARY_CODES.__getitem__, otypes=[object])
     return lookup(codes)
@@ -402,7 +407,9 @@ def _extract(
                     "event_id": pa.array(c["event_id"][good].astype(np.int64)),
                     "station_id": pa.array(c["station_id"][good].astype(np.int32)),
                     "primary": pa.array(
-                        _primary_names(c["primary"][good], root_path, layout).astype(str)
+                        _primary_names(
+                            c["primary"][good], root_path, layout, c["entry"][good]
+                        ).astype(str)
                         if "primary" in c
                         else np.full(int(good.sum()), UNLABELLED)
                     ),

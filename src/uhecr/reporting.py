@@ -923,8 +923,10 @@ def landing_page(description_path, reference_csv, out_rst, run_name: str, catego
 APPLIED_CAPTION = (
     "Primary fractions and <ln A> of each applied dataset per lg E bin: binned maximum-"
     "likelihood template fit (iminuit, Barlow-Beeston-lite) of the model's shower-level ln A "
-    "estimate, templates from the model's held-out test showers; errors: HESSE, propagated "
-    "from the yields. The method's bias and coverage at these settings are in the "
+    "estimate, templates from the model's held-out test showers; errors: the larger of HESSE "
+    "(propagated from the yields) and the SD of refits of pseudo-samples of the bin's size "
+    "drawn from the fitted mixture (HESSE alone is far too tight for tens of showers and at "
+    "fractions of 0 or 1). The method's bias and coverage at these settings are in the "
     "composition table. True values only where the files carry the primary. Showers: those "
     "fitted; left out: showers outside the model's training domain (uhecr.domain: a feature, "
     "lg E, zenith, core distance or the multiplicity outside the training range) or outside "
