@@ -14,7 +14,9 @@ rule evaluate:
         f"{BENCH}/evaluate/{{model}}.tsv"
     conda:
         "../envs/ml.yaml"
-    threads: 2
+    # One thread: the refits use about one core (mean load 0.3-1.1 cores measured), and two
+    # would keep every other job waiting while one runs.
+    threads: 1
     resources:
         runtime=120,
         mem_mb=8000,

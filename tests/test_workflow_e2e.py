@@ -454,7 +454,7 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
         record = json.loads((d / "provenance.json").read_text())
         assert record["inputs"][0]["sha256"] == sha256_file(run42)
         assert record["model"]["training"]["fit"]["model"] == model
-        assert record["model"]["training"]["fit"]["threads"] == 2  # rule evaluate's, --cores 2
+        assert record["model"]["training"]["fit"]["threads"] == 1  # rule evaluate's
         assert record["model"]["files_sha256"]["MLmodel"] == sha256_file(
             quick_run / "models" / model / "MLmodel"
         )
