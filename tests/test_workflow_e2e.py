@@ -354,11 +354,15 @@ def _training_outputs(results: Path) -> dict[str, str]:
     """sha256 of every file of the training run (not apply's outputs, logs or benchmarks)."""
     from uhecr.provenance import sha256_file
 
-    skip = ("apply", "logs", "benchmarks")
+    def applying(relative: Path) -> bool:
+        return relative.parts[0] in ("apply", "logs", "benchmarks") or relative.name.startswith(
+            "applied_fractions."
+        )
+
     return {
         str(p.relative_to(results)): sha256_file(p)
         for p in sorted(results.rglob("*"))
-        if p.is_file() and p.relative_to(results).parts[0] not in skip
+        if p.is_file() and not applying(p.relative_to(results))
     }
 
 
