@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, print_table, write_json  # noqa: E402
 
-from uhecr import search, splits  # noqa: E402
+from uhecr import models, search, splits  # noqa: E402
 
 SEED = 1234
 THREADS = 1  # threads of rule search_worker (rules/search.smk)
@@ -141,8 +141,6 @@ def _worker(args):
 def _fits(args):
     """Fit one model ``n`` times (after an untimed warm-up fit, then a barrier so that parallel
     processes start their timed fits together); returns (start, end) stamps."""
-    from uhecr import models
-
     model, params, data, features, n, barrier = args
     (X, y, groups) = data["train"]
     every = slice(None, None, max(1, len(X) // 500))  # a spread-out subset: every class
@@ -606,7 +604,7 @@ def _structured(model, cfg, flat: dict) -> dict:
 
     fixed = cfg.get("fixed", {})
     suggested = {k: v for k, v in flat.items() if k not in fixed}
-    return {**search._params_from_trial(suggested, parse_space(cfg["space"], model)), **fixed}
+    return {**search.params_from_trial(suggested, parse_space(cfg["space"], model)), **fixed}
 
 
 def main() -> None:
@@ -645,7 +643,7 @@ def main() -> None:
     parser.add_argument(
         "--models",
         nargs="+",
-        choices=["xgboost", "dae", "svm", "sdae", "vae", "deepsets", "xgboost_shower"],
+        choices=list(models.MODELS),
         default=["xgboost", "dae"],
     )
     parser.add_argument("--epochs", type=int, default=20, help="epochs per pruning trial")

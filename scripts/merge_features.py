@@ -5,8 +5,8 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")
 from uhecr import extraction
-from uhecr.features import CLASSES
 from uhecr.jobs import rule_job
+from uhecr.showers import CLASSES
 
 with rule_job(snakemake) as log:
     summary = extraction.merge_feature_tables(

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from uhecr import application, model_store, models
-from uhecr.features import CLASSES
 from uhecr.io import InputDataError
+from uhecr.showers import CLASSES
 
 FEATURES = ["lg_energy", "zenith_deg", "core_distance_m", "lg_total_signal", "rise_time_ns"]
 

@@ -6,7 +6,7 @@ import pytest
 
 from uhecr import composition as comp
 from uhecr import evaluation, physics
-from uhecr.features import CLASSES
+from uhecr.showers import CLASSES
 
 # Synthetic classifier output: one overlapping Gaussian per class (the real ones overlap more).
 CENTRES = np.array([1.6, 1.9, 2.2, 2.5])

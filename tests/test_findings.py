@@ -29,7 +29,7 @@ def test_code_hash_follows_the_code_and_not_the_docs(tmp_path):
     (copy / "docs" / "results.md").write_text("committing the findings changes no hash")
     (copy / "README.md").write_text("neither does the README")
     assert findings.code_hash(copy) == findings.code_hash(ROOT)
-    module = copy / "src" / "uhecr" / "search.py"
+    module = copy / "src" / "uhecr" / "search" / "worker.py"
     module.write_text(module.read_text() + "\n# a change\n")
     assert findings.code_hash(copy) != findings.code_hash(ROOT)
     renamed = copy / "scripts" / "split.py"

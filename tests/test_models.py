@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from uhecr import models
+from uhecr.models import autoencoders, deepsets, keras_layers, keras_training
 
 FAST = {
     "svm": {"C": 1.0, "kernel": "rbf", "n_components": 50},
@@ -179,31 +180,31 @@ def test_autoencoder_probabilities_follow_the_lowest_error_rule():
     "name, epochs", [("dae", 1), ("dae", 3), ("sdae", 3), ("vae", 3), ("deepsets", 3)]
 )
 def test_keras_input_pipeline_trains_bit_identically_to_arrays_in_order(name, epochs):
-    """Without shuffling, ``_fit``/``_predict`` (tf.data without its autotuning thread, which
+    """Without shuffling, ``fit_arrays``/``predict_arrays`` (tf.data without its autotuning thread, which
     slowed parallel sweep workers) must give the very training and predictions of Keras on
     arrays: the same batches and the same optimizer steps (schedules, Adam's bias correction;
     an unknown length would add an empty step per epoch). Deep Sets has two inputs, the SDAE a
     OneCycle schedule, the VAE sampling."""
-    tf, keras = models._keras(1)
+    tf, keras = keras_layers.keras_modules(1)
     tf.config.experimental.enable_op_determinism()  # as the models' fit does
     rng = np.random.default_rng(0)
     if name != "deepsets":
         (X, y, _), _ = _data(600)
         Xs = ((X - X.mean(axis=0)) / X.std(axis=0)).astype(np.float32)
         x, target = Xs, np.concatenate([Xs, np.eye(4, dtype=np.float32)[y]], axis=1)
-        build = partial(models._build_joint_autoencoders, name, FAST[name], 5, 5 * epochs, 3)
+        build = partial(autoencoders.build_joint_autoencoders, name, FAST[name], 5, 5 * epochs, 3)
     else:
         mask = (rng.random((290, 6)) < 0.7).astype(np.float32)
         x = (rng.normal(size=(290, 6, 5)).astype(np.float32) * mask[..., None], mask)
         target = rng.integers(0, 4, 290)
-        build = partial(models._build_deep_sets, FAST[name], 5, 3)
+        build = partial(deepsets.build_deep_sets, FAST[name], 5, 3)
 
     def trained(via_batches: bool):
         keras.utils.set_random_seed(3)
         net = build()
         if via_batches:  # the helpers the models train and predict with
-            models._fit(net, x, target, 64, epochs, callbacks=[], seed=None)
-            return net, models._predict(net, x, 100)
+            keras_training.fit_arrays(net, x, target, 64, epochs, callbacks=[], seed=None)
+            return net, keras_training.predict_arrays(net, x, 100)
         inputs = list(x) if isinstance(x, tuple) else x
         net.fit(inputs, target, batch_size=64, epochs=epochs, shuffle=False, verbose=0)
         return net, net.predict(inputs, batch_size=100, verbose=0)
@@ -212,8 +213,10 @@ def test_keras_input_pipeline_trains_bit_identically_to_arrays_in_order(name, ep
     for wa, wb in zip(net_a.get_weights(), net_b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
     np.testing.assert_array_equal(pred_a, pred_b)
-    assert models._batches(x, batch_size=100).options().autotune.enabled is False
-    assert len(models._batches(x, batch_size=100)) == -(-len(target) // 100)  # as for arrays
+    assert keras_training.batch_pipeline(x, batch_size=100).options().autotune.enabled is False
+    assert len(keras_training.batch_pipeline(x, batch_size=100)) == -(
+        -len(target) // 100
+    )  # as for arrays
 
 
 @pytest.mark.slow
@@ -221,7 +224,7 @@ def test_keras_training_reshuffles_every_epoch_and_repeats_with_the_seed():
     """Inside a real ``fit``, every epoch sees every sample once, in a new order, with the
     inputs of several-input models kept row-aligned; the same seed gives the same orders.
     (Keras's own ``shuffle=True`` after ``set_random_seed`` repeats one order every epoch.)"""
-    tf, keras = models._keras(1)
+    tf, keras = keras_layers.keras_modules(1)
     n, batch, epochs = 10, 4, 4
 
     class Recorder(keras.Model):
@@ -238,7 +241,9 @@ def test_keras_training_reshuffles_every_epoch_and_repeats_with_the_seed():
         net = Recorder([a, b], keras.layers.Dense(1)(keras.layers.Concatenate()([a, b])))
         net.compile(run_eagerly=True)
         first = np.arange(n, dtype=np.float64)[:, None]  # float64: cast like Keras's arrays
-        models._fit(net, (first, 2 * first), np.arange(n), batch, epochs, [], seed=seed)
+        keras_training.fit_arrays(
+            net, (first, 2 * first), np.arange(n), batch, epochs, [], seed=seed
+        )
         per_epoch = -(-n // batch)
         assert [len(b) for b in seen] == [4, 4, 2] * epochs
         return [np.concatenate(seen[e * per_epoch : (e + 1) * per_epoch]) for e in range(epochs)]
@@ -251,12 +256,14 @@ def test_keras_training_reshuffles_every_epoch_and_repeats_with_the_seed():
     assert [tuple(o) for o in orders(seed=1)] == [tuple(o) for o in shuffled]
     assert [tuple(o) for o in orders(seed=2)] != [tuple(o) for o in shuffled]
     assert all(tuple(o) == tuple(range(n)) for o in orders(seed=None))
-    predicted = models._predict(
+    predicted = keras_training.predict_arrays(
         keras.Sequential([keras.Input((1,)), keras.layers.Identity()]), np.arange(9.0)[:, None], 4
     )
     np.testing.assert_array_equal(predicted[:, 0], np.arange(9.0))  # predictions keep the order
     with pytest.raises(ValueError, match=r"differ in length: \[10, 10, 12\]"):
-        models._batches((np.zeros((10, 1)), np.zeros((10, 1))), np.zeros(12), 4, seed=1)
+        keras_training.batch_pipeline(
+            (np.zeros((10, 1)), np.zeros((10, 1))), np.zeros(12), 4, seed=1
+        )
 
 
 # Run in a fresh process: the cap must reach libraries that the model's first fit loads. The
@@ -266,6 +273,7 @@ import json, sys
 import numpy as np
 from threadpoolctl import threadpool_info
 from uhecr import models
+from uhecr.models import autoencoders, deepsets, keras_layers, keras_training
 
 name = sys.argv[1]
 pools = lambda: sorted({p["num_threads"] for p in threadpool_info()})
@@ -314,3 +322,49 @@ def test_fit_caps_the_native_thread_pools_at_threads_from_the_first_fit(name, th
     for cls in models.MODELS.values():
         for method in ("fit", "predict_proba"):
             assert hasattr(getattr(cls, method), "__wrapped__"), f"{cls.__name__}.{method}"
+
+
+def test_the_registry_is_what_the_config_schema_and_the_bench_offer():
+    """One list of models (``registry.MODEL_CLASSES``), each declaring its key, label, level and
+    parameters with defaults: the config schema names exactly these models everywhere it names
+    models, the benchmark offers them, and every parameter the default config sets is one the
+    model declares, with a value of its default's type."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    schema_text = (root / "config" / "schema.yaml").read_text()
+    enums = re.findall(r"enum: \[(svm[^\]]*)\]", schema_text)
+    assert enums, "config/schema.yaml names no models"
+    for enum in enums:
+        assert [m.strip() for m in enum.split(",")] == list(models.MODELS)
+    pattern = re.search(r'"\^\((svm[^)]*)\)\$"', schema_text)
+    assert pattern and pattern[1].split("|") == list(models.MODELS)
+    schema = yaml.safe_load(schema_text)
+    assert schema["properties"]["models"]["required"][2:] == list(models.MODELS)
+    bench = subprocess.run(
+        [sys.executable, str(root / "bench" / "bench_search.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "{" + ",".join(models.MODELS) + "}" in bench.replace("\n", "").replace(" ", "")
+
+    config = yaml.safe_load((root / "config" / "config.yaml").read_text())["models"]
+    for name, cls in models.MODELS.items():
+        assert (
+            cls.name == name
+            and cls.label == models.LABELS[name]
+            and cls.level in ("station", "shower")
+        )
+        if cls.resource is not None:
+            assert cls.resource == (cls.resource[0], cls.parameters[cls.resource[0]])
+        for key, value in config[name].get("fixed", {}).items():
+            default = cls.parameters[key]  # KeyError: a parameter the model does not declare
+            kinds = (int, float) if isinstance(default, (int, float)) else type(default)
+            if not isinstance(default, bool):
+                assert isinstance(value, kinds) or (key == "encoding_dim"), (name, key, value)

@@ -8,6 +8,7 @@ import pytest
 
 from uhecr import evaluation, reporting
 from uhecr.evaluation import COMPARISON_COLUMNS, IntervalSettings
+from uhecr.reporting.style import error_bars
 
 INTERVALS = IntervalSettings(n_resamples=2000, seed=4)
 
@@ -440,7 +441,7 @@ def test_a_bin_with_no_right_shower_is_drawn(tmp_path):
     axes = reporting.plot_shower_accuracy({"xgboost": m}, tmp_path / "showers.png")
     drawn = [ln for ln in axes[1].lines if ln.get_linestyle() == "-"][0]
     assert drawn.get_ydata()[0] == 0.0
-    bars = reporting._bars([0.0, 0.5, np.nan], [2.8e-17, 0.6, np.nan], [0.34, 0.7, np.nan])
+    bars = error_bars([0.0, 0.5, np.nan], [2.8e-17, 0.6, np.nan], [0.34, 0.7, np.nan])
     np.testing.assert_allclose(bars[:, :2], [[0.0, 0.0], [0.34, 0.2]])
     assert np.isnan(bars[:, 2]).all()  # no interval, no bar
 
@@ -475,3 +476,20 @@ def test_shower_level_models_show_only_per_shower_numbers(tmp_path):
         {"deepsets": {**shower, "binned": None}}, tmp_path / "b.png"
     )
     assert "no station-level model" in axes[0].texts[0].get_text()
+
+
+def test_one_colour_per_primary_in_every_figure():
+    """The validation and composition figures draw a primary in one colour: one map from the
+    primaries to colours, which the composition figure uses too (it once had its own, protons
+    blue and iron red against red and blue elsewhere)."""
+    import inspect
+
+    from uhecr.showers import CLASSES
+
+    maps = [
+        name
+        for name, value in vars(reporting).items()
+        if isinstance(value, dict) and set(value) == set(CLASSES)
+    ]
+    assert maps == ["PRIMARY_COLORS"], maps
+    assert "PRIMARY_COLORS[cls]" in inspect.getsource(reporting.plot_composition)

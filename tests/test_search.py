@@ -178,7 +178,7 @@ def test_a_slot_whose_job_is_gone_is_reopened_by_a_waiting_worker(tmp_path):
     orphan = search.claim_slot(study)
     assert orphan.user_attrs["slot"] == 0
     study._storage.set_trial_user_attr(orphan._trial_id, "worker", "00")
-    gone = {**search._job_of_this_process(), "pid": 2**22 + 1, "start": "0"}  # no such process
+    gone = {**search.job_of_this_process(), "pid": 2**22 + 1, "start": "0"}  # no such process
     study.set_user_attr("worker_00_job", gone)
     other = _worker((journal, info, "01", tracking, 4))
     assert sorted(t["slot"] for t in other["trials"]) == [0, 1, 2, 3]
@@ -206,7 +206,7 @@ def test_a_slot_of_a_worker_no_longer_started_is_finished_by_the_others(tmp_path
     last = waiting[-1]
     assert study._storage.set_trial_state_values(last._trial_id, state=TrialState.RUNNING)
     study._storage.set_trial_user_attr(last._trial_id, "worker", "03")
-    gone = {**search._job_of_this_process(), "pid": 2**22 + 1, "start": "0"}  # no such process
+    gone = {**search.job_of_this_process(), "pid": 2**22 + 1, "start": "0"}  # no such process
     study.set_user_attr("worker_03_job", gone)
     # Slot 2: killed by a process that died before it enqueued the retry.
     lost = waiting[2]
@@ -310,7 +310,7 @@ def test_a_trial_sees_only_the_batches_before_its_own(tmp_path, monkeypatch):
         histories[len(histories)] = [t.user_attrs["slot"] for t in history.trials]
         return history
 
-    monkeypatch.setattr(search, "history_study", spy)
+    monkeypatch.setattr(search.worker, "history_study", spy)
     cfg, search_cfg = SCHEDULED["svm"]  # 8 slots, 2 per batch
     _sweep_with_workers(tmp_path / "one", "svm", cfg, search_cfg, 1)
     assert search.batch_start(5, 2) == 4 and search.batch_start(4, 2) == 4
@@ -873,9 +873,9 @@ def test_a_worker_still_running_from_a_killed_snakemake_is_stopped_first(tmp_pat
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         record = {
-            "host": search._job_of_this_process()["host"],
+            "host": search.job_of_this_process()["host"],
             "pid": orphan.pid,
-            "start": search._process_start(orphan.pid),
+            "start": search.process_start(orphan.pid),
         }
         study.set_user_attr("worker_00_job", record)
         stranger = {**record, "start": "0"}  # same pid, another process's start time
@@ -884,7 +884,7 @@ def test_a_worker_still_running_from_a_killed_snakemake_is_stopped_first(tmp_pat
         assert search.claim_worker(study, "00") == record
         assert orphan.wait(timeout=30) == -15  # SIGTERM
         study = optuna.load_study(study_name="t-svm", storage=storage)
-        assert study.user_attrs["worker_00_job"] == search._job_of_this_process()
+        assert study.user_attrs["worker_00_job"] == search.job_of_this_process()
         assert search.claim_worker(study, "00") is None  # itself: nothing to stop
     finally:
         orphan.kill()
@@ -898,15 +898,15 @@ def test_local_jobs_in_one_slurm_allocation_are_told_apart_by_pid(monkeypatch):
     import sys
 
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
-    me = search._job_of_this_process()
-    assert me["slurm_job"] == "4242" and me["pid"] and search._still_running(me)
+    me = search.job_of_this_process()
+    assert me["slurm_job"] == "4242" and me["pid"] and search.still_running(me)
     dead = {**me, "pid": 2**22 + 1, "start": "0"}
-    assert not search._still_running(dead)
+    assert not search.still_running(dead)
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        record = {**me, "pid": orphan.pid, "start": search._process_start(orphan.pid)}
-        assert search._still_running(record)
-        search._stop(record)  # a SIGTERM to the process, no scancel of job 4242
+        record = {**me, "pid": orphan.pid, "start": search.process_start(orphan.pid)}
+        assert search.still_running(record)
+        search.stop_job(record)  # a SIGTERM to the process, no scancel of job 4242
         assert orphan.wait(timeout=30) == -15
     finally:
         orphan.kill()

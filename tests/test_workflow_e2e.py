@@ -374,8 +374,8 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
     import yaml
 
     from conftest import write_unlabelled_mixture
-    from uhecr.features import CLASSES
     from uhecr.provenance import sha256_file
+    from uhecr.showers import CLASSES
 
     # The new files name their tree and the energy branch otherwise than the training files:
     # set for this dataset alone (apply.datasets.run42.extraction).

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uhecr import composition, domain, evaluation, extraction, model_store, provenance
-from uhecr.features import CLASSES
+from uhecr import composition, domain, extraction, model_store, provenance
 from uhecr.io import InputDataError
+from uhecr.showers import CLASSES, shower_log_scores
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _labels(primary: pd.Series) -> np.ndarray:
 def shower_predictions(stations: pd.DataFrame) -> pd.DataFrame:
     """One row per shower: the normalised geometric mean of its stations' probabilities, the
     predicted primary (the product rule's) and the ln A estimate of the composition fit."""
-    scores = evaluation.shower_log_scores(stations)
+    scores = shower_log_scores(stations)
     showers = composition.shower_observables(stations, scores=scores)
     # The argmax of the summed log-probabilities itself, as the evaluation takes it (the
     # normalised probabilities can round a near tie into an exact one).

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from uhecr import evaluation, physics
-from uhecr.features import CLASSES
+from uhecr import physics
+from uhecr.showers import CLASSES, ShowerScores, shower_log_scores
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,14 @@ def mixture_vector(mixture: dict, key: str = "composition.mixtures") -> np.ndarr
 def shower_observables(
     predictions: pd.DataFrame,
     xmax: pd.Series | None = None,
-    scores: evaluation.ShowerScores | None = None,
+    scores: ShowerScores | None = None,
 ) -> pd.DataFrame:
     """One row per shower: label, lg E, number of stations, the normalised geometric mean of
     its stations' class probabilities (``p_<class>``: its argmax is the product rule's), the
     classifier's ln A estimate and (if ``xmax``, indexed by shower id, is given) the true Xmax.
-    ``scores``: ``evaluation.shower_log_scores(predictions)`` if the caller has it already."""
+    ``scores``: ``shower_log_scores(predictions)`` if the caller has it already."""
     if scores is None:
-        scores = evaluation.shower_log_scores(predictions)
+        scores = shower_log_scores(predictions)
     mean_logp = scores.score / scores.n_stations[:, None]
     post = np.exp(mean_logp - mean_logp.max(axis=1, keepdims=True))
     post /= post.sum(axis=1, keepdims=True)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 from itertools import combinations
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from uhecr import models, splits
-from uhecr.features import CLASSES
 from uhecr.models import LABELS
+from uhecr.showers import CLASSES, shower_log_scores
 from uhecr.uncertainty import (
     IntervalSettings,
     cluster_robust_se,
@@ -224,42 +223,6 @@ def binned_event_accuracy(showers: pd.DataFrame, confidence: float) -> dict:
             )
         out[column] = rows
     return out
-
-
-class ShowerScores(NamedTuple):
-    """Stations grouped into showers (sorted by id); ``codes``: each station's shower row."""
-
-    showers: np.ndarray
-    codes: np.ndarray
-    n_stations: np.ndarray
-    score: np.ndarray  # (n_showers, n_classes): sum over the stations of log p_k
-    label: np.ndarray
-
-    def first(self, predictions: pd.DataFrame, column: str) -> np.ndarray:
-        """Per shower, ``column`` of its first station (a shower-level quantity)."""
-        return predictions.groupby(self.codes)[column].first().to_numpy()
-
-
-def shower_log_scores(predictions: pd.DataFrame) -> ShowerScores:
-    """Per shower, the sum over its stations of log p_k (the product rule's score, ``EVENT_RULE``),
-    its station count and label.
-
-    The one grouping that every shower-level result uses (evaluation, composition, application),
-    so their predicted primaries agree. Stations of one shower with different labels are an error.
-    """
-    if predictions["label"].isna().any():
-        raise ValueError("stations without a label (NaN): unlabelled stations carry label -1")
-    proba_cols = [f"p_{c}" for c in CLASSES]
-    logp = np.log(np.clip(predictions[proba_cols].to_numpy(dtype=float), 1e-300, None))
-    codes, showers = pd.factorize(predictions["shower_id"], sort=True)
-    score = np.zeros((len(showers), len(CLASSES)))
-    np.add.at(score, codes, logp)
-    n_stations = np.bincount(codes, minlength=len(showers))
-    labels = predictions.groupby(codes)["label"].agg(["min", "max"])
-    if (labels["min"] != labels["max"]).any():
-        bad = showers[labels.index[labels["min"] != labels["max"]][0]]
-        raise ValueError(f"shower {bad!r} has stations with different true primaries")
-    return ShowerScores(np.asarray(showers), codes, n_stations, score, labels["min"].to_numpy())
 
 
 def combine_stations(predictions: pd.DataFrame) -> pd.DataFrame:

@@ -35,6 +35,7 @@ from uhecr.io import (
 )
 from uhecr.provenance import sha256_file
 from uhecr.schema import FEATURE_SCHEMA, validate_table
+from uhecr.showers import CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +323,82 @@ def _write_summary(summary: dict, summary_path) -> None:
         tmp.replace(summary_path)
 
 
+def _check_unique_stations(c: dict, root_path, layout: InputLayout) -> None:
+    """A station id appears once per event."""
+    repeated = pd.DataFrame({"event": c["event_id"], "station": c["station_id"]}).duplicated()
+    if repeated.any():
+        k = int(np.argmax(repeated.to_numpy()))
+        raise InputDataError(
+            f"{root_path}: tree {layout.tree!r}: station id {c['station_id'][k]} "
+            f"appears twice in event {c['event_id'][k]} at entry {c['entry'][k]} "
+            f"(branch {layout.branches['station_id']!r}, config key "
+            "extraction.branches.station_id)"
+        )
+
+
+def _check_same_optional_branches(c: dict, optional, source: str, sample: str):
+    """Every file of a sample has the same optional branches; returns (first file, branches)."""
+    present = {k for k in OPTIONAL if k in c}
+    if optional is None:
+        return (source, present)
+    if present != optional[1]:
+        raise InputDataError(
+            f"{source} and {optional[0]}, files of sample {sample!r}, differ in the "
+            f"optional branches present ({sorted(present)} vs "
+            f"{sorted(optional[1])}, extraction.branches): one sample, one layout"
+        )
+    return optional
+
+
+def _check_events_unique_across_files(seen_events, sample_events, source: str, sample: str):
+    for event_id in seen_events.keys() & sample_events.keys():
+        raise InputDataError(
+            f"event id {event_id} is in {sample_events[event_id]} and in {source}, both "
+            f"files of sample {sample!r}: shower ids are '<sample>:<event_id>', so event "
+            "ids must be unique across a sample's files"
+        )
+
+
+def _station_columns(c, good, shower_ids, info, vem, source, root_path, layout) -> dict:
+    """The station table's columns for a chunk's good stations: identities, shower geometry
+    in the shower plane, calibration results, Monte Carlo truth if present, VEM traces."""
+    dx, dy = c["station_x"] - c["core_x"], c["station_y"] - c["core_y"]
+    r, _ = physics.shower_plane_geometry(dx, dy, c["zenith"], c["azimuth"])
+    zeta = physics.shower_plane_azimuth(dx, dy, c["zenith"], c["azimuth"])
+    cols = {
+        "shower_id": pa.array(shower_ids[good].astype(str)),
+        "source_file": pa.array([source] * int(good.sum()), pa.string()),
+        "entry": pa.array(c["entry"][good].astype(np.int64)),
+        "event_id": pa.array(c["event_id"][good].astype(np.int64)),
+        "station_id": pa.array(c["station_id"][good].astype(np.int32)),
+        "primary": pa.array(
+            _primary_names(c["primary"][good], root_path, layout, c["entry"][good]).astype(str)
+            if "primary" in c
+            else np.full(int(good.sum()), UNLABELLED)
+        ),
+        "lg_energy": pa.array(np.log10(c["energy"][good]).astype(np.float64)),
+        "zenith_deg": pa.array(np.degrees(c["zenith"][good]).astype(np.float64)),
+        # The shower's arrival azimuth phi (the same for every station of a shower,
+        # kept for reference only) and the station's shower-plane azimuth zeta.
+        "azimuth_rad": pa.array(np.mod(c["azimuth"][good], 2 * np.pi).astype(np.float64)),
+        "zeta_rad": pa.array(zeta[good].astype(np.float64)),
+        "core_distance_m": pa.array(r[good].astype(np.float64)),
+        "n_good_pmts": pa.array(info["n_good_pmts"][good]),
+        "charge_over_peak": pa.array(info["charge_over_peak"][good]),
+        "saturated": pa.array(info["saturated"][good]),
+        "high_gain_saturated": pa.array(info["high_gain_saturated"][good]),
+    }
+    for truth in ("xmax", "mc_signal_muon", "mc_signal_em"):
+        if truth in c:
+            cols[f"mc_{truth}" if not truth.startswith("mc_") else truth] = pa.array(
+                c[truth][good].astype(np.float64)
+            )
+    good_vem = vem[good] if not good.all() else vem
+    flat = pa.array(good_vem.reshape(-1), type=pa.float32())
+    cols[TRACE_COLUMN] = pa.FixedSizeListArray.from_arrays(flat, layout.n_bins)
+    return cols
+
+
 def _extract(
     root_paths,
     layout: InputLayout,
@@ -347,7 +424,6 @@ def _extract(
     reasons = Counter()
     schema = None
     n_read = 0
-    n_bins = layout.n_bins
     sinks = [qsink] + [c.sink if isinstance(c, _FeatureStage) else c for c in consumers]
     try:
         for root_path in paths:
@@ -358,26 +434,8 @@ def _extract(
                 check_physical_ranges(root_path, layout, chunk)
                 c = chunk.columns
                 _check_unique_events(chunk, seen_events, root_path, layout)
-                repeated = pd.DataFrame(
-                    {"event": c["event_id"], "station": c["station_id"]}
-                ).duplicated()
-                if repeated.any():
-                    k = int(np.argmax(repeated.to_numpy()))
-                    raise InputDataError(
-                        f"{root_path}: tree {layout.tree!r}: station id {c['station_id'][k]} "
-                        f"appears twice in event {c['event_id'][k]} at entry {c['entry'][k]} "
-                        f"(branch {layout.branches['station_id']!r}, config key "
-                        "extraction.branches.station_id)"
-                    )
-                present = {k for k in OPTIONAL if k in c}
-                if optional is None:
-                    optional = (source, present)
-                elif present != optional[1]:
-                    raise InputDataError(
-                        f"{source} and {optional[0]}, files of sample {sample!r}, differ in the "
-                        f"optional branches present ({sorted(present)} vs "
-                        f"{sorted(optional[1])}, extraction.branches): one sample, one layout"
-                    )
+                _check_unique_stations(c, root_path, layout)
+                optional = _check_same_optional_branches(c, optional, source, sample)
                 vem, info = feat.calibrate(chunk, settings)
                 n_read += len(vem)
                 ids = {
@@ -397,44 +455,10 @@ def _extract(
                     qsink.write(q)
                     reasons.update(q.column("reason").to_pylist())
                 good = info["reason"] == 0
-                dx, dy = c["station_x"] - c["core_x"], c["station_y"] - c["core_y"]
-                r, _ = physics.shower_plane_geometry(dx, dy, c["zenith"], c["azimuth"])
-                zeta = physics.shower_plane_azimuth(dx, dy, c["zenith"], c["azimuth"])
-                cols = {
-                    "shower_id": pa.array(ids["shower_id"][good].astype(str)),
-                    "source_file": pa.array([source] * int(good.sum()), pa.string()),
-                    "entry": pa.array(c["entry"][good].astype(np.int64)),
-                    "event_id": pa.array(c["event_id"][good].astype(np.int64)),
-                    "station_id": pa.array(c["station_id"][good].astype(np.int32)),
-                    "primary": pa.array(
-                        _primary_names(
-                            c["primary"][good], root_path, layout, c["entry"][good]
-                        ).astype(str)
-                        if "primary" in c
-                        else np.full(int(good.sum()), UNLABELLED)
-                    ),
-                    "lg_energy": pa.array(np.log10(c["energy"][good]).astype(np.float64)),
-                    "zenith_deg": pa.array(np.degrees(c["zenith"][good]).astype(np.float64)),
-                    # The shower's arrival azimuth phi (the same for every station of a shower,
-                    # kept for reference only) and the station's shower-plane azimuth zeta.
-                    "azimuth_rad": pa.array(
-                        np.mod(c["azimuth"][good], 2 * np.pi).astype(np.float64)
-                    ),
-                    "zeta_rad": pa.array(zeta[good].astype(np.float64)),
-                    "core_distance_m": pa.array(r[good].astype(np.float64)),
-                    "n_good_pmts": pa.array(info["n_good_pmts"][good]),
-                    "charge_over_peak": pa.array(info["charge_over_peak"][good]),
-                    "saturated": pa.array(info["saturated"][good]),
-                    "high_gain_saturated": pa.array(info["high_gain_saturated"][good]),
-                }
-                for truth in ("xmax", "mc_signal_muon", "mc_signal_em"):
-                    if truth in c:
-                        cols[f"mc_{truth}" if not truth.startswith("mc_") else truth] = pa.array(
-                            c[truth][good].astype(np.float64)
-                        )
+                cols = _station_columns(
+                    c, good, ids["shower_id"], info, vem, source, root_path, layout
+                )
                 good_vem = vem[good] if not good.all() else vem
-                flat = pa.array(good_vem.reshape(-1), type=pa.float32())
-                cols[TRACE_COLUMN] = pa.FixedSizeListArray.from_arrays(flat, n_bins)
                 table = pa.table(cols)
                 if table.num_rows == 0:  # nothing kept (no stations, or all quarantined)
                     continue
@@ -443,12 +467,7 @@ def _extract(
                 table = table.cast(schema)
                 for consumer in consumers:
                     consumer.consume(table, good_vem)
-            for event_id in seen_events.keys() & sample_events.keys():
-                raise InputDataError(
-                    f"event id {event_id} is in {sample_events[event_id]} and in {source}, both "
-                    f"files of sample {sample!r}: shower ids are '<sample>:<event_id>', so event "
-                    "ids must be unique across a sample's files"
-                )
+            _check_events_unique_across_files(seen_events, sample_events, source, sample)
             sample_events.update(dict.fromkeys(seen_events, source))
             files.append(
                 {
@@ -648,8 +667,8 @@ def merge_feature_tables(
             f"{after_selection}: the models are four-class classifiers and need proton, helium, "
             "oxygen and iron"
         )
-    df["label"] = df["primary"].map({c: i for i, c in enumerate(feat.CLASSES)}).astype(np.int8)
-    df["primary"] = pd.Categorical(df["primary"], categories=list(feat.CLASSES))
+    df["label"] = df["primary"].map({c: i for i, c in enumerate(CLASSES)}).astype(np.int8)
+    df["primary"] = pd.Categorical(df["primary"], categories=list(CLASSES))
     df = df.sort_values(["shower_id", "station_id"], kind="stable").reset_index(drop=True)
     validate_table(df, FEATURE_SCHEMA, name=str(out_path))
     tmp = Path(str(out_path) + ".part")

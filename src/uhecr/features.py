@@ -33,7 +33,6 @@ PRIMARY_CODES = {
     1000260560: "iron",
     5626: "iron",
 }
-CLASSES = ("proton", "helium", "oxygen", "iron")
 
 QUARANTINE_REASONS = (
     "no_working_pmt",

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from uhecr import provenance, reporting
+from uhecr import provenance
 from uhecr.models import LABELS
+from uhecr.reporting.formatting import interval_text, percent
 
 # What the code hash covers, relative to the workflow's folder: everything that decides a
 # number of the run (the captions and docs do not).
@@ -52,26 +53,26 @@ def _md(df: pd.DataFrame) -> str:
 
 
 def _accuracy_text(row: pd.Series, per_shower: bool) -> str:
-    conf = reporting._pct(row["confidence"])
+    conf = percent(row["confidence"])
     if per_shower:
         value, lo, hi = row["event_accuracy"], row["event_lower"], row["event_upper"]
         how = f"{conf} Wilson interval over {int(row['n_test_showers'])} test showers"
     else:
         value, lo, hi = row["accuracy"], row["lower"], row["upper"]
         how = f"{conf} shower-bootstrap interval over {int(row['n_test'])} test stations"
-    return f"{value:.3f} {reporting._interval(lo, hi)} ({how})"
+    return f"{value:.3f} {interval_text(lo, hi)} ({how})"
 
 
 def _replicate_text(summary: dict | None) -> str:
     """The sweep's variance of one number: its replicates' spread and the combined interval."""
     if not summary or summary.get("sd") is None:
         return " No replicate sweeps: the sweep's own variance is not measured (search.replicates)."
-    conf = reporting._pct(summary["confidence"])
+    conf = percent(summary["confidence"])
     return (
         f" Across {summary['replicates']} replicate sweeps: mean {summary['mean']:.3f}, "
         f"SD {summary['sd']:.3f} (the sweep's share of one run's variance: "
         f"{summary['sweep_share']:.0%}); {conf} interval of the mean with test set and sweep "
-        f"{reporting._interval(summary['lower'], summary['upper'])}."
+        f"{interval_text(summary['lower'], summary['upper'])}."
     )
 
 
@@ -141,7 +142,7 @@ def _leader(
     return (
         f"{text} Runner-up in the main run: {second['label']}; difference "
         f"{sign * p['difference']:+.3f} "
-        f"{reporting._interval(lo, hi)} ({reporting._pct(1 - p['alpha'])} shower bootstrap), "
+        f"{interval_text(lo, hi)} ({percent(1 - p['alpha'])} shower bootstrap), "
         f"{verdict}." + _replicate_pair_text(replicate_pairs, level, best["model"], second["model"])
     )
 

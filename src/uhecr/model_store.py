@@ -18,7 +18,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from uhecr.features import CLASSES
+from uhecr.showers import CLASSES
 
 PROBABILITY_COLUMNS = [f"p_{c}" for c in CLASSES]
 # The checksums of a saved model's files, written last by save and checked by every load.
