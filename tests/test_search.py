@@ -764,7 +764,7 @@ def test_an_interrupted_sweep_ends_like_an_uninterrupted_one(tmp_path, monkeypat
     reference_best, _ = search.summarise_study(info, storage, {**SVM_CFG, "n_trials": 5}, tracking)
 
     journal, tracking, storage, info = sweep(tmp_path / "killed")
-    fit, calls = models.SVMClassifier.fit, []
+    fit, calls = models.MODELS["svm"].fit, []
 
     def dies_in_third_trial(self, *args, **kwargs):
         calls.append(1)
@@ -772,10 +772,10 @@ def test_an_interrupted_sweep_ends_like_an_uninterrupted_one(tmp_path, monkeypat
             raise SystemExit("the job was killed")  # not an Exception: the trial stays RUNNING
         return fit(self, *args, **kwargs)
 
-    monkeypatch.setattr(models.SVMClassifier, "fit", dies_in_third_trial)
+    monkeypatch.setattr(models.MODELS["svm"], "fit", dies_in_third_trial)
     with pytest.raises(SystemExit):
         _worker((journal, info, "00", tracking, 5))
-    monkeypatch.setattr(models.SVMClassifier, "fit", fit)
+    monkeypatch.setattr(models.MODELS["svm"], "fit", fit)
     again = _worker((journal, info, "00", tracking, 5))
     assert again["recovered_killed_trials"] == 1
     assert len(again["trials"]) == 3  # the retry and the two slots left; slots 0-1 not rerun
@@ -831,7 +831,7 @@ def test_an_interrupted_hyperband_sweep_prunes_like_an_uninterrupted_one(tmp_pat
     assert TrialState.PRUNED in {state for _, state, _ in reference.values()}
 
     storage, args = run(tmp_path / "killed")
-    fit, calls = models.XGBoostClassifier.fit, []
+    fit, calls = models.MODELS["xgboost"].fit, []
 
     def dies_in_fourth_trial_after_two_reports(self, X, y, X_val=None, y_val=None, report=None,
                                                **kw):  # fmt: skip
@@ -846,10 +846,10 @@ def test_an_interrupted_hyperband_sweep_prunes_like_an_uninterrupted_one(tmp_pat
 
         return fit(self, X, y, X_val, y_val, report=dying, **kw)
 
-    monkeypatch.setattr(models.XGBoostClassifier, "fit", dies_in_fourth_trial_after_two_reports)
+    monkeypatch.setattr(models.MODELS["xgboost"], "fit", dies_in_fourth_trial_after_two_reports)
     with pytest.raises(SystemExit):
         search.run_worker(*args)
-    monkeypatch.setattr(models.XGBoostClassifier, "fit", fit)
+    monkeypatch.setattr(models.MODELS["xgboost"], "fit", fit)
     assert search.run_worker(*args)["recovered_killed_trials"] == 1
     slots, study = by_slot(storage)
     (killed,) = search.killed_trials(study)
