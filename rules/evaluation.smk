@@ -54,7 +54,7 @@ rule test_metrics:
         split_method=config["splits"]["method"],
         seed=config["seed"],
     script:
-        "../scripts/test_metrics.py"
+        "../scripts/score_test_set.py"
 
 
 # A replicate sweep's best parameters, refitted and evaluated like the main sweep's (its own

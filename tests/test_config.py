@@ -143,3 +143,21 @@ def test_an_apply_dataset_reads_its_files_with_its_own_settings(tmp_path):
     config["apply"]["datasets"]["run7"]["extraction"]["selection"] = {}
     with pytest.raises(WorkflowError):
         validate(config, SCHEMA)
+
+
+def test_the_config_is_read_from_the_workflow_it_is_run_for(tmp_path, monkeypatch):
+    """An installed package reads the default config and schema of the workflow directory
+    above the overlay (or the working directory), not those of the checkout it came from."""
+    import shutil
+
+    other = tmp_path / "other-workflow"
+    shutil.copytree(ROOT / "config", other / "config")
+    shutil.copy2(ROOT / "Snakefile", other / "Snakefile")
+    default = yaml.safe_load((other / "config" / "config.yaml").read_text())
+    default["seed"] = default["seed"] + 1
+    (other / "config" / "config.yaml").write_text(yaml.safe_dump(default))
+    assert configuration.workflow_root(other / "config" / "quick.yaml") == other
+    assert configuration.load(other / "config" / "quick.yaml")["seed"] == default["seed"]
+    assert configuration.load(ROOT / "config" / "quick.yaml")["seed"] == default["seed"] - 1
+    monkeypatch.chdir(other)
+    assert configuration.load()["seed"] == default["seed"]

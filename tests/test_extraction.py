@@ -13,7 +13,7 @@ from conftest import rewrite_events, write_small_file
 from uhecr import extraction as ex
 from uhecr import features as feat
 from uhecr.io import InputDataError, InputLayout
-from uhecr.schema import FEATURE_SCHEMA, SchemaError, validate_table
+from uhecr.table_schema import FEATURE_SCHEMA, SchemaError, validate_table
 
 LAYOUT = InputLayout()
 FS = feat.FeatureSettings()

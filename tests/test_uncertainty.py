@@ -125,7 +125,7 @@ def test_paired_difference_identical_models_and_too_few_showers():
 def test_json_safe_turns_nan_into_null():
     import json
 
-    from uhecr.uncertainty import json_safe
+    from uhecr.jobs import json_safe
 
     text = json.dumps(
         json_safe({"a": float("nan"), "b": [np.float64("inf"), 1.5]}), allow_nan=False

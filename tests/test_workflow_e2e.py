@@ -12,7 +12,7 @@ import pytest
 
 from conftest import QUICK_RESULTS, copy_workspace, rules_run
 from uhecr import configuration
-from uhecr.schema import FEATURE_SCHEMA, validate_table
+from uhecr.table_schema import FEATURE_SCHEMA, validate_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
 ROOT = Path(__file__).resolve().parents[1]

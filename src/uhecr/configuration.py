@@ -11,9 +11,26 @@ from pathlib import Path
 
 import yaml
 
+# The checkout this package lies in (an editable install): the last place to look for the
+# workflow's own files (workflow_root).
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "config" / "config.yaml"
 SCHEMA = ROOT / "config" / "schema.yaml"
+
+
+def workflow_root(*hints: str | Path) -> Path:
+    """The workflow directory (holding ``Snakefile`` and ``config/schema.yaml``): the nearest
+    one above any of ``hints`` (config files), else above the working directory, else the
+    checkout this package lies in. So an installed package reads the defaults and schema of
+    the workflow it is run for, not of the checkout it was installed from."""
+    for start in [*hints, Path.cwd()]:
+        start = Path(start).resolve()
+        for directory in (start, *start.parents):
+            if (directory / "Snakefile").is_file() and (
+                directory / "config" / "schema.yaml"
+            ).is_file():
+                return directory
+    return ROOT
 
 
 def sort_keys(node: dict) -> dict:
@@ -40,15 +57,18 @@ def merge(base: dict, overlay: dict) -> dict:
 
 
 def load(*overlays: str | Path, validate: bool = True) -> dict:
-    """The default config with ``overlays`` merged in order, validated against the schema."""
-    config = yaml.safe_load(DEFAULT.read_text())
+    """The workflow's default config (``workflow_root``) with ``overlays`` merged in order,
+    validated against its schema."""
+    root = workflow_root(*overlays)
+    default = root / "config" / "config.yaml"
+    config = yaml.safe_load(default.read_text())
     for path in overlays:
-        if Path(path).resolve() != DEFAULT.resolve():
+        if Path(path).resolve() != default.resolve():
             config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
     if validate:
         from snakemake.utils import validate as validate_schema
 
-        validate_schema(config, str(SCHEMA))
+        validate_schema(config, str(root / "config" / "schema.yaml"))
     return config
 
 

@@ -34,8 +34,8 @@ from uhecr.io import (
     iterate_stations,
 )
 from uhecr.provenance import sha256_file
-from uhecr.schema import FEATURE_SCHEMA, validate_table
 from uhecr.showers import CLASSES
+from uhecr.table_schema import FEATURE_SCHEMA, validate_table
 
 log = logging.getLogger(__name__)
 

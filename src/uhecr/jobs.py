@@ -1,4 +1,5 @@
-"""What every rule script shares: logging into the rule's log file, and fault injection.
+"""What every rule script shares: logging into the rule's log file, fault injection, and
+results written as valid JSON (NaN and inf as null).
 
 A script reads ``snakemake.input/output/params`` itself and calls the package inside
 ``with rule_job(snakemake):``, which logs to ``snakemake.log[0]``, records a failure's traceback
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 log = logging.getLogger("uhecr")
 
@@ -68,7 +72,18 @@ def read_json_per_model(models: list[str], paths) -> dict[str, dict]:
 
 def write_json(path, value, default=None) -> None:
     """Write a result as JSON with NaN/inf as null (``json_safe``), never invalid JSON."""
-    from uhecr.uncertainty import json_safe
-
     text = json.dumps(json_safe(value), indent=2, default=default, allow_nan=False)
     Path(path).write_text(text)
+
+
+def json_safe(value):
+    """NaN and inf become null, so JSON files stay valid (``json.dumps(allow_nan=False)``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.floating | np.integer):
+        return json_safe(value.item())
+    return value

@@ -241,16 +241,3 @@ def paired_difference(
         "design_effect": se**2 / se_indep**2 if se_indep > 0 else float("nan"),
         "p_value": float(perm.pvalue),
     }
-
-
-def json_safe(value):
-    """NaN and inf become null, so JSON files stay valid (``json.dumps(allow_nan=False)``)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.floating | np.integer):
-        return json_safe(value.item())
-    return value
