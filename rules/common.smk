@@ -133,7 +133,8 @@ def apply_files():
 
 def apply_extraction(dataset):
     """How a dataset's files are read: the training's extraction settings, with the dataset's
-    own (apply.datasets.<name>.extraction) over them; the training rules never see these."""
+    own (apply.datasets.<name>.extraction) over them; the training rules never see these.
+    """
     return configuration.apply_extraction(
         config["extraction"], config["apply"]["datasets"][dataset]
     )
@@ -288,30 +289,33 @@ def figure_sources(ext):
 
 
 def benchmark_files():
-    """The benchmark record of every benchmarked job of the run (for the provenance)."""
+    """The benchmark record of every benchmarked job of the run (for the provenance): each
+    rule's own ``benchmark:`` path, expanded over the run's jobs (call after the rules).
+    """
     samples = sample_names()
-    files = expand(f"{BENCH}/extract_stations/{{s}}.tsv", s=samples)
-    files += [f"{BENCH}/merge_features.tsv", f"{BENCH}/split.tsv"]
+    files = expand(rules.extract_stations.benchmark, sample=samples)
+    files += [rules.merge_features.benchmark, rules.split.benchmark]
     if config["data"]["source"] == "simulation":
-        files += expand(f"{BENCH}/simulate/{{s}}.tsv", s=samples)
-        files += [
-            f"{BENCH}/validate_simulation.tsv",
-            f"{BENCH}/validation_figures_png.tsv",
-        ]
+        files += expand(rules.simulate.benchmark, sample=samples)
+        files.append(rules.validate_simulation.benchmark)
+        files += expand(rules.validation_figures.benchmark, ext="png")
     if config["splits"]["leakage_study"]:
-        files.append(f"{BENCH}/leakage_study.tsv")
+        files.append(rules.leakage_study.benchmark)
     workers = [f"{i:02d}" for i in range(config["search"]["n_workers"])]
+    replicates = range(1, config["search"]["replicates"])
     for model in MODELS:
-        files += [
-            f"{BENCH}/search_worker/{sweep}_{w}.tsv"
-            for sweep in replicate_files("{sweep}", model)
-            for w in workers
-        ]
-        for name in ("evaluate", "test_metrics"):
-            files += replicate_files(f"{BENCH}/{name}/{{sweep}}.tsv", model)
-    files += expand(f"{BENCH}/model_figures/{{m}}_png.tsv", m=MODELS)
-    files += [f"{BENCH}/compare_models.tsv", f"{BENCH}/summary_figures_png.tsv"]
-    return files
+        sweeps = replicate_files("{sweep}", model)
+        files += expand(rules.search_worker.benchmark, sweep=sweeps, worker=workers)
+        for main, replicate in (
+            (rules.evaluate, rules.evaluate_replicate),
+            (rules.test_metrics, rules.test_metrics_replicate),
+        ):
+            files += expand(main.benchmark, model=model)
+            files += expand(replicate.benchmark, model=model, replicate=replicates)
+    files += expand(rules.model_figures.benchmark, model=MODELS, ext="png")
+    files += [rules.compare_models.benchmark]
+    files += expand(rules.summary_figures.benchmark, ext="png")
+    return [str(f) for f in files]
 
 
 def all_outputs():

@@ -23,6 +23,9 @@ pseudo-experiments of known composition.
 * Reference: ``<ln A>`` from the true Xmax of the same showers (the fluorescence method):
   ``ln A_i = (Xmax_i - <Xmax>_p(E_i)) / (d<Xmax>/dlnA)(E_i)`` with the sheet's moment
   parametrisation, averaged; it bounds what the surface detector can give.
+
+Size: one concern, the template fit and the pseudo-experiments that validate it (they share the
+binning, the templates and the fit).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Every interval on a station-level quantity resamples whole showers (``uhecr.unce
 Wilson interval with the station count is kept only as the labelled "as if stations were
 independent" column, the reference study's convention. Per-shower (event) accuracies use the
 Wilson interval with the number of showers: showers are independent.
+
+Size: one concern, the metrics of the held-out test set; the per-station, per-shower, binned and
+paired metrics share the same predictions table and interval settings.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ Identity: a shower is ``"{sample}:{event_id}"``, the sample being the config key
 (``data.input_files.<sample>``) or the simulated sample's name, never the file's base name (two
 files ``runA/run.root`` and ``runB/run.root`` are two samples). Each input's SHA-256 goes into
 its per-sample summary; the merge refuses two samples with the same content.
+
+Size: one concern, the chunked pass from ROOT files to the merged feature table; its checks
+(identities, duplicates, quarantine, content fingerprint) are shared by the pass and the merge.
 """
 
 from __future__ import annotations

@@ -14,6 +14,11 @@ cannot read back (wrong basket sizes), while flat ``var`` branches with a counte
 portable layout for every ROOT version. The reader reshapes and checks every length.
 
 Both TTree and RNTuple are written and read through the same branch mapping.
+
+Size: one concern, the ROOT layouts the workflow writes and reads. The readers of every layout
+(flat, nested, station-major, TTree or RNTuple) share ``InputLayout``, the entry detection and
+the error helpers that name file, tree, branch and entry; split by layout they would be
+repeated.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ Poisson total), no early/late azimuthal asymmetry, stations with an expected sig
 
 Everything is vectorised over stations of a batch of showers; the random stream is seeded per
 (seed, primary, file) so any file can be regenerated alone.
+
+Size: one concern, the toy simulation's chain (showers, stations, traces, triggers); its steps
+share the vectorised batch state.
 """
 
 from __future__ import annotations

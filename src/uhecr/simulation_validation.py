@@ -7,6 +7,9 @@ measured value on the configured sample size, so small validation samples do not
 and large ones test the tolerance itself). ``failed_checks`` lists the checks outside; rule
 validate_simulation fails the run on them unless ``data.simulation.validation.on_failure`` is
 ``warn``.
+
+Size: one check per target of the physics sheet, each a short function beside its tolerance and
+the table that reports them; splitting them would separate a check from its tolerance.
 """
 
 from __future__ import annotations
