@@ -36,6 +36,7 @@ rule apply_model:
         summary=f"{RESULTS}/apply/{{dataset}}/stations.summary.json",
         model=f"{RESULTS}/models/{{model}}",
         test_predictions=f"{RESULTS}/evaluation/{{model}}/predictions.parquet",
+        test_fit=f"{RESULTS}/evaluation/{{model}}/fit.json",
         training_summary=f"{RESULTS}/features/summary.json",
         # the content check against every training station (same stations: an error)
         training_table=f"{RESULTS}/features/stations.parquet",

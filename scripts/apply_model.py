@@ -10,18 +10,15 @@ with rule_job(snakemake):
     p, i, o = snakemake.params, snakemake.input, snakemake.output
     application.apply_model(
         snakemake.wildcards.dataset,
-        i.features,
-        i.summary,
-        i.model,
-        i.test_predictions,
-        i.training_summary,
-        i.training_table,
+        snakemake.wildcards.model,
+        application.ApplyInputs(
+            **{f: str(getattr(i, f)) for f in application.ApplyInputs.__dataclass_fields__}
+        ),
+        application.ApplyOutputs(
+            **{f: str(getattr(o, f)) for f in application.ApplyOutputs.__dataclass_fields__}
+        ),
         p.selection,
         p.composition,
         p.hadronic_model,
-        o.stations,
-        o.showers,
-        o.fractions,
-        o.provenance,
         settings=p.settings,
     )

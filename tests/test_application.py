@@ -1,5 +1,7 @@
 """Applying saved models to new files (src/uhecr/application.py, src/uhecr/model_store.py)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,6 +111,23 @@ def _damage(saved_model, tmp_path, how):
     return copy, booster.relative_to(copy)
 
 
+def _drop_from_manifest_and_alter(root, booster):
+    """The manifest loses the booster's line, then the booster is replaced: unchecked unless
+    every file must be listed."""
+    manifest = root / model_store.MANIFEST
+    name = str(booster.relative_to(root))
+    lines = [line for line in manifest.read_text().splitlines() if not line.endswith(name)]
+    manifest.write_text("".join(f"{line}\n" for line in lines))
+    booster.write_bytes(booster.read_bytes().replace(b"1", b"2", 1))
+
+
+def _cut_manifest(root, booster):
+    manifest = root / model_store.MANIFEST
+    text = manifest.read_text()
+    second = text.index("\n") + 1
+    manifest.write_text(text[: second + 20])  # the second line cut inside its digest
+
+
 @pytest.mark.parametrize(
     "how, what",
     [
@@ -116,8 +135,10 @@ def _damage(saved_model, tmp_path, how):
         (lambda root, f: f.write_bytes(f.read_bytes().replace(b"1", b"2", 1)), "differs"),
         (lambda root, f: f.unlink(), "is missing"),
         (lambda root, f: (root / model_store.MANIFEST).unlink(), "no MANIFEST"),
+        (_drop_from_manifest_and_alter, "is not in its MANIFEST"),
+        (_cut_manifest, "line 2 of its MANIFEST"),
     ],
-    ids=["truncated", "altered", "deleted", "no manifest"],
+    ids=["truncated", "altered", "deleted", "no manifest", "unlisted", "manifest cut"],
 )
 def test_a_damaged_saved_model_is_refused_naming_directory_file_and_rebuild(
     saved_model, tmp_path, how, what
@@ -132,7 +153,7 @@ def test_a_damaged_saved_model_is_refused_naming_directory_file_and_rebuild(
             read(copy)
         message = str(err.value)
         assert str(copy) in message and f"--force {copy}" in message
-        if what != "no MANIFEST":
+        if what not in ("no MANIFEST", "line 2 of its MANIFEST"):
             assert str(booster) in message
 
 
@@ -164,6 +185,9 @@ def test_the_training_domain_flags_stations_and_showers_with_their_reasons():
         "core_distance_m below training range: 1; lg_energy above training range: 1; "
         "n_stations above training range: 1"
     )
+    nan = train.head(2).copy()
+    nan.loc[nan.index[0], FEATURES[0]] = np.nan  # NaN compares false with both bounds
+    assert list(domain.station_reasons(nan, ranges)) == [f"{FEATURES[0]} not finite", ""]
 
 
 def test_the_fraction_table_counts_the_showers_left_out_per_bin_and_reason():
@@ -201,7 +225,7 @@ def test_stations_of_training_showers_under_new_ids_are_refused_naming_how_many(
     from uhecr import extraction
 
     rng = np.random.default_rng(1)
-    columns = list(extraction.CONTENT_FINGERPRINT)
+    columns = sorted({*extraction.CONTENT_FINGERPRINT, *application.TRACE_FINGERPRINT})
     training = pd.DataFrame(rng.normal(size=(40, len(columns))), columns=columns)
     training["shower_id"] = [f"iron_00:{i // 4}" for i in range(40)]
     training["sample"] = "iron_00"
@@ -214,3 +238,33 @@ def test_stations_of_training_showers_under_new_ids_are_refused_naming_how_many(
     with pytest.raises(InputDataError, match=r"apply\.datasets\.run7: 2 of its 12 showers") as err:
         application.check_no_training_stations("run7", mixed, tmp_path / "training.parquet")
     assert "training samples iron_00" in str(err.value) and "iron_00:1" in str(err.value)
+    # The same recorded traces with the energy from another branch (another reconstruction)
+    # and the core distance stored in float32: still the training showers.
+    reconstructed = copied.assign(
+        lg_energy=copied["lg_energy"] + 0.01,
+        core_distance_m=copied["core_distance_m"].astype(np.float32).astype(np.float64) + 1e-3,
+    )
+    with pytest.raises(InputDataError, match=r"2 of its 12 showers .* another energy"):
+        application.check_no_training_stations(
+            "run7",
+            pd.concat([new, reconstructed], ignore_index=True),
+            tmp_path / "training.parquet",
+        )
+
+
+def test_a_model_directory_from_another_fit_is_refused(tmp_path):
+    """The saved model must be the configured model's, and the fit whose test predictions are
+    the templates (``evaluation/<model>/fit.json``): a directory copied in from another run,
+    or another model's, is an error naming it."""
+    fit = {"model": "xgboost", "params": {"max_depth": 4}, "seed": 1234}
+    fit_path = tmp_path / "fit.json"
+    fit_path.write_text(json.dumps(fit))
+    record = {"fit": dict(fit)}
+    application.check_model_and_templates("xgboost", tmp_path / "models/xgboost", record, fit_path)
+    with pytest.raises(model_store.DamagedModelError, match="holds model 'xgboost', not 'dae'"):
+        application.check_model_and_templates("dae", tmp_path / "models/dae", record, fit_path)
+    other_run = {"fit": {**fit, "params": {"max_depth": 6}}}
+    with pytest.raises(model_store.DamagedModelError, match="templates' fit .* differ"):
+        application.check_model_and_templates(
+            "xgboost", tmp_path / "models/xgboost", other_run, fit_path
+        )

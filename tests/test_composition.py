@@ -1,5 +1,7 @@
 """Mass fractions from a template fit of the classifier output (src/uhecr/composition.py)."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -212,6 +214,10 @@ def test_fit_sample_of_new_data_recovers_its_fractions_and_says_which_bins_it_sk
     np.testing.assert_allclose(
         labelled.iloc[0][[f"f_{c}_true" for c in CLASSES]].astype(float), share
     )
+    # Too few pseudo-samples for an error (here one): the status says HESSE's alone is left.
+    unreliable = comp.fit_sample(templates, sample, settings, n_toys=1).iloc[0]
+    assert re.match(r"fitted: errors unreliable \(\d of 1 pseudo-samples", unreliable["status"])
+    assert np.isfinite(unreliable["ln_a_error"]) and unreliable["toys"] <= 1
 
 
 def test_shower_observables_agree_with_the_evaluation_product_rule():

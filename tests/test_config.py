@@ -161,3 +161,28 @@ def test_the_config_is_read_from_the_workflow_it_is_run_for(tmp_path, monkeypatc
     assert configuration.load(ROOT / "config" / "quick.yaml")["seed"] == default["seed"] - 1
     monkeypatch.chdir(other)
     assert configuration.load()["seed"] == default["seed"]
+
+
+def test_make_apply_takes_several_config_files_and_refuses_a_training_rerun(tmp_path):
+    """``tools/check_apply.py`` (make apply's guard) merges several config files in order, as
+    ``snakemake --configfile`` does, and refuses, naming the rules, when target apply would run
+    any rule of the training run (here: a run that does not exist yet)."""
+    import subprocess
+    import sys
+
+    overlay = tmp_path / "apply.yaml"
+    results = tmp_path / "no-such-run"
+    from conftest import write_small_file
+
+    new = tmp_path / "new.root"
+    write_small_file(new, n_stations=30)
+    settings = {"run_name": "check-apply", "results_dir": str(results)}
+    overlay.write_text(yaml.safe_dump({**settings, "apply": {"datasets": {"new": str(new)}}}))
+    out = subprocess.run(
+        [sys.executable, "tools/check_apply.py", "config/quick.yaml", str(overlay), "--cores", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout[-2000:] + out.stderr[-2000:]
+    assert f"config/quick.yaml {overlay}: target apply would rerun" in out.stderr
+    assert "extract_stations" in out.stderr and "Nothing was run" in out.stderr
+    assert not results.exists()

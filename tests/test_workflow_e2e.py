@@ -463,6 +463,9 @@ def test_apply_target_on_an_unlabelled_root_file(quick_run, tmp_path):
             quick_run / "models" / model / "MLmodel"
         )
         assert not record["labelled"] and record["showers"] == len(showers)
+        # The dataset's own reading settings, as applied (not the fraction fit's settings).
+        assert record["settings"]["extraction"]["tree"] == "Reco"
+        assert record["settings"]["extraction"]["branches"]["energy"] == "E"
     table = (quick_run / "tables" / "applied_fractions.md").read_text()
     assert "run42" in table and "XGBoost" in table and "Autoencoder V1" in table
     # A training file given as new data: refused, naming the key and the training input.

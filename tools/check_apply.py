@@ -5,7 +5,9 @@ any other rule in its dry run means the configuration changed a setting of the t
 on failure delete, what the training produced. Settings of the new files belong under
 apply.datasets.<name>.extraction (docs/apply.md).
 
-Usage: python tools/check_apply.py CONFIG [--cores N]     (exit 1: the training would rerun)
+Usage: python tools/check_apply.py CONFIG [CONFIG ...] [--cores N]
+       (exit 1: the training would rerun; several configs merge in order, as Snakemake's
+       --configfile does: make apply CONFIG="config/quick.yaml my-apply.yaml")
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ def planned(log: str) -> dict[str, set[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("config")
+    parser.add_argument("config", nargs="+", help="config files, merged in order")
     parser.add_argument("--cores", default="2")
     args = parser.parse_args()
     cmd = [sys.executable, "-m", "snakemake", "apply", "--dry-run", "--cores", args.cores]
-    cmd += ["--configfile", args.config]
+    cmd += ["--configfile", *args.config]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     log = out.stdout + out.stderr
     if out.returncode:
@@ -50,7 +52,7 @@ def main() -> int:
         f"  {rule}: {'; '.join(sorted(why))}" for rule, why in sorted(training.items())
     )
     print(
-        f"{args.config}: target apply would rerun rules of the training run:\n{lines}\n"
+        f"{' '.join(args.config)}: target apply would rerun rules of the training run:\n{lines}\n"
         "Nothing was run. The configuration changes a setting the training used; set what "
         "differs for the new files under apply.datasets.<name>.extraction (docs/apply.md), "
         "or finish the training run first (make run).",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,15 +46,39 @@ def check_not_training_data(dataset: str, files: list[dict], training_summary: d
             )
 
 
+# What a station's recorded traces alone determine (its id and trace features): the same in a
+# copy of the training events whose energy, direction or core came from another branch or
+# another reconstruction, or were stored with another precision.
+TRACE_FINGERPRINT = (
+    "station_id",
+    "total_signal_vem",
+    "trace_length_ns",
+    "rise_time_ns",
+    "fall_time_ns",
+    "area_over_peak",
+    "peak_ivem",
+)
+
+
 def check_no_training_stations(dataset: str, table: pd.DataFrame, training_table) -> None:
-    """Stations of the dataset whose data equal a training station's (the merge's content
-    fingerprint, extraction.CONTENT_FINGERPRINT) are the training showers again, whatever the
-    file's name, compression, format or branch subset: an error naming the dataset, the
-    training samples and how many of the dataset's showers overlap."""
-    fingerprint = list(extraction.CONTENT_FINGERPRINT)
-    training = pd.read_parquet(training_table, columns=[*fingerprint, "shower_id", "sample"])
-    same = table[[*fingerprint, "shower_id"]].merge(
-        training, on=fingerprint, how="inner", suffixes=("", "_training")
+    """Stations of the dataset whose data equal a training station's are the training showers
+    again, whatever the file's name, compression, format or branch subset: an error naming the
+    dataset, the training samples and how many of the dataset's showers overlap. Equal means
+    the merge's content fingerprint (``extraction.CONTENT_FINGERPRINT``) or the station's id and
+    trace features (``TRACE_FINGERPRINT``: the same recorded traces with the shower's energy,
+    direction or core taken from elsewhere). The traces carry the detector's noise, so two
+    different stations never share all trace features."""
+    fingerprints = [list(extraction.CONTENT_FINGERPRINT), list(TRACE_FINGERPRINT)]
+    columns = sorted({c for f in fingerprints for c in f})
+    training = pd.read_parquet(training_table, columns=[*columns, "shower_id", "sample"])
+    same = pd.concat(
+        [
+            table[[*f, "shower_id"]].merge(
+                training[[*f, "shower_id", "sample"]], on=f, how="inner", suffixes=("", "_training")
+            )[["shower_id", "shower_id_training", "sample"]]
+            for f in fingerprints
+        ],
+        ignore_index=True,
     )
     if same.empty:
         return
@@ -63,8 +88,9 @@ def check_no_training_stations(dataset: str, table: pd.DataFrame, training_table
         f"{table['shower_id'].nunique()} showers have stations identical to training data "
         f"(training samples {', '.join(sorted(map(str, same['sample'].unique())))}; e.g. "
         f"shower {first['shower_id']} = training shower {first['shower_id_training']}): a "
-        "copy of training files (recompressed, converted or without some branches?); apply "
-        "the models to data they were not trained, selected or tested on"
+        "copy of training files (recompressed, converted, without some branches or with "
+        "another energy or geometry?); apply the models to data they were not trained, "
+        "selected or tested on"
     )
 
 
@@ -72,6 +98,26 @@ def _labels(primary: pd.Series) -> np.ndarray:
     """Class index per station, -1 where unlabelled (files without a primary branch)."""
     index = {c: i for i, c in enumerate(CLASSES)}
     return primary.astype(str).map(index).fillna(-1).to_numpy(dtype=np.int64)
+
+
+def check_model_and_templates(model: str, model_dir, record: dict, test_fit_path) -> None:
+    """The saved model in ``model_dir`` is the fit of model ``model`` whose held-out test
+    predictions serve as the templates (``evaluation/<model>/fit.json``, written with them):
+    a model directory copied in from another run, or another model's, is an error."""
+    fitted = record.get("fit", {}).get("model")
+    if fitted != model:
+        raise model_store.DamagedModelError(
+            f"saved model {model_dir}: it holds model {fitted!r}, not {model!r}; rebuild it: "
+            f"snakemake --cores all --configfile <training config> --force {model_dir}"
+        )
+    templates_fit = json.loads(Path(test_fit_path).read_text())
+    if templates_fit != record["fit"]:
+        raise model_store.DamagedModelError(
+            f"saved model {model_dir} and the templates' fit {test_fit_path} differ (another "
+            "run's model, or a refit since): the fraction fit would use another fit's test "
+            f"predictions; rebuild both: snakemake --cores all --configfile <training config> "
+            f"--force {model_dir}"
+        )
 
 
 def shower_predictions(stations: pd.DataFrame) -> pd.DataFrame:
@@ -116,38 +162,55 @@ def with_left_out(fractions: pd.DataFrame, showers: pd.DataFrame, edges) -> pd.D
     return pd.concat([fractions, pd.DataFrame([row])], ignore_index=True)
 
 
+@dataclass(frozen=True)
+class ApplyInputs:
+    """What rule apply_model reads: the dataset's feature table and extraction summary, the
+    saved model, its test predictions (the templates) and their fit record, and the training
+    run's extraction summary and feature table (for the overlap checks)."""
+
+    features: str
+    summary: str
+    model: str
+    test_predictions: str
+    test_fit: str
+    training_summary: str
+    training_table: str
+
+
+@dataclass(frozen=True)
+class ApplyOutputs:
+    stations: str
+    showers: str
+    fractions: str
+    provenance: str
+
+
 def apply_model(
     dataset: str,
-    features_path,
-    extraction_summary_path,
-    model_dir,
-    test_predictions_path,
-    training_summary_path,
-    training_table_path,
+    model: str,
+    inputs: ApplyInputs,
+    outputs: ApplyOutputs,
     selection: dict,
     composition_cfg: dict,
     hadronic_model: str,
-    out_stations,
-    out_showers,
-    out_fractions,
-    out_provenance,
     settings: dict | None = None,
 ) -> dict:
     """Rule apply_model: one saved model on one dataset."""
-    dataset_summary = json.loads(Path(extraction_summary_path).read_text())
-    training_summary = json.loads(Path(training_summary_path).read_text())
+    dataset_summary = json.loads(Path(inputs.summary).read_text())
+    training_summary = json.loads(Path(inputs.training_summary).read_text())
     check_not_training_data(dataset, dataset_summary["files"], training_summary)
 
-    table = pd.read_parquet(features_path)
-    check_no_training_stations(dataset, table, training_table_path)
+    table = pd.read_parquet(inputs.features)
+    check_no_training_stations(dataset, table, inputs.training_table)
     table, selected = extraction.select_stations(table, selection)
     if table.empty:
         raise InputDataError(
             f"apply.datasets.{dataset}: no station left after the station selection "
             f"(config key selection): {selected['left_out']}"
         )
-    record = model_store.training_record(model_dir)
-    model = model_store.load(model_dir)
+    record = model_store.training_record(inputs.model)
+    check_model_and_templates(model, inputs.model, record, inputs.test_fit)
+    model = model_store.load(inputs.model)
     inputs = table[record["features"]].astype(np.float64)
     if record.get("level") == "shower":
         inputs["shower_id"] = table["shower_id"].astype(str)
@@ -160,14 +223,14 @@ def apply_model(
     stations["prediction"] = np.asarray(CLASSES)[proba.to_numpy().argmax(axis=1)]
     if "domain" not in record:
         raise model_store.DamagedModelError(
-            f"saved model {model_dir}: its training record has no domain (saved by an older "
+            f"saved model {inputs.model}: its training record has no domain (saved by an older "
             f"version); rebuild it: snakemake --cores all --configfile <training config> "
-            f"--force {model_dir}"
+            f"--force {inputs.model}"
         )
     reasons = domain.station_reasons(table, record["domain"])
     stations["out_of_domain"] = (reasons != "").to_numpy()
     stations["domain_reason"] = reasons.to_numpy()
-    stations.to_parquet(out_stations, index=False)
+    stations.to_parquet(outputs.stations, index=False)
 
     showers = shower_predictions(stations).merge(
         domain.shower_reasons(table, reasons, record["domain"]), on="shower_id", how="left"
@@ -175,15 +238,15 @@ def apply_model(
     showers.insert(
         showers.columns.get_loc("domain_reason"), "out_of_domain", showers["domain_reason"] != ""
     )
-    showers.to_parquet(out_showers, index=False)
+    showers.to_parquet(outputs.showers, index=False)
 
-    templates = composition.shower_observables(pd.read_parquet(test_predictions_path))
-    settings = composition.CompositionSettings.from_config(composition_cfg, hadronic_model)
-    fractions = composition.fit_sample(templates, showers[~showers["out_of_domain"]], settings)
-    fractions = with_left_out(fractions, showers, settings.lg_energy_bins)
+    templates = composition.shower_observables(pd.read_parquet(inputs.test_predictions))
+    fit_settings = composition.CompositionSettings.from_config(composition_cfg, hadronic_model)
+    fractions = composition.fit_sample(templates, showers[~showers["out_of_domain"]], fit_settings)
+    fractions = with_left_out(fractions, showers, fit_settings.lg_energy_bins)
     fractions.insert(0, "model", record["fit"]["model"])
     fractions.insert(0, "dataset", dataset)
-    fractions.to_csv(out_fractions, index=False)
+    fractions.to_csv(outputs.fractions, index=False)
 
     record_out = {
         "dataset": dataset,
@@ -193,16 +256,16 @@ def apply_model(
         "showers": int(len(showers)),
         "selection": selected,
         "model": {
-            "directory": str(model_dir),
+            "directory": str(inputs.model),
             "training": record,
-            "files_sha256": model_store.checksums(model_dir),
+            "files_sha256": model_store.checksums(inputs.model),
         },
-        "templates": {"test_predictions": str(test_predictions_path), "showers": len(templates)},
+        "templates": {"test_predictions": str(inputs.test_predictions), "showers": len(templates)},
         "composition": composition_cfg,
         "settings": settings or {},
         "environment": provenance.environment_info(),
     }
-    Path(out_provenance).write_text(
+    Path(outputs.provenance).write_text(
         json.dumps(provenance.redact(record_out), indent=2, default=str)
     )
     log.info(

@@ -196,13 +196,19 @@ def fit_sample(
         toys = toy_errors(fit, tmpl, edges, len(x), np.random.default_rng([seed, b]), n_toys)
         fraction_errors = np.fmax(fit["fraction_errors"], toys["fraction_errors"])
         status = "fitted" if fit["valid"] else "fit did not converge"
-        if fit["valid"] and fraction_errors.max() > UNCONSTRAINED_ERROR:
+        if fit["valid"] and toys["n_valid"] < 2:  # only HESSE's errors, too small here
+            status = (
+                f"fitted: errors unreliable ({toys['n_valid']} of {n_toys} pseudo-samples "
+                "converged; HESSE's alone)"
+            )
+        elif fit["valid"] and fraction_errors.max() > UNCONSTRAINED_ERROR:
             status = f"fitted: fractions unconstrained (an error > {UNCONSTRAINED_ERROR})"
         row.update(
             status=status,
             n_bins=n_bins,
             ln_a=fit["ln_a"],
-            ln_a_error=max(fit["ln_a_error"], toys["ln_a_error"]),
+            # fmax: a NaN of either (HESSE failed, or too few pseudo-samples) yields the other
+            ln_a_error=float(np.fmax(fit["ln_a_error"], toys["ln_a_error"])),
             ln_a_hesse_error=fit["ln_a_error"],
             toys=toys["n_valid"],
         )

@@ -15,7 +15,8 @@ import pandas as pd
 
 RULE = (
     "outside when a feature, lg E, zenith or core distance lies outside the training stations' "
-    "[min, max], or the shower's number of selected stations outside the training showers'"
+    "[min, max] (or is not finite), or the shower's number of selected stations outside the "
+    "training showers'"
 )
 GEOMETRY = ("lg_energy", "zenith_deg", "core_distance_m")
 MULTIPLICITY = "n_stations"
@@ -33,10 +34,16 @@ def training_domain(stations: pd.DataFrame, features: list[str]) -> dict:
 
 
 def _outside(values: np.ndarray, low, high, name: str) -> np.ndarray:
+    """The reason per value: below or above [low, high], or not a finite number (NaN compares
+    false with both bounds, so it is named on its own rather than passing as inside)."""
     return np.where(
-        values < low,
-        f"{name} below training range",
-        np.where(values > high, f"{name} above training range", ""),
+        ~np.isfinite(values),
+        f"{name} not finite",
+        np.where(
+            values < low,
+            f"{name} below training range",
+            np.where(values > high, f"{name} above training range", ""),
+        ),
     )
 
 

@@ -156,8 +156,31 @@ def verify(path: str | Path) -> None:
     manifest = root / MANIFEST
     if not manifest.is_file():
         raise DamagedModelError(f"saved model {root}: no {MANIFEST} of its checksums; {rebuild}")
-    for line in manifest.read_text().splitlines():
-        digest, name = line.split("  ", 1)
+    listed = {}
+    for number, line in enumerate(manifest.read_text().splitlines(), start=1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or not name:
+            raise DamagedModelError(
+                f"saved model {root}: line {number} of its {MANIFEST} is not '<sha256>  <file>' "
+                f"(the manifest is damaged); {rebuild}"
+            )
+        listed[name] = digest
+    # Every file of the model must be listed: a manifest that lost a line (or was emptied)
+    # would otherwise let that file change unchecked. Python's byte-code caches are not
+    # part of the model.
+    present = {
+        str(f.relative_to(root))
+        for f in root.rglob("*")
+        if f.is_file() and f.name != MANIFEST and "__pycache__" not in f.parts
+    }
+    unlisted = sorted(present - set(listed))
+    if unlisted:
+        raise DamagedModelError(
+            f"saved model {root}: file {unlisted[0]} is not in its {MANIFEST} "
+            f"({len(unlisted)} such file(s): added after saving, or the manifest lost lines); "
+            f"{rebuild}"
+        )
+    for name, digest in listed.items():
         file = root / name
         if not file.is_file():
             raise DamagedModelError(f"saved model {root}: file {name} is missing; {rebuild}")
