@@ -163,6 +163,7 @@ def test_the_config_is_read_from_the_workflow_it_is_run_for(tmp_path, monkeypatc
     assert configuration.load()["seed"] == default["seed"]
 
 
+@pytest.mark.slow  # a Snakemake dry run of the whole workflow (about 20 s)
 def test_make_apply_takes_several_config_files_and_refuses_a_training_rerun(tmp_path):
     """``tools/check_apply.py`` (make apply's guard) merges several config files in order, as
     ``snakemake --configfile`` does, and refuses, naming the rules, when target apply would run
