@@ -128,6 +128,17 @@ def _cut_manifest(root, booster):
     manifest.write_text(text[: second + 20])  # the second line cut inside its digest
 
 
+def test_snakemakes_marker_in_a_saved_model_is_not_damage(saved_model, tmp_path):
+    """Snakemake writes ``.snakemake_timestamp`` into a directory output (rule evaluate's
+    models/<model>) after the job: not a file of the model, so it does not fail the check."""
+    copy, _ = _damage(saved_model, tmp_path, lambda root, f: None)
+    (copy / model_store.SNAKEMAKE_MARKER).touch()
+    model_store.load(copy)
+    (copy / "extra.txt").write_text("x")
+    with pytest.raises(model_store.DamagedModelError, match="extra.txt is not in its MANIFEST"):
+        model_store.load(copy)
+
+
 @pytest.mark.parametrize(
     "how, what",
     [

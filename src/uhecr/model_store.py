@@ -23,6 +23,7 @@ from uhecr.showers import CLASSES
 PROBABILITY_COLUMNS = [f"p_{c}" for c in CLASSES]
 # The checksums of a saved model's files, written last by save and checked by every load.
 MANIFEST = "MANIFEST.sha256"
+SNAKEMAKE_MARKER = ".snakemake_timestamp"  # written by Snakemake into directory outputs
 PACKAGE_DIR = Path(__file__).resolve().parent
 # What loading a saved model needs (versions: those of this environment, pinned at save time).
 REQUIREMENTS = (
@@ -166,12 +167,14 @@ def verify(path: str | Path) -> None:
             )
         listed[name] = digest
     # Every file of the model must be listed: a manifest that lost a line (or was emptied)
-    # would otherwise let that file change unchecked. Python's byte-code caches are not
-    # part of the model.
+    # would otherwise let that file change unchecked. Not part of the model: Python's byte-code
+    # caches, and the marker Snakemake writes into a directory output when its job ends.
     present = {
         str(f.relative_to(root))
         for f in root.rglob("*")
-        if f.is_file() and f.name != MANIFEST and "__pycache__" not in f.parts
+        if f.is_file()
+        and f.name not in (MANIFEST, SNAKEMAKE_MARKER)
+        and "__pycache__" not in f.parts
     }
     unlisted = sorted(present - set(listed))
     if unlisted:
